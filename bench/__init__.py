@@ -1,0 +1,1 @@
+"""Benchmark scripts over the core, the kernels and the services (ecdiff.bench)."""

@@ -1,0 +1,1 @@
+"""Python SDK and CLI over the generated gRPC stubs (ecdiff.clients)."""

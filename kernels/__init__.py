@@ -1,0 +1,1 @@
+"""Fused Triton kernels for EC-Diff with pure-torch references (ecdiff.kernels)."""

@@ -1,0 +1,1 @@
+"""gRPC servicers: thin adapters over the transport-free core (ecdiff.services)."""
