@@ -1,0 +1,35 @@
+"""The generation convention, defined once for the library, the services and the benchmarks.
+
+- Initial latents: `torch.randn(latent_shape, generator=torch.Generator("cpu").manual_seed(seed))
+  * scheduler.init_noise_sigma`, drawn in float32 on the CPU and then moved, which is what
+  diffusers' StableDiffusionPipeline does when handed that generator.
+- Negative prompt: empty (""), so classifier-free guidance uses the empty-prompt embedding.
+- 50 denoising steps by default. The guidance scale belongs to a model pair
+  (`ecdiff.models.DEFAULT_GUIDANCE` for the embedded one).
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEFAULT_NUM_STEPS = 50
+NEGATIVE_PROMPT = ""
+
+
+def initial_latents(
+    seed: int,
+    latent_shape: tuple[int, ...],
+    scheduler,
+    *,
+    num_steps: int = DEFAULT_NUM_STEPS,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Seeded initial latents; sets the scheduler's timesteps first, as the pipeline does, because
+    some schedulers' `init_noise_sigma` depends on them."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    scheduler.set_timesteps(num_steps, device=device)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    latents = torch.randn(latent_shape, generator=generator, dtype=dtype).to(device)
+    return latents * scheduler.init_noise_sigma

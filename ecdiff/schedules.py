@@ -1,0 +1,115 @@
+"""DDIM in coefficient form: x_{t_prev} = f_i * x_t - g_i * eps (eta = 0).
+
+diffusers' `DDIMScheduler.step` computes, with a_t = alphas_cumprod[t] and
+a_prev = alphas_cumprod[t - T_train // n] (or `final_alpha_cumprod` when that is negative):
+
+    x0_hat  = (x_t - sqrt(1 - a_t) * eps) / sqrt(a_t)
+    x_prev  = sqrt(a_prev) * x0_hat + sqrt(1 - a_prev) * eps
+
+which is linear in (x_t, eps):
+
+    f_i = sqrt(a_prev / a_t)
+    g_i = sqrt(a_prev) * sqrt(1 - a_t) / sqrt(a_t) - sqrt(1 - a_prev)
+
+The previous timestep is diffusers' own choice (`t - num_train_timesteps // num_inference_steps`),
+for every `timestep_spacing`, so the edge reproduces the cloud's schedule exactly. A v-prediction
+output is converted to eps first (eps = sqrt(a_t) * v + sqrt(1 - a_t) * x_t). The linear form does
+not hold with `clip_sample` or `thresholding`: such schedulers, and every non-DDIM scheduler, go
+through `scheduler.step`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers import DDIMScheduler
+
+
+@dataclass(frozen=True)
+class DDIMCoefficients:
+    """Per-step coefficients, float64, indexed by the step i (position in `timesteps`)."""
+
+    timesteps: torch.Tensor  # int64 [T], denoising order
+    prev_timesteps: torch.Tensor  # int64 [T]; negative means `final_alpha_cumprod`
+    f: torch.Tensor  # float64 [T]
+    g: torch.Tensor  # float64 [T]
+    alpha_prod: torch.Tensor  # float64 [T], a_t of each step (for v -> eps)
+    prediction_type: str
+
+    def __len__(self) -> int:
+        return int(self.timesteps.numel())
+
+    def to_eps(self, i: int, model_output: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        """The model's output at step i as predicted noise."""
+        if self.prediction_type == "epsilon":
+            return model_output
+        a_t = float(self.alpha_prod[i])
+        return (a_t**0.5) * model_output + ((1.0 - a_t) ** 0.5) * sample
+
+    def step(self, i: int, sample: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """One DDIM step in the sample's dtype: f_i * x - g_i * eps."""
+        return float(self.f[i]) * sample - float(self.g[i]) * eps
+
+
+def coefficient_form_unsupported_reason(scheduler: object) -> str | None:
+    """Why `scheduler` cannot use the linear form, or None when it can."""
+    if not isinstance(scheduler, DDIMScheduler):
+        return f"{type(scheduler).__name__} is not a DDIMScheduler"
+    config = scheduler.config
+    if config.clip_sample:
+        return "clip_sample=True makes the DDIM update non-linear"
+    if config.thresholding:
+        return "thresholding=True makes the DDIM update non-linear"
+    if config.prediction_type not in ("epsilon", "v_prediction"):
+        return f"prediction_type={config.prediction_type!r} is not supported by the coefficient form"
+    return None
+
+
+def ddim_coefficients(scheduler: DDIMScheduler) -> DDIMCoefficients:
+    """Coefficients of a DDIMScheduler on which `set_timesteps` has been called."""
+    reason = coefficient_form_unsupported_reason(scheduler)
+    if reason is not None:
+        raise ValueError(f"DDIM coefficient form unavailable: {reason}; use scheduler.step instead")
+    if scheduler.num_inference_steps is None:
+        raise ValueError("call scheduler.set_timesteps(num_steps) before computing DDIM coefficients")
+
+    timesteps = scheduler.timesteps.detach().to("cpu", torch.int64)
+    stride = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    prev_timesteps = timesteps - stride
+    alphas_cumprod = scheduler.alphas_cumprod.detach().to("cpu", torch.float64)
+    final = float(scheduler.final_alpha_cumprod)
+
+    a_t = alphas_cumprod[timesteps]
+    a_prev = torch.where(
+        prev_timesteps >= 0,
+        alphas_cumprod[prev_timesteps.clamp(min=0)],
+        torch.full_like(a_t, final),
+    )
+    f = torch.sqrt(a_prev / a_t)
+    g = torch.sqrt(a_prev) * torch.sqrt(1.0 - a_t) / torch.sqrt(a_t) - torch.sqrt(1.0 - a_prev)
+    return DDIMCoefficients(
+        timesteps=timesteps,
+        prev_timesteps=prev_timesteps,
+        f=f,
+        g=g,
+        alpha_prod=a_t,
+        prediction_type=scheduler.config.prediction_type,
+    )
+
+
+# Stable Diffusion 1.x's DDIM configuration: the embedded pair and the tiny test models use it.
+SD_DDIM_CONFIG = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    prediction_type="epsilon",
+)
+
+
+def sd_ddim_scheduler(**overrides) -> DDIMScheduler:
+    return DDIMScheduler(**{**SD_DDIM_CONFIG, **overrides})

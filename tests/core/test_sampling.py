@@ -1,0 +1,213 @@
+import random
+
+import pytest
+import torch
+from diffusers import DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
+from ecdiff.sampling import Sampler, sample
+from ecdiff.schedules import SD_DDIM_CONFIG, sd_ddim_scheduler
+from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD, PlanCounts, StepKind
+
+
+class SmoothDenoiser:
+    """A smooth, seeded stand-in for a UNet: channel mixing, a sine nonlinearity, time dependence."""
+
+    def __init__(self, seed: int, channels: int = 4):
+        g = torch.Generator().manual_seed(seed)
+        self.mix = 0.4 * torch.randn(channels, channels, generator=g, dtype=torch.float64)
+        self.bias = 0.2 * torch.randn(channels, generator=g, dtype=torch.float64)
+        self.freq = 1.0 + torch.rand(channels, generator=g, dtype=torch.float64)
+        self.calls = 0
+
+    def __call__(self, x, t):
+        self.calls += 1
+        s = float(t) / 1000.0
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        mix = self.mix.to(x.dtype)
+        mixed = torch.einsum("cd,bd...->bc...", mix, x)
+        return (
+            mixed * (1.0 - 0.5 * s)
+            + 0.3 * torch.sin(self.freq.to(x.dtype).view(shape) * x)
+            + s * self.bias.to(x.dtype).view(shape)
+        )
+
+
+def reference_algorithm1(T, p, k, alpha, s, scheduler, cloud, edge, x):
+    """Algorithm 1 written from the paper's description, through scheduler.step, in float64."""
+    scheduler.set_timesteps(T)
+    used = []  # the noise used at each step
+    delta = None
+    for i, t in enumerate(scheduler.timesteps):
+        if i >= s:
+            eps = edge(scheduler.scale_model_input(x, t), t)
+        elif i < p or (i - p) % (k + 1) == k:
+            eps = cloud(scheduler.scale_model_input(x, t), t)
+            if i == p - 1:
+                delta = eps - used[-1]
+            elif i > p - 1:
+                delta = alpha * (eps - used[-1])
+        else:
+            eps = used[-1] + delta
+        used.append(eps)
+        x = scheduler.step(eps, t, x).prev_sample
+    return x
+
+
+def random_latents(seed, shape=(2, 4, 8, 8), dtype=torch.float32):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def rel_err(a, b):
+    return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_matches_independent_algorithm1(trial):
+    rng = random.Random(trial)
+    T = rng.choice([10, 20, 50])
+    p = rng.randint(2, T // 2)
+    k = rng.randint(0, 5)
+    alpha = rng.choice([0.1, 0.35, 0.5, 0.9, 1.0])
+    s = rng.randint(p, T)
+    spacing = rng.choice(["leading", "trailing", "linspace"])
+    cloud, edge = SmoothDenoiser(100 + trial), SmoothDenoiser(200 + trial)
+    x = random_latents(trial)
+    result = sample(ECDiff(p, k, alpha, s), sd_ddim_scheduler(timestep_spacing=spacing), cloud, edge, x, num_steps=T)
+    expected = reference_algorithm1(T, p, k, alpha, s, sd_ddim_scheduler(timestep_spacing=spacing), cloud, edge, x.double())
+    assert rel_err(result.latents, expected) < 1e-5, (T, p, k, alpha, s, spacing)
+    counts = PlanCounts.of(ECDiff(p, k, alpha, s).plan(T))
+    assert (result.cloud_calls, result.approx_steps, result.edge_calls) == (counts.cloud, counts.approx, counts.edge)
+
+
+@pytest.mark.parametrize("make_scheduler", [
+    lambda: EulerDiscreteScheduler(**{k: v for k, v in SD_DDIM_CONFIG.items() if k not in ("clip_sample", "set_alpha_to_one")}),
+    lambda: DPMSolverMultistepScheduler(**{k: v for k, v in SD_DDIM_CONFIG.items() if k not in ("clip_sample", "set_alpha_to_one")}),
+    lambda: sd_ddim_scheduler(clip_sample=True),
+], ids=["euler", "dpmsolver++", "ddim-clipped"])
+def test_generic_schedulers_go_through_step(make_scheduler):
+    cloud, edge = SmoothDenoiser(1), SmoothDenoiser(2)
+    x = random_latents(3) * make_scheduler().init_noise_sigma
+    result = sample(ECDiff(4, 2, 0.5, 16), make_scheduler(), cloud, edge, x, num_steps=20)
+    expected = reference_algorithm1(20, 4, 2, 0.5, 16, make_scheduler(), cloud, edge, x.double())
+    assert rel_err(result.latents, expected) < 1e-5
+
+
+def test_cloud_only_is_a_plain_ddim_loop():
+    cloud = SmoothDenoiser(5)
+    x = random_latents(4)
+    scheduler = sd_ddim_scheduler()
+    scheduler.set_timesteps(50)
+    expected = x.clone()
+    for t in scheduler.timesteps:
+        expected = scheduler.step(cloud(expected, t), t, expected).prev_sample
+    result = sample(CloudOnly(), sd_ddim_scheduler(), cloud, None, x, num_steps=50)
+    torch.testing.assert_close(result.latents, expected, rtol=1e-5, atol=1e-5)
+    assert result.cloud_calls == 50 and result.edge_calls == 0 and result.approx_steps == 0
+    torch.testing.assert_close(result.handoff, result.latents, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("s", [2, 13, 37, 50])
+def test_k_zero_equals_hybrid(s):
+    cloud, edge = SmoothDenoiser(7), SmoothDenoiser(8)
+    x = random_latents(5)
+    a = sample(ECDiff(2, 0, 0.5, s), sd_ddim_scheduler(), cloud, edge, x, num_steps=50)
+    b = sample(HybridSD(s), sd_ddim_scheduler(), cloud, edge, x, num_steps=50)
+    assert torch.equal(a.latents, b.latents) and torch.equal(a.handoff, b.handoff)
+
+
+def test_approximation_is_exact_for_a_point_mass():
+    # For data concentrated at c, eps(x_t, t) = (x_t - sqrt(a_t) c) / sqrt(1 - a_t), and along a
+    # DDIM trajectory that eps never changes: the gradient is zero, so every approximated step uses
+    # the exact noise and EC-Diff equals cloud-only. The endpoint is sqrt(a_0) c + sqrt(1 - a_0) eps_T.
+    scheduler = sd_ddim_scheduler()
+    alphas = scheduler.alphas_cumprod.double()
+    c = torch.linspace(-1, 1, 2 * 4 * 8 * 8, dtype=torch.float64).view(2, 4, 8, 8)
+
+    def exact(x, t):
+        a = alphas[int(t)]
+        return ((x.double() - a.sqrt() * c) / (1 - a).sqrt()).to(x.dtype)
+
+    x = random_latents(9, dtype=torch.float64)
+    ecdiff = sample(ECDiff(3, 4, 0.5, 30), sd_ddim_scheduler(), exact, exact, x, num_steps=50)
+    cloud = sample(CloudOnly(), sd_ddim_scheduler(), exact, None, x, num_steps=50)
+    torch.testing.assert_close(ecdiff.latents, cloud.latents, rtol=1e-9, atol=1e-9)
+    eps_T = exact(x, sd_timestep(0))
+    a_final = float(scheduler.final_alpha_cumprod)
+    torch.testing.assert_close(ecdiff.latents, a_final**0.5 * c + (1 - a_final) ** 0.5 * eps_T, rtol=1e-9, atol=1e-9)
+
+
+def sd_timestep(i, num_steps=50):
+    scheduler = sd_ddim_scheduler()
+    scheduler.set_timesteps(num_steps)
+    return scheduler.timesteps[i]
+
+
+def test_records_and_handoff():
+    cloud, edge = SmoothDenoiser(1), SmoothDenoiser(2)
+    x = random_latents(1)
+    strategy = ECDiff(7, 2, 0.5, 37)
+    seen = []
+    result = sample(strategy, sd_ddim_scheduler(), cloud, edge, x, num_steps=50,
+                    on_step=lambda record, latents: seen.append((record, latents)))
+    assert [r.kind for r in result.steps] == list(strategy.plan(50))
+    assert [r.index for r in result.steps] == list(range(50))
+    assert [r for r, _ in seen] == result.steps
+    assert all(r.seconds >= 0 for r in result.steps)
+    assert (result.cloud_calls, result.approx_steps, result.edge_calls) == (17, 20, 13)
+    assert cloud.calls == 17 and edge.calls == 13
+    # The handoff is the latent entering step 37: the edge phase alone from it gives the same end.
+    assert result.handoff_step == 37
+    sampler = Sampler(strategy, sd_ddim_scheduler(), cloud, edge, num_steps=50)
+    state = sampler.initial_state(result.handoff)
+    state.step = 37
+    assert torch.equal(sampler.run(state).latents, result.latents)
+    # Intermediate latents of a fused approximated run are not materialised; run ends are.
+    latents_at = {r.index: lat for r, lat in seen}
+    assert latents_at[7] is None and latents_at[8] is not None
+
+
+def test_split_across_processes_is_bit_identical():
+    # Cloud phase and edge phase in separate Sampler objects (fresh schedulers) = one sample().
+    cloud, edge = SmoothDenoiser(11), SmoothDenoiser(12)
+    x = random_latents(2)
+    strategy = ECDiff(5, 3, 0.4, 29)
+    whole = sample(strategy, sd_ddim_scheduler(), cloud, edge, x, num_steps=50)
+    first = Sampler(strategy, sd_ddim_scheduler(), cloud, None, num_steps=50)
+    handoff = first.run(first.initial_state(x), stop=first.switch_step)
+    second = Sampler(strategy, sd_ddim_scheduler(), None, edge, num_steps=50)
+    assert torch.equal(second.run(handoff).latents, whole.latents)
+
+
+def test_edge_only_calls_only_the_edge():
+    cloud, edge = SmoothDenoiser(1), SmoothDenoiser(2)
+    result = sample(EdgeOnly(), sd_ddim_scheduler(), None, edge, random_latents(0), num_steps=10)
+    assert result.edge_calls == 10 and result.cloud_calls == 0 and cloud.calls == 0
+    assert result.handoff_step == 0
+
+
+def test_validation_errors():
+    cloud = SmoothDenoiser(1)
+    x = random_latents(0)
+    with pytest.raises(ValueError, match="need the edge model"):
+        sample(HybridSD(3), sd_ddim_scheduler(), cloud, None, x, num_steps=10)
+    with pytest.raises(ValueError, match="need the cloud model"):
+        sample(CloudOnly(), sd_ddim_scheduler(), None, cloud, x, num_steps=10)
+    with pytest.raises(ValueError, match="floating-point"):
+        sample(CloudOnly(), sd_ddim_scheduler(), cloud, None, torch.zeros(1, 4, 8, 8, dtype=torch.int64), num_steps=10)
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        sample(CloudOnly(), sd_ddim_scheduler(), cloud, None, [[0.0]], num_steps=10)
+    with pytest.raises(ValueError, match="batched"):
+        sample(CloudOnly(), sd_ddim_scheduler(), cloud, None, torch.zeros(4), num_steps=10)
+    with pytest.raises(ValueError, match=r"returned \(1, 4, 8, 8\)"):
+        sample(CloudOnly(), sd_ddim_scheduler(), lambda x, t: x[:1], None, x, num_steps=10)
+    with pytest.raises(ValueError, match="float64"):
+        sample(CloudOnly(), sd_ddim_scheduler(), lambda x, t: x.double(), None, x, num_steps=10)
+    with pytest.raises(ValueError, match="num_steps"):
+        sample(CloudOnly(), sd_ddim_scheduler(), cloud, None, x, num_steps=0)
+    sampler = Sampler(ECDiff(3, 2, 0.5, 9), sd_ddim_scheduler(), cloud, cloud, num_steps=10)
+    state = sampler.initial_state(x)
+    state.step = 3  # an approximated step, but no gradient in the state
+    with pytest.raises(ValueError, match="no noise gradient"):
+        sampler.run(state)
+    with pytest.raises(ValueError, match="cannot run steps"):
+        sampler.run(sampler.initial_state(x), stop=11)
