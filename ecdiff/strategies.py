@@ -128,18 +128,22 @@ class ECDiff:
     is eps_{p-1} - eps_{p-2}). k: approximated steps per real correction (0 = none).
     alpha: smoothing of the gradient after each correction, 0 < alpha <= 1.
     switch_step (s): first edge step, p <= s <= num_steps.
+    corrections: real calls after each run of k approximated steps; 1 is the paper's method,
+    2 is its "correcting twice" ablation.
     """
 
     pre_steps: int
     k: int
     alpha: float
     switch_step: int
+    corrections: int = 1
     name = "ecdiff"
 
     def __post_init__(self) -> None:
         _check_int("pre_steps (p)", self.pre_steps, 2)
         _check_int("k", self.k, 0)
         _check_int("switch_step (s)", self.switch_step, 0)
+        _check_int("corrections", self.corrections, 1)
         alpha = self.alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
             raise ValueError(f"alpha must be a finite number in (0, 1], got {alpha!r}")
@@ -157,7 +161,7 @@ class ECDiff:
 
     def is_real_call(self, i: int) -> bool:
         p, k = self.pre_steps, self.k
-        return i < p or (i - p) % (k + 1) == k
+        return i < p or (i - p) % (k + self.corrections) >= k
 
     def plan(self, num_steps: int) -> Plan:
         return _split_plan(

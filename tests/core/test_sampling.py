@@ -211,3 +211,29 @@ def test_validation_errors():
         sampler.run(state)
     with pytest.raises(ValueError, match="cannot run steps"):
         sampler.run(sampler.initial_state(x), stop=11)
+
+
+def test_correcting_twice_matches_reference():
+    # Reference written from the ablation's description: after each run of k approximations,
+    # two real calls, each updating delta = alpha * (eps_i - eps_{i-1}).
+    T, p, k, alpha, s = 30, 4, 3, 0.5, 25
+    cloud, edge = SmoothDenoiser(21), SmoothDenoiser(22)
+    x = random_latents(6)
+    scheduler = sd_ddim_scheduler()
+    scheduler.set_timesteps(T)
+    used, delta, ref = [], None, x.double()
+    for i, t in enumerate(scheduler.timesteps):
+        if i >= s:
+            eps = edge(ref, t)
+        elif i < p or (i - p) % (k + 2) in (k, k + 1):
+            eps = cloud(ref, t)
+            if i == p - 1:
+                delta = eps - used[-1]
+            elif i > p - 1:
+                delta = alpha * (eps - used[-1])
+        else:
+            eps = used[-1] + delta
+        used.append(eps)
+        ref = scheduler.step(eps, t, ref).prev_sample
+    result = sample(ECDiff(p, k, alpha, s, corrections=2), sd_ddim_scheduler(), cloud, edge, x, num_steps=T)
+    assert rel_err(result.latents, ref) < 1e-5

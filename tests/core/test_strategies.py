@@ -76,3 +76,11 @@ def test_switch_beyond_num_steps():
         HybridSD(31).plan(30)
     with pytest.raises(ValueError, match="cloud_steps"):
         HybridSD(-1)
+
+
+def test_correcting_twice():
+    plan = ECDiff(pre_steps=3, k=2, alpha=0.5, switch_step=11, corrections=2).plan(12)
+    C, A, E = StepKind.CLOUD, StepKind.APPROX, StepKind.EDGE
+    assert plan == (C, C, C, A, A, C, C, A, A, C, C, E)
+    with pytest.raises(ValueError, match="corrections"):
+        ECDiff(pre_steps=3, k=2, alpha=0.5, switch_step=11, corrections=0)
