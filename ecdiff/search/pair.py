@@ -50,3 +50,15 @@ def load_scorer():
         return None
     factory = getattr(models, "load_scorer", None)
     return factory() if factory is not None else None
+
+
+def add_pair_arguments(parser) -> None:
+    group = parser.add_argument_group("model pair (default: the embedded trained pair)")
+    group.add_argument("--tiny", action="store_true", help="use the tiny RANDOM pair (tests, smoke runs)")
+    group.add_argument("--cloud", help="cloud model: a name or a local diffusers folder (via ecdiff.models)")
+    group.add_argument("--edge", help="edge model: a name or a local diffusers folder (via ecdiff.models)")
+    group.add_argument("--guidance", type=float, help="guidance scale (default: the pair's own)")
+
+
+def pair_from_args(args) -> ModelPair:
+    return load_pair(tiny=args.tiny, cloud=args.cloud, edge=args.edge, guidance=args.guidance)
