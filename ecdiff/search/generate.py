@@ -52,7 +52,7 @@ def generate(pair: ModelPair, strategy: Strategy, prompt: str, seed: int, num_st
     started = time.perf_counter()
     cloud = pipeline_denoiser(pair.cloud, prompt, pair.guidance) if StepKind.CLOUD in plan else None
     edge = pipeline_denoiser(pair.edge, prompt, pair.guidance) if StepKind.EDGE in plan else None
-    latents = initial_latents(seed, latent_shape(pair.cloud), sched, num_steps=num_steps)
+    latents = initial_latents(seed, latent_shape(pair.cloud), sched, num_steps=num_steps, device=pair.cloud.device)
     result = sample(strategy, sched, cloud, edge, latents, num_steps=num_steps)
     # The picture is decoded where the last step ran: on the edge whenever the edge finishes.
     image = decode_images(pair.edge if plan[-1] == StepKind.EDGE else pair.cloud, result.latents)[0]
