@@ -74,6 +74,8 @@ class ImageCache:
             with Image.open(stem.with_suffix(".png")) as image:
                 picture = image.convert("RGB")
         except (OSError, ValueError):
+            return None  # absent or damaged: generated again
+        if not all(k in meta for k in ("latency_s", "cloud_calls", "edge_calls", "approx_steps", "transfer_bytes")):
             return None
         return Record(picture, meta["latency_s"], meta["cloud_calls"], meta["edge_calls"], meta["approx_steps"],
                       meta["transfer_bytes"], from_cache=True)
