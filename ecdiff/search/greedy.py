@@ -69,14 +69,14 @@ def search_k(config: SearchConfig, score: Score, path: list[PathStep]) -> tuple[
 def walk(stage: str, grid: Sequence, start, patience: int, tol: float,
          score: Callable[[object], tuple[ECDiffParams, float]], path: list[PathStep]):
     """Directional greedy walk on `grid` from `start`; returns (best value, its objective)."""
-    i_best = list(grid).index(start)
+    i_start = i_best = list(grid).index(start)
     point, j_best = score(grid[i_best])
     path.append(PathStep(stage, point.as_dict(), j_best, "start"))
     position, direction, reversed_, misses = i_best, +1, False, 0
     while True:
         nxt = position + direction
         if not 0 <= nxt < len(grid):
-            if reversed_ or i_best != list(grid).index(start):
+            if reversed_ or i_best != i_start:
                 path.append(PathStep(stage, point.as_dict(), None, "stop: end of grid"))
                 break
             reversed_, direction, position = True, -direction, i_best
@@ -92,7 +92,7 @@ def walk(stage: str, grid: Sequence, start, patience: int, tol: float,
         if misses >= patience:
             path.append(PathStep(stage, point.as_dict(), None, f"stop: {misses} worse values"))
             break
-        if not reversed_ and i_best == list(grid).index(start):
+        if not reversed_ and i_best == i_start:
             reversed_, direction, position = True, -direction, i_best
             path.append(PathStep(stage, point.as_dict(), None, "reverse"))
         else:

@@ -32,8 +32,8 @@ class ECDiffParams:
     switch_step: int
 
     def __post_init__(self) -> None:
-        self.strategy()  # ECDiff validates p, k, alpha, s
-        ECDiff(self.pre_steps, self.k, self.alpha, self.switch_step).handoff_step(self.num_steps)
+        self.strategy().handoff_step(self.num_steps)  # ECDiff validates p, k, alpha, s and T
+        object.__setattr__(self, "alpha", float(self.alpha))
 
     def strategy(self, corrections: int = 1) -> ECDiff:
         return ECDiff(self.pre_steps, self.k, self.alpha, self.switch_step, corrections=corrections)
