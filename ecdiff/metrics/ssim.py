@@ -1,8 +1,10 @@
 """SSIM (Wang, Bovik, Sheikh, Simoncelli 2004) with the paper's standard constants.
 
-Implementation: this module (float64 torch), the formula of the paper's eq. 13 evaluated under a
-Gaussian window, which is what the authors' MATLAB `ssim_index.m`, scikit-image
-(`gaussian_weights=True, sigma=1.5, use_sample_covariance=False`) and pytorch-msssim compute:
+Implementation: this module (float64 torch): the paper's formula under a Gaussian window, the
+configuration of the authors' original MATLAB `ssim_index.m` (no automatic downsampling), of
+scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=1)` and of pytorch-msssim (not compared with those here;
+they are not installed):
 
     window  w: 11 x 11, separable Gaussian, sigma = 1.5, normalised to sum 1
     mu_x    = w * x,  sigma_x^2 = w * x^2 - mu_x^2,  sigma_xy = w * (x y) - mu_x mu_y
