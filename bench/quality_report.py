@@ -61,7 +61,7 @@ def quality_plot(rows: list[dict], path: Path, frontier: list[tuple[float, float
     chart = Chart(xs, ys, "quality vs latency (SSIM against cloud-only)", "median latency per image (s)", "SSIM")
     if frontier:
         chart.line([f[0] for f in frontier], [f[1] for f in frontier], PALETTE[6],
-                   "EC-Diff search frontier (search's own timings)")
+                   "EC-Diff search frontier")
         chart.points([f[0] for f in frontier], [f[1] for f in frontier], PALETTE[6], radius=3)
     for i, r in enumerate(rows):
         chart.points([r["latency_s"]], [r["ssim"]], PALETTE[i % 6], r["method"], names=[r["method"]])

@@ -27,7 +27,7 @@ def _label(v: float) -> str:
 
 class Chart:
     def __init__(self, xs: Sequence[float], ys: Sequence[float], title: str, xlabel: str, ylabel: str,
-                 size: tuple[int, int] = (900, 560)) -> None:
+                 size: tuple[int, int] = (960, 560)) -> None:
         xs, ys = [float(v) for v in xs], [float(v) for v in ys]
         if not xs or not ys or not all(map(math.isfinite, xs + ys)):
             raise ValueError("a chart needs finite data")
@@ -37,7 +37,7 @@ class Chart:
         self.image = Image.new("RGB", size, "white")
         self.draw = ImageDraw.Draw(self.image)
         self.font = ImageFont.load_default()
-        self.left, self.top, self.right, self.bottom = 80, 40, size[0] - 200, size[1] - 60
+        self.left, self.top, self.right, self.bottom = 80, 40, size[0] - 230, size[1] - 60
         self._axes(title, xlabel, ylabel)
         self._legend: list[tuple[str, tuple]] = []
 
