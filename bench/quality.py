@@ -3,9 +3,10 @@
 Methods on the same prompts and seeds: cloud, edge, hybrid-10 / hybrid-25 (HybridSD with the last
 10 / 25 of 50 steps on the edge, scaled to the step count), ecdiff (parameters from a search's TOML
 file). PSNR / SSIM / LPIPS against the cloud-only image of the same prompt and seed, prompt fidelity
-from the pair's scorer, median latency per image, speedup against cloud measured in the same run.
-Writes results.json, results.csv, table.md and quality_vs_latency.png; images are cached under
-OUT/images so an interrupted run continues where it stopped.
+and a scorer-FID against the cloud images from the pair's scorer (when one is installed), median
+latency per image, speedup against cloud measured in the same run. Writes results.json,
+results.csv, table.md and quality_vs_latency.png (and scorer_fid.json with a scorer); images are
+cached under OUT/images so an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from ecdiff.metrics import stack_images
+from ecdiff.metrics import scorer_fid, stack_images
 from ecdiff.search.pair import load_scorer, pair_from_args
 from ecdiff.search.params import SHIPPED_PARAMS, ECDiffParams, load_params
 from ecdiff.search.prompts import read_prompts
@@ -67,7 +68,7 @@ def run(args) -> int:
         params = ecdiff_params_from_args(args)
         items = read_prompts(args.prompts, args.seed)
         pair = pair_from_args(args)
-        scorer = None if args.tiny else load_scorer()
+        scorer = load_scorer()
     except ValueError as exc:
         print(f"ecdiff bench quality: error: {exc}", file=sys.stderr)
         return 2
@@ -79,13 +80,16 @@ def run(args) -> int:
                           progress=not args.no_progress)
     cloud_latency = median_latency(records["cloud"])
     prompts = [item.prompt for item in items]
-    rows = []
+    rows, fid = [], {}
+    cloud_images = stack_images([r.image for r in records["cloud"]])
     for method in methods:
         recs = records[method.name]
         fidelity = None
         if scorer is not None:
-            values = scorer.fidelity(stack_images([r.image for r in recs]), prompts)
+            images = stack_images([r.image for r in recs])
+            values = scorer.fidelity(images, prompts)
             fidelity = sum(values) / len(values)
+            fid[method.name] = scorer_fid(scorer, images, cloud_images) if len(items) >= 2 else None
         latency = median_latency(recs)
         transfer = recs[0].transfer_bytes
         rows.append({
@@ -113,7 +117,7 @@ def run(args) -> int:
         })
     results = {"rows": rows, "machine": machine_info(pair.cloud.device)}
     search_points = args.search_dir / "points.jsonl" if args.search_dir else None
-    write_quality_outputs(args.out, results, search_points)
+    write_quality_outputs(args.out, results, search_points, fid or None)
     print((args.out / "table.md").read_text())
     return 0
 

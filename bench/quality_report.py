@@ -18,15 +18,15 @@ def fmt(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def markdown_table(rows: list[dict], machine: dict) -> str:
+def markdown_table(rows: list[dict], machine: dict, fid: dict | None = None) -> str:
     lines = [
-        "| Method | PSNR (dB) ↑ | SSIM ↑ | LPIPS ↓ | Fidelity ↑ | Latency (s) ↓ | Speedup ↑ | Cloud calls | Edge calls | Transfer (KiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Method | PSNR (dB) ↑ | SSIM ↑ | LPIPS ↓ | Fidelity ↑ | Scorer-FID ↓ | Latency (s) ↓ | Speedup ↑ | Cloud calls | Edge calls | Transfer (KiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         psnr = "ref" if r["method"] == "cloud" else fmt(r["psnr"], 2)
         lines.append(f"| {r['method']} | {psnr} | {fmt(r['ssim'])} | {fmt(r['lpips'])} | {fmt(r['fidelity'], 1)} | "
-                     f"{fmt(r['latency_s'], 3)} | {r['speedup']:.2f}x | {r['cloud_calls']} | {r['edge_calls']} | "
+                     f"{fmt((fid or {}).get(r['method']), 3)} | {fmt(r['latency_s'], 3)} | {r['speedup']:.2f}x | {r['cloud_calls']} | {r['edge_calls']} | "
                      f"{r['transfer_bytes'] / 1024:.1f} |")
     p = rows[0]["params"]
     lines += [
@@ -34,6 +34,7 @@ def markdown_table(rows: list[dict], machine: dict) -> str:
         f"{p['prompts']} prompts, {p['num_steps']} steps, models {p['models']}, guidance {p['guidance']}. "
         f"PSNR / SSIM / LPIPS against the cloud-only image of the same prompt and seed; latency = median "
         f"seconds per image, {p['latency_mode']}, transfer not included; speedup against cloud in this run. "
+        f"Scorer-FID: Frechet distance of the alignment scorer's features to the cloud images' (not Inception FID). "
         f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch {machine['torch']} "
         f"({machine['torch_threads']} threads), device {machine['device']}. n/a = unavailable (never approximated).",
     ]
@@ -68,7 +69,7 @@ def quality_plot(rows: list[dict], path: Path, frontier: list[tuple[float, float
     chart.save(path)
 
 
-def write_quality_outputs(out: Path, results: dict, search_points: Path | None) -> None:
+def write_quality_outputs(out: Path, results: dict, search_points: Path | None, fid: dict | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = results["rows"]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -77,6 +78,10 @@ def write_quality_outputs(out: Path, results: dict, search_points: Path | None) 
         writer.writerow(COLUMNS)
         for r in rows:
             writer.writerow([json.dumps(r[c], sort_keys=True) if c == "params" else ("" if r[c] is None else r[c]) for c in COLUMNS])
-    (out / "table.md").write_text(markdown_table(rows, results["machine"]))
+    (out / "table.md").write_text(markdown_table(rows, results["machine"], fid))
+    if fid:
+        (out / "scorer_fid.json").write_text(json.dumps(
+            {"reference": "cloud", "note": "Frechet distance on the alignment scorer's features; not Inception FID",
+             "fid": fid}, indent=2) + "\n")
     frontier = search_frontier(search_points) if search_points and search_points.is_file() else None
     quality_plot(rows, out / "quality_vs_latency.png", frontier)

@@ -3,9 +3,10 @@ import importlib.util
 import json
 
 import pytest
+import torch
 
 from ecdiff.cli import main
-from ecdiff.metrics import ssim, stack_images
+from ecdiff.metrics import scorer_fid, ssim, stack_images
 from ecdiff.search.generate import generate
 from ecdiff.search.pair import load_pair
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD, PlanCounts
@@ -22,7 +23,8 @@ def prompts(tmp_path):
     return path
 
 
-def test_quality_tiny_end_to_end_and_resume(tmp_path, prompts, capsys):
+def test_quality_tiny_end_to_end_and_resume(tmp_path, prompts, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
     out = tmp_path / "out"
     assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY]) == 0
     results = json.loads((out / "results.json").read_text())
@@ -91,3 +93,30 @@ def test_missing_params_is_a_clear_error(tmp_path, prompts, capsys, monkeypatch)
     monkeypatch.setattr("ecdiff.bench.quality.SHIPPED_PARAMS", tmp_path / "none.toml")
     assert main(["bench", "quality", "--tiny", "--prompts", str(prompts), "--out", str(tmp_path)]) == 2
     assert "no EC-Diff parameters" in capsys.readouterr().err
+
+
+class FakeScorer:
+    """Deterministic stand-in for the trained alignment scorer."""
+
+    def features(self, images):
+        return torch.cat([images.mean(dim=(2, 3)), images.std(dim=(2, 3))], dim=1)
+
+    def fidelity(self, images, prompts):
+        return [100.0 * float(img.mean()) + len(p) for img, p in zip(images, prompts)]
+
+
+def test_fidelity_and_scorer_fid_come_from_the_scorer(tmp_path, prompts, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", FakeScorer)
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    fid = json.loads((out / "scorer_fid.json").read_text())["fid"]
+    pair = load_pair(tiny=True)
+    items = [("a red circle", 11), ("a blue square", 12)]
+    cloud = stack_images([generate(pair, CloudOnly(), p, s, 6).image for p, s in items])
+    edge = stack_images([generate(pair, EdgeOnly(), p, s, 6).image for p, s in items])
+    expected = sum(FakeScorer().fidelity(edge, [p for p, _ in items])) / 2
+    assert rows["edge"]["fidelity"] == pytest.approx(expected, rel=1e-12)
+    assert fid["edge"] == pytest.approx(scorer_fid(FakeScorer(), edge, cloud), rel=1e-9)
+    assert fid["cloud"] == pytest.approx(0.0, abs=1e-9)
+    assert "Scorer-FID" in (out / "table.md").read_text()
