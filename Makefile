@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo lock clean help
+.PHONY: setup test demo bench lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
 	@echo "make test    set up, then run the whole test suite"
+	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 
@@ -31,6 +32,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ecdiff demo
+
+# Table 1 on the embedded pair (errors clearly until it ships; BENCH_ARGS="--tiny --steps 10 --p 2 --k 1 --alpha 0.5 --s 8" runs on tiny models).
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(VENV)/bin/ecdiff bench quality --prompts bench/quality_prompts.tsv --out out/bench-quality $(BENCH_ARGS)
 
 lock: $(STAMP)
 	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \

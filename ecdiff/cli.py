@@ -14,6 +14,9 @@ import sys
 # name -> (module defining register(subparsers), one-line help shown by `ecdiff --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("ecdiff.demo", "run every strategy once and print what each cost"),
+    "search": ("ecdiff.search.cli", "two-stage greedy search of EC-Diff's k, alpha and s"),
+    "noise-curve": ("ecdiff.search.noise_cli", "plot the noise-difference curve and propose p"),
+    "bench": ("ecdiff.bench.cli", "quality (Table 1) and ablation (Table 2) benchmarks"),
 }
 
 

@@ -1,0 +1,42 @@
+"""Measurements cached on disk, keyed by the evaluator's fingerprint and the parameter point.
+
+Layout: <root>/<sha256(fingerprint)[:16]>/{fingerprint.txt, <key>.json}. A changed model pair,
+prompt set, seed list or step count changes the fingerprint and so starts a fresh cache; the same
+ones reuse every measurement (times included: they are the ones measured when first evaluated).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+from .objective import Measurement
+from .params import ECDiffParams
+
+
+def point_key(params: ECDiffParams) -> str:
+    return f"T{params.num_steps}-p{params.pre_steps}-k{params.k}-a{params.alpha!r}-s{params.switch_step}"
+
+
+class MeasurementCache:
+    def __init__(self, root: str | Path, fingerprint: str) -> None:
+        self.folder = Path(root) / hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "fingerprint.txt").write_text(fingerprint + "\n")
+
+    def get_or_measure(self, key: str, measure: Callable[[], Measurement]) -> tuple[Measurement, bool]:
+        """(measurement, True when it came from the cache)."""
+        path = self.folder / f"{key}.json"
+        if path.is_file():
+            try:
+                return Measurement.from_dict(json.loads(path.read_text())), True
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged entry is measured again and overwritten
+        measurement = measure()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(measurement.as_dict()))
+        os.replace(tmp, path)  # atomic: an interrupted run leaves no half-written entry
+        return measurement, False

@@ -1,0 +1,71 @@
+"""Evaluators turn a parameter point into a Measurement. The search only knows the protocol, so
+tests drive it with a synthetic evaluator and real runs with `PipelineEvaluator`."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Protocol, Sequence
+
+from tqdm import tqdm
+
+from ..metrics import ssim, stack_images
+from ..strategies import CloudOnly, PlanCounts, Strategy
+from .generate import generate
+from .objective import Measurement
+from .pair import ModelPair
+from .params import ECDiffParams
+from .prompts import PromptItem
+
+
+class Evaluator(Protocol):
+    def fingerprint(self) -> str:
+        """Everything a measurement depends on besides the point (keys the disk cache)."""
+        ...
+
+    def cloud_reference(self, num_steps: int) -> Measurement:
+        """Cloud-only on the same prompts (SSIM 1 by definition; its latency sets Efficiency)."""
+        ...
+
+    def measure(self, params: ECDiffParams) -> Measurement: ...
+
+
+class PipelineEvaluator:
+    """Generates every prompt of the set with a strategy and compares with cloud-only images."""
+
+    def __init__(self, pair: ModelPair, items: Sequence[PromptItem], num_steps: int, progress: bool = True) -> None:
+        if not items:
+            raise ValueError("the search needs at least one prompt")
+        self.pair, self.items, self.num_steps, self.progress = pair, list(items), num_steps, progress
+        self._reference = None
+
+    def fingerprint(self) -> str:
+        return json.dumps({
+            "pair": self.pair.name,
+            "guidance": self.pair.guidance,
+            "num_steps": self.num_steps,
+            "items": [[item.prompt, item.seed] for item in self.items],
+        }, sort_keys=True)
+
+    def _run(self, strategy: Strategy, label: str):
+        runs = [generate(self.pair, strategy, item.prompt, item.seed, self.num_steps)
+                for item in tqdm(self.items, desc=label, unit="image", leave=False, disable=not self.progress)]
+        return stack_images([r.image for r in runs]), statistics.median(r.latency_s for r in runs)
+
+    def _cloud(self):
+        if self._reference is None:
+            self._reference = self._run(CloudOnly(), "cloud-only")
+        return self._reference
+
+    def cloud_reference(self, num_steps: int) -> Measurement:
+        _, latency = self._cloud()
+        return Measurement(1.0, latency, PlanCounts.of(CloudOnly().plan(num_steps)).cloud, num_steps)
+
+    def measure(self, params: ECDiffParams) -> Measurement:
+        if params.num_steps != self.num_steps:
+            raise ValueError(f"evaluator runs {self.num_steps} steps, point asks for {params.num_steps}")
+        reference, _ = self._cloud()
+        strategy = params.strategy()
+        images, latency = self._run(strategy, f"k={params.k} a={params.alpha} s={params.switch_step}")
+        cloud_calls = PlanCounts.of(strategy.plan(self.num_steps)).cloud
+        return Measurement(float(ssim(images, reference).mean()), latency, cloud_calls, self.num_steps)

@@ -1,0 +1,123 @@
+"""The two-stage greedy search (EC-Diff Algorithms 2 and 3), independent of how points are scored.
+
+Stage 1 (Algorithm 2), switch fixed at s' (`stage1_switch`):
+  k:     k_grid in order with alpha = alpha_start; the best k so far is kept; the scan stops after
+         `k_patience` consecutive k that do not beat it (or at the grid's end).
+  alpha: with that k, a directional walk on alpha_grid from alpha_start (see `walk`).
+Stage 2 (Algorithm 3): with (k, alpha) fixed, the same walk on s_grid from s_start.
+
+`walk`: step to the next grid value in the current direction (upwards first). A value better than
+the best (by more than `min_improvement`) becomes the best and the walk goes on. A value that is not
+better counts as worse; if it is the first move away from the start, the walk reverses once and
+goes the other way from the start (the improving direction is the other one); otherwise it goes on
+in the same direction. The walk stops after `patience` consecutive worse values, or at the end of
+the grid (where a walk that has not reversed yet and has not improved reverses instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+from .config import SearchConfig
+from .params import ECDiffParams
+
+Score = Callable[[ECDiffParams], float]
+"""The objective of one parameter point (higher is better)."""
+
+
+@dataclass(frozen=True)
+class PathStep:
+    stage: str  # "k", "alpha" or "s"
+    params: dict
+    objective: float | None
+    decision: str  # start, better, worse, reverse, stop: <why>
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    best: ECDiffParams
+    objective: float
+    path: list[PathStep]
+
+
+def _improves(value: float, best: float, tol: float) -> bool:
+    return value > best + tol
+
+
+def search_k(config: SearchConfig, score: Score, path: list[PathStep]) -> tuple[int, float]:
+    best_k, best_j, misses = None, float("-inf"), 0
+    for k in config.k_grid:
+        point = _point(config, k=k, alpha=config.alpha_start, switch_step=config.stage1_switch)
+        j = score(point)
+        if best_k is None or _improves(j, best_j, config.min_improvement):
+            decision = "start" if best_k is None else "better"
+            best_k, best_j, misses = k, j, 0
+        else:
+            misses += 1
+            decision = "worse"
+        path.append(PathStep("k", point.as_dict(), j, decision))
+        if misses >= config.k_patience:
+            path.append(PathStep("k", point.as_dict(), None, f"stop: {misses} non-improving k"))
+            break
+    return best_k, best_j
+
+
+def walk(stage: str, grid: Sequence, start, patience: int, tol: float,
+         score: Callable[[object], tuple[ECDiffParams, float]], path: list[PathStep]):
+    """Directional greedy walk on `grid` from `start`; returns (best value, its objective)."""
+    i_start = i_best = list(grid).index(start)
+    point, j_best = score(grid[i_best])
+    path.append(PathStep(stage, point.as_dict(), j_best, "start"))
+    position, direction, reversed_, misses = i_best, +1, False, 0
+    while True:
+        nxt = position + direction
+        if not 0 <= nxt < len(grid):
+            if reversed_ or i_best != i_start:
+                path.append(PathStep(stage, point.as_dict(), None, "stop: end of grid"))
+                break
+            reversed_, direction, position = True, -direction, i_best
+            path.append(PathStep(stage, point.as_dict(), None, "reverse: end of grid"))
+            continue
+        point, j = score(grid[nxt])
+        if _improves(j, j_best, tol):
+            i_best, j_best, position, misses = nxt, j, nxt, 0
+            path.append(PathStep(stage, point.as_dict(), j, "better"))
+            continue
+        misses += 1
+        path.append(PathStep(stage, point.as_dict(), j, "worse"))
+        if misses >= patience:
+            path.append(PathStep(stage, point.as_dict(), None, f"stop: {misses} worse values"))
+            break
+        if not reversed_ and i_best == i_start:
+            reversed_, direction, position = True, -direction, i_best
+            path.append(PathStep(stage, point.as_dict(), None, "reverse"))
+        else:
+            position = nxt
+    return grid[i_best], j_best
+
+
+def two_stage_search(config: SearchConfig, score: Score) -> SearchOutcome:
+    path: list[PathStep] = []
+    k, _ = search_k(config, score, path)
+
+    def alpha_point(alpha):
+        p = _point(config, k=k, alpha=alpha, switch_step=config.stage1_switch)
+        return p, score(p)
+
+    alpha, _ = walk("alpha", config.alpha_grid, config.alpha_start, config.alpha_patience,
+                    config.min_improvement, alpha_point, path)
+
+    def s_point(s):
+        p = _point(config, k=k, alpha=alpha, switch_step=s)
+        return p, score(p)
+
+    s, j = walk("s", config.s_grid, config.s_start, config.s_patience, config.min_improvement, s_point, path)
+    return SearchOutcome(_point(config, k=k, alpha=alpha, switch_step=s), j, path)
+
+
+def _point(config: SearchConfig, *, k: int, alpha: float, switch_step: int) -> ECDiffParams:
+    return ECDiffParams(num_steps=config.num_steps, pre_steps=config.pre_steps, k=k, alpha=alpha, switch_step=switch_step)

@@ -1,0 +1,122 @@
+import csv
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from ecdiff.cli import main
+from ecdiff.metrics import scorer_fid, ssim, stack_images
+from ecdiff.search.generate import generate
+from ecdiff.search.pair import load_pair
+from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD, PlanCounts
+
+ROW_KEYS = {"method", "psnr", "ssim", "lpips", "fidelity", "latency_s", "speedup", "cloud_calls", "edge_calls",
+            "transfer_bytes", "params"}
+TINY = ["--tiny", "--steps", "6", "--p", "2", "--k", "1", "--alpha", "0.5", "--s", "4", "--no-progress", "--threads", "1"]
+
+
+@pytest.fixture
+def prompts(tmp_path):
+    path = tmp_path / "prompts.tsv"
+    path.write_text("id\tprompt\tseed\n1\ta red circle\t11\n2\ta blue square\t12\n")
+    return path
+
+
+def test_quality_tiny_end_to_end_and_resume(tmp_path, prompts, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"rows", "machine"}
+    rows = {r["method"]: r for r in results["rows"]}
+    assert list(rows) == ["cloud", "edge", "hybrid-10", "hybrid-25", "ecdiff"]
+    assert all(set(r) == ROW_KEYS for r in rows.values())
+
+    assert rows["cloud"]["ssim"] == 1.0 and rows["cloud"]["psnr"] is None and rows["cloud"]["speedup"] == 1.0
+    assert rows["cloud"]["lpips"] is None and rows["cloud"]["fidelity"] is None  # no weights, no scorer here
+    # HybridSD-n: the last round(n * 6 / 50) steps on the edge -> 1 and 3 of 6.
+    assert rows["hybrid-10"]["params"]["cloud_steps"] == 5 and rows["hybrid-25"]["params"]["cloud_steps"] == 3
+    expected_counts = {"cloud": CloudOnly(), "edge": EdgeOnly(), "hybrid-10": HybridSD(5), "hybrid-25": HybridSD(3)}
+    for name, strategy in expected_counts.items():
+        counts = PlanCounts.of(strategy.plan(6))
+        assert (rows[name]["cloud_calls"], rows[name]["edge_calls"]) == (counts.cloud, counts.edge)
+    assert (rows["ecdiff"]["cloud_calls"], rows["ecdiff"]["edge_calls"]) == (3, 2)  # p=2,k=1,s=4: C C A C | E E
+    latent_bytes = 1 * 4 * 8 * 8 * 4  # one float32 [1, 4, 8, 8] handoff latent
+    assert [rows[m]["transfer_bytes"] for m in rows] == [0, 0, latent_bytes, latent_bytes, latent_bytes]
+    for r in rows.values():
+        assert r["speedup"] == pytest.approx(rows["cloud"]["latency_s"] / r["latency_s"])
+        assert r["params"]["transfer_s_model"] == pytest.approx(r["transfer_bytes"] * 8 / 18.88e6)
+
+    # The edge row's SSIM, recomputed from independently generated images.
+    pair = load_pair(tiny=True)
+    items = [("a red circle", 11), ("a blue square", 12)]
+    ref = stack_images([generate(pair, CloudOnly(), p, s, 6).image for p, s in items])
+    edge = stack_images([generate(pair, EdgeOnly(), p, s, 6).image for p, s in items])
+    assert rows["edge"]["ssim"] == pytest.approx(float(ssim(edge, ref).mean()), abs=1e-12)
+    assert rows["edge"]["ssim"] < 1.0
+
+    with open(out / "results.csv") as f:
+        assert [r["method"] for r in csv.DictReader(f)] == list(rows)
+    table = (out / "table.md").read_text()
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 6 and "| ecdiff |" in table
+    assert (out / "quality_vs_latency.png").stat().st_size > 1000
+
+    # Resume: every image comes from the cache, with the latencies recorded the first time.
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert all(r["params"]["images_from_cache"] == 2 for r in again["rows"])
+    assert [r["latency_s"] for r in again["rows"]] == [r["latency_s"] for r in results["rows"]]
+
+    # A lost entry is regenerated alone.
+    next((out / "images").glob("edge-*/*.json")).unlink()
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY]) == 0
+    cached = {r["method"]: r["params"]["images_from_cache"] for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert cached == {"cloud": 2, "edge": 1, "hybrid-10": 2, "hybrid-25": 2, "ecdiff": 2}
+
+
+def test_e2e_latency_is_not_faked(tmp_path, prompts, capsys):
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(tmp_path), "--latency", "e2e", *TINY]) == 2
+    assert "not available yet" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ecdiff.models") is not None, reason="the trained pair is installed")
+def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys):
+    args = ["bench", "quality", "--prompts", str(prompts), "--out", str(tmp_path), "--p", "2", "--k", "1",
+            "--alpha", "0.5", "--s", "4", "--steps", "6"]
+    assert main(args) == 2
+    assert "--tiny" in capsys.readouterr().err
+
+
+def test_missing_params_is_a_clear_error(tmp_path, prompts, capsys, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.SHIPPED_PARAMS", tmp_path / "none.toml")
+    assert main(["bench", "quality", "--tiny", "--prompts", str(prompts), "--out", str(tmp_path)]) == 2
+    assert "no EC-Diff parameters" in capsys.readouterr().err
+
+
+class FakeScorer:
+    """Deterministic stand-in for the trained alignment scorer."""
+
+    def features(self, images):
+        return torch.cat([images.mean(dim=(2, 3)), images.std(dim=(2, 3))], dim=1)
+
+    def fidelity(self, images, prompts):
+        return [100.0 * float(img.mean()) + len(p) for img, p in zip(images, prompts)]
+
+
+def test_fidelity_and_scorer_fid_come_from_the_scorer(tmp_path, prompts, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", FakeScorer)
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    fid = json.loads((out / "scorer_fid.json").read_text())["fid"]
+    pair = load_pair(tiny=True)
+    items = [("a red circle", 11), ("a blue square", 12)]
+    cloud = stack_images([generate(pair, CloudOnly(), p, s, 6).image for p, s in items])
+    edge = stack_images([generate(pair, EdgeOnly(), p, s, 6).image for p, s in items])
+    expected = sum(FakeScorer().fidelity(edge, [p for p, _ in items])) / 2
+    assert rows["edge"]["fidelity"] == pytest.approx(expected, rel=1e-12)
+    assert fid["edge"] == pytest.approx(scorer_fid(FakeScorer(), edge, cloud), rel=1e-9)
+    assert fid["cloud"] == pytest.approx(0.0, abs=1e-9)
+    assert "Scorer-FID" in (out / "table.md").read_text()

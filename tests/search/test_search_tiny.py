@@ -1,0 +1,36 @@
+import json
+
+from ecdiff.metrics import ssim, stack_images
+from ecdiff.search import SearchConfig, load_params
+from ecdiff.search.evaluator import PipelineEvaluator
+from ecdiff.search.generate import generate
+from ecdiff.search.pair import load_pair
+from ecdiff.search.prompts import PromptItem
+from ecdiff.search.runner import run_search
+from ecdiff.strategies import CloudOnly
+
+
+def test_search_end_to_end_on_tiny_models(tmp_path):
+    pair = load_pair(tiny=True)
+    items = [PromptItem("a red circle", 0), PromptItem("a blue square", 1)]
+    config = SearchConfig(num_steps=8, pre_steps=2, k_grid=(1, 2), alpha_grid=(0.4, 0.5, 0.6), alpha_start=0.5,
+                          stage1_switch=5, s_grid=(5, 6, 7), s_start=6)
+    evaluator = PipelineEvaluator(pair, items, 8, progress=False)
+    outcome = run_search(config, evaluator, tmp_path / "cache", tmp_path / "out")
+    assert load_params(tmp_path / "out" / "ecdiff.toml") == outcome.best
+    points = [json.loads(line) for line in (tmp_path / "out" / "points.jsonl").read_text().splitlines()]
+    assert outcome.best.as_dict() in [p["params"] for p in points]
+    for p in points:
+        m = p["measurement"]
+        assert 0.0 < m["ssim"] <= 1.0 and m["latency_s"] > 0 and m["num_steps"] == 8
+
+    # One point's SSIM, recomputed from independently generated images.
+    point = next(p for p in points if p["params"] == outcome.best.as_dict())
+    ref = stack_images([generate(pair, CloudOnly(), i.prompt, i.seed, 8).image for i in items])
+    got = stack_images([generate(pair, outcome.best.strategy(), i.prompt, i.seed, 8).image for i in items])
+    assert abs(float(ssim(got, ref).mean()) - point["measurement"]["ssim"]) < 1e-12
+
+    # Same pair, prompts and steps: everything comes from the cache, nothing is generated.
+    again = PipelineEvaluator(pair, items, 8, progress=False)
+    assert run_search(config, again, tmp_path / "cache", tmp_path / "out2").best == outcome.best
+    assert again._reference is None
