@@ -1,1 +1,11 @@
-"""Fused Triton kernels for EC-Diff with pure-torch references (ecdiff.kernels)."""
+"""Fused Triton kernels for EC-Diff with pure-torch references (ecdiff.kernels).
+
+approx_steps: k approximated steps in one pass. correct_step: guidance + noise gradient + DDIM
+update of a real step in one pass. backend=None picks Triton for CUDA tensors, else torch;
+ECDIFF_KERNELS=triton|torch|auto sets the default. See docs/kernels.md.
+"""
+
+from .dispatch import ENV_VAR, BackendUnavailableError
+from .ops import approx_steps, correct_step
+
+__all__ = ["approx_steps", "correct_step", "BackendUnavailableError", "ENV_VAR"]

@@ -1,0 +1,52 @@
+"""Pure-torch implementations of the kernel ops: the CPU path and the Triton kernels' oracle.
+
+Both compute in fp32 and return the input dtype, like the Triton kernels. Inputs must already
+be validated (see ops.py); nothing here mutates an input.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+
+def approx_steps_closed_form(f: torch.Tensor, g: torch.Tensor) -> tuple[float, float, float]:
+    """(a, b, c) with x_k = a*x - b*eps - c*delta after k steps of eps += delta; x = f_j*x - g_j*eps.
+
+    Unrolling: eps_j = eps + (j+1)*delta is the noise used at step j, and with
+    P_j = f_j * f_{j+1} * ... * f_{k-1} (P_k = 1):
+        x_k = P_0*x - sum_j g_j*P_{j+1}*(eps + (j+1)*delta),
+    so a = P_0, b = sum_j g_j*P_{j+1}, c = sum_j (j+1)*g_j*P_{j+1}. Float64 on the host.
+    """
+    f64, g64 = f.detach().to("cpu", torch.float64), g.detach().to("cpu", torch.float64)
+    k = f64.numel()
+    # suffix[j] = P_{j+1}: product of the f's after step j
+    suffix = torch.ones(k, dtype=torch.float64)
+    if k > 1:
+        suffix[:-1] = torch.flip(torch.cumprod(torch.flip(f64[1:], (0,)), 0), (0,))
+    weights = g64 * suffix
+    steps = torch.arange(1, k + 1, dtype=torch.float64)
+    return float(torch.prod(f64)), float(weights.sum()), float((weights * steps).sum())
+
+
+def approx_steps_torch(x, eps, delta, f, g):
+    """k approximated steps as three fp32 passes over the latents, whatever k is."""
+    a, b, c = approx_steps_closed_form(f, g)
+    x32, eps32, delta32 = x.float(), eps.float(), delta.float()  # no copy when already fp32
+    x_out = torch.mul(x32, a).add_(eps32, alpha=-b).add_(delta32, alpha=-c)
+    eps_out = torch.add(eps32, delta32, alpha=f.numel())
+    return x_out.to(x.dtype), eps_out.to(x.dtype)
+
+
+def correct_step_torch(x, eps_cond, eps_uncond: Optional[torch.Tensor], guidance: float,
+                       eps_prev: Optional[torch.Tensor], alpha: float, f: float, g: float):
+    """Guidance, noise gradient and DDIM update of one real step, in fp32."""
+    if eps_uncond is None:
+        eps = eps_cond.to(torch.float32, copy=True)  # a copy: outputs never alias inputs
+    else:
+        uncond = eps_uncond.float()
+        eps = torch.sub(eps_cond.float(), uncond).mul_(guidance).add_(uncond)
+    delta = None if eps_prev is None else torch.sub(eps, eps_prev.float()).mul_(alpha).to(x.dtype)
+    x_out = torch.mul(x.float(), f).sub_(eps, alpha=g)
+    return x_out.to(x.dtype), eps.to(x.dtype), delta
