@@ -36,7 +36,7 @@ def correct_step(x: torch.Tensor, eps_cond: torch.Tensor, eps_uncond: Optional[t
 
     Returns (x_out, eps, delta); fp32 arithmetic, outputs in the input dtype.
     """
-    check_latents(x=x, eps_cond=eps_cond, eps_uncond=eps_uncond, eps_prev=eps_prev)
+    check_latents(("eps_uncond", "eps_prev"), x=x, eps_cond=eps_cond, eps_uncond=eps_uncond, eps_prev=eps_prev)
     scalars = [check_scalar(name, value) for name, value in
                (("guidance", guidance), ("alpha", alpha), ("f", f), ("g", g))]
     guidance, alpha, f, g = scalars

@@ -13,9 +13,9 @@ Scalar = Union[float, int, torch.Tensor]
 Coefficients = Union[torch.Tensor, Sequence[float]]
 
 
-def check_latents(**tensors: Optional[torch.Tensor]) -> torch.Tensor:
-    """Checks same-shaped float latents (None entries are skipped); returns the first one."""
-    present = {name: t for name, t in tensors.items() if t is not None}
+def check_latents(optional: tuple[str, ...] = (), **tensors: Optional[torch.Tensor]) -> None:
+    """Checks same-shaped float latents of one dtype and device; names in `optional` may be None."""
+    present = {name: t for name, t in tensors.items() if not (t is None and name in optional)}
     first_name, first = next(iter(present.items()))
     for name, t in present.items():
         if not isinstance(t, torch.Tensor):
@@ -28,7 +28,6 @@ def check_latents(**tensors: Optional[torch.Tensor]) -> torch.Tensor:
             raise ValueError(f"{name} has dtype {t.dtype} but {first_name} has {first.dtype}")
         if t.device != first.device:
             raise ValueError(f"{name} is on {t.device} but {first_name} is on {first.device}")
-    return first
 
 
 def check_coefficients(f: Coefficients, g: Coefficients) -> tuple[torch.Tensor, torch.Tensor]:
