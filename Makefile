@@ -6,14 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: setup test demo lock clean help
+.PHONY: setup test demo lock clean help bench-kernels
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
+	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +33,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ecdiff demo
+
+# Markdown table on stdout; .md and .csv under out/bench/.
+bench-kernels: $(STAMP)
+	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
 
 lock: $(STAMP)
 	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \

@@ -19,19 +19,20 @@ def approx_steps_closed_form(f: torch.Tensor, g: torch.Tensor) -> tuple[float, f
         x_k = P_0*x - sum_j g_j*P_{j+1}*(eps + (j+1)*delta),
     so a = P_0, b = sum_j g_j*P_{j+1}, c = sum_j (j+1)*g_j*P_{j+1}. Float64 on the host.
     """
-    f64, g64 = f.detach().to("cpu", torch.float64), g.detach().to("cpu", torch.float64)
-    k = f64.numel()
-    # suffix[j] = P_{j+1}: product of the f's after step j
-    suffix = torch.ones(k, dtype=torch.float64)
-    if k > 1:
-        suffix[:-1] = torch.flip(torch.cumprod(torch.flip(f64[1:], (0,)), 0), (0,))
-    weights = g64 * suffix
-    steps = torch.arange(1, k + 1, dtype=torch.float64)
-    return float(torch.prod(f64)), float(weights.sum()), float((weights * steps).sum())
+    # plain Python floats: k is small, and a dozen tiny torch ops would cost more than the
+    # latents' own arithmetic for small latents
+    f64, g64 = f.detach().to("cpu", torch.float64).tolist(), g.detach().to("cpu", torch.float64).tolist()
+    a, b, c = 1.0, 0.0, 0.0  # a is P_{j+1} while j walks from k-1 down to 0, P_0 at the end
+    for j in range(len(f64) - 1, -1, -1):
+        weight = g64[j] * a
+        b += weight
+        c += (j + 1) * weight
+        a *= f64[j]
+    return a, b, c
 
 
 def approx_steps_torch(x, eps, delta, f, g):
-    """k approximated steps as three fp32 passes over the latents, whatever k is."""
+    """k approximated steps in four fp32 torch ops over the latents, whatever k is."""
     a, b, c = approx_steps_closed_form(f, g)
     x32, eps32, delta32 = x.float(), eps.float(), delta.float()  # no copy when already fp32
     x_out = torch.mul(x32, a).add_(eps32, alpha=-b).add_(delta32, alpha=-c)

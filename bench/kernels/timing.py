@@ -1,0 +1,57 @@
+"""Wall-clock timing of a callable: warm-up, then repeats, each synchronised on CUDA."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_s: float
+    min_s: float
+
+    def scaled(self, factor: float) -> "Timing":
+        return Timing(self.median_s * factor, self.min_s * factor)
+
+
+def time_call(fn: Callable[[], object], repeats: int, warmup: int = 1, cuda: bool = False) -> Timing:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        samples.append(time.perf_counter() - start)
+    return Timing(statistics.median(samples), min(samples))
+
+
+def cuda_graph(fn: Callable[[], object]) -> Callable[[], None]:
+    """fn captured once as a CUDA graph: a replay is one launch, whatever fn launches.
+    fn's inputs must keep their storage between replays (the graph reads those addresses)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fn()  # warm-up outside the graph: compiles kernels, settles allocator pools
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def copy_bandwidth(n_bytes: int, repeats: int) -> float:
+    """Device-to-device copy bandwidth in bytes/s (read + write counted), the ceiling for
+    elementwise kernels."""
+    src = torch.empty(n_bytes // 4, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    t = time_call(lambda: dst.copy_(src), repeats, warmup=3, cuda=True)
+    return 2 * src.numel() * 4 / t.min_s
