@@ -8,8 +8,9 @@ from typing import Optional
 import torch
 
 from .dispatch import resolve_backend
-from .reference import approx_steps_torch, correct_step_torch
-from .validation import Coefficients, Scalar, check_coefficients, check_latents, check_scalar
+from .reference import approx_steps_torch, correct_step_torch, decode_int8_torch, encode_int8_torch
+from .validation import (Coefficients, Scalar, check_channel_latents, check_coefficients, check_int8_codes,
+                         check_latents, check_scalar)
 
 
 def approx_steps(x: torch.Tensor, eps: torch.Tensor, delta: torch.Tensor, f: Coefficients, g: Coefficients,
@@ -45,3 +46,28 @@ def correct_step(x: torch.Tensor, eps_cond: torch.Tensor, eps_uncond: Optional[t
 
         return correct_step_triton(x, eps_cond, eps_uncond, guidance, eps_prev, alpha, f, g)
     return correct_step_torch(x, eps_cond, eps_uncond, guidance, eps_prev, alpha, f, g)
+
+
+def encode_int8(latents: torch.Tensor, *, backend: Optional[str] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-(sample, channel) symmetric int8 coding of (B, C, ...) latents for transfer.
+
+    Returns (q, scale): q int8 in latents' shape, scale fp32 (B, C) = absmax/127 of each channel,
+    q = floor(x/scale + 0.5) (0 for an all-zero channel). decode_int8 is within scale/2 of x.
+    """
+    check_channel_latents(latents)
+    if resolve_backend(backend, latents.device) == "triton":
+        from .triton_int8 import encode_int8_triton
+
+        return encode_int8_triton(latents)
+    return encode_int8_torch(latents)
+
+
+def decode_int8(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32,
+                *, backend: Optional[str] = None) -> torch.Tensor:
+    """Latents q * scale[b, c] in `dtype`, from encode_int8's (q, scale)."""
+    check_int8_codes(q, scale, dtype)
+    if resolve_backend(backend, q.device) == "triton":
+        from .triton_int8 import decode_int8_triton
+
+        return decode_int8_triton(q, scale, dtype)
+    return decode_int8_torch(q, scale, dtype)

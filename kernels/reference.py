@@ -51,3 +51,21 @@ def correct_step_torch(x, eps_cond, eps_uncond: Optional[torch.Tensor], guidance
     delta = None if eps_prev is None else torch.sub(eps, eps_prev.float()).mul_(alpha).to(x.dtype)
     x_out = torch.mul(x.float(), f).sub_(eps, alpha=g)
     return x_out.to(x.dtype), eps.to(x.dtype), delta
+
+
+def encode_int8_torch(latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-(sample, channel) symmetric int8: scale = absmax/127, q = floor(x*(127/absmax) + 0.5)."""
+    rows = latents.float().reshape(*latents.shape[:2], -1)
+    absmax = rows.abs().amax(dim=-1) if rows.shape[-1] else rows.new_zeros(rows.shape[:2])
+    # tensor / tensor: one IEEE division, like the kernel's div_rn (python 127.0 / t is
+    # reciprocal-then-multiply: two roundings)
+    inv = torch.where(absmax > 0, torch.full_like(absmax, 127.0) / absmax.clamp_min(1e-30), 0.0)
+    q = torch.floor(rows * inv[..., None] + 0.5).clamp_(-127, 127).to(torch.int8)
+    # tensor / tensor again: CUDA turns division by a python scalar into a reciprocal multiply
+    return q.reshape(latents.shape), absmax / torch.full_like(absmax, 127.0)
+
+
+def decode_int8_torch(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """q * scale of its (sample, channel), in `dtype`."""
+    per_row = scale.float().reshape(*scale.shape, *([1] * (q.dim() - 2)))
+    return (q.float() * per_row).to(dtype)

@@ -23,10 +23,14 @@ def empty_flat(like: torch.Tensor) -> torch.Tensor:
     return torch.empty(like.numel(), dtype=like.dtype, device=like.device)
 
 
+def block_and_meta(**compile_options) -> tuple[int, dict]:
+    """(BLOCK, launch options); compile_options apply to compiled kernels only."""
+    if triton_interpreting():
+        return INTERPRETER_BLOCK, {}
+    return GPU_BLOCK, {"num_warps": GPU_NUM_WARPS, **compile_options}
+
+
 def launch_config(n: int) -> tuple[tuple[int], dict]:
     """(grid, meta-parameters) for an elementwise kernel over n elements."""
-    if triton_interpreting():
-        block, meta = INTERPRETER_BLOCK, {}
-    else:
-        block, meta = GPU_BLOCK, {"num_warps": GPU_NUM_WARPS}
+    block, meta = block_and_meta()
     return (triton.cdiv(n, block),), {"BLOCK": block, **meta}

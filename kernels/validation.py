@@ -30,6 +30,32 @@ def check_latents(optional: tuple[str, ...] = (), **tensors: Optional[torch.Tens
             raise ValueError(f"{name} is on {t.device} but {first_name} is on {first.device}")
 
 
+def check_channel_latents(latents: torch.Tensor) -> None:
+    """Finite float latents laid out (B, C, ...), for per-(sample, channel) int8 coding."""
+    check_latents(latents=latents)
+    if latents.dim() < 2:
+        raise ValueError(f"latents must be (batch, channels, ...), got shape {tuple(latents.shape)}")
+    # NaN/inf would poison the absmax of a whole channel, silently: refuse them
+    if not bool(torch.isfinite(latents).all()):
+        raise ValueError("latents contain NaN or inf; int8 coding needs finite values")
+
+
+def check_int8_codes(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> None:
+    """Codes and scales as encode_int8 returns them, and a supported output dtype."""
+    if not isinstance(q, torch.Tensor) or q.dtype != torch.int8:
+        raise TypeError(f"q must be an int8 tensor, got {getattr(q, 'dtype', type(q).__name__)}")
+    if q.dim() < 2:
+        raise ValueError(f"q must be (batch, channels, ...), got shape {tuple(q.shape)}")
+    if not isinstance(scale, torch.Tensor) or not scale.is_floating_point():
+        raise TypeError(f"scale must be a float tensor, got {getattr(scale, 'dtype', type(scale).__name__)}")
+    if scale.shape != q.shape[:2]:
+        raise ValueError(f"scale has shape {tuple(scale.shape)}; expected q's (batch, channels) {tuple(q.shape[:2])}")
+    if scale.device != q.device:
+        raise ValueError(f"scale is on {scale.device} but q is on {q.device}")
+    if dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"dtype {dtype} is not supported; supported: {', '.join(map(str, SUPPORTED_DTYPES))}")
+
+
 def check_coefficients(f: Coefficients, g: Coefficients) -> tuple[torch.Tensor, torch.Tensor]:
     """f and g as 1-D float tensors of equal length k >= 1 (dtype and device unchanged)."""
     f, g = _as_vector("f", f), _as_vector("g", g)

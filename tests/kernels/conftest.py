@@ -60,12 +60,15 @@ def check_backends_agree():
 
 @pytest.fixture
 def poisoned_allocations(monkeypatch):
-    """Every float torch.empty/empty_like comes back NaN-filled, so an output element the kernel
-    never writes shows up as NaN. Semantically safe: empty memory may hold anything anyway."""
+    """Every torch.empty/empty_like comes back poisoned (floats NaN, integers their minimum, -128
+    for int8, which the int8 encoder never writes), so an output element a kernel never writes
+    shows up. Semantically safe: empty memory may hold anything anyway."""
     real_empty, real_empty_like = torch.empty, torch.empty_like
 
     def poison(t):
-        return t.fill_(float("nan")) if t.is_floating_point() else t
+        if t.is_floating_point():
+            return t.fill_(float("nan"))
+        return t.fill_(torch.iinfo(t.dtype).min) if t.dtype != torch.bool and not t.is_complex() else t
 
     monkeypatch.setattr(torch, "empty", lambda *a, **k: poison(real_empty(*a, **k)))
     monkeypatch.setattr(torch, "empty_like", lambda *a, **k: poison(real_empty_like(*a, **k)))
