@@ -1,5 +1,5 @@
-"""Public kernel ops: validate, pick a backend, run it. Outputs are new tensors in the input
-dtype and shape (contiguous); inputs are never modified."""
+"""Public kernel ops: validate, pick a backend, run it. Outputs are new tensors of the input's
+shape and dtype (never views of an input); inputs are never modified."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from typing import Optional, Union
 import torch
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_SUPPORTED = "supported: " + ", ".join(map(str, SUPPORTED_DTYPES))
 
 Scalar = Union[float, int, torch.Tensor]
 Coefficients = Union[torch.Tensor, Sequence[float]]
@@ -21,7 +22,7 @@ def check_latents(optional: tuple[str, ...] = (), **tensors: Optional[torch.Tens
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.dtype not in SUPPORTED_DTYPES:
-            raise TypeError(f"{name} has dtype {t.dtype}; supported: {', '.join(map(str, SUPPORTED_DTYPES))}")
+            raise TypeError(f"{name} has dtype {t.dtype}; {_SUPPORTED}")
         if t.shape != first.shape:
             raise ValueError(f"{name} has shape {tuple(t.shape)} but {first_name} has {tuple(first.shape)}")
         if t.dtype != first.dtype:
@@ -53,7 +54,7 @@ def check_int8_codes(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -
     if scale.device != q.device:
         raise ValueError(f"scale is on {scale.device} but q is on {q.device}")
     if dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"dtype {dtype} is not supported; supported: {', '.join(map(str, SUPPORTED_DTYPES))}")
+        raise TypeError(f"dtype {dtype} is not supported; {_SUPPORTED}")
 
 
 def check_coefficients(f: Coefficients, g: Coefficients) -> tuple[torch.Tensor, torch.Tensor]:
