@@ -89,7 +89,8 @@ def methods(x, eps, delta, f: torch.Tensor, g: torch.Tensor, on_gpu: bool) -> di
     return out
 
 
-def measure(latents: dict[str, tuple[int, ...]], batches, ks, dtype, device: str, repeats: int) -> list[Row]:
+def measure(latents: dict[str, tuple[int, ...]], batches, ks, dtype, device: str, repeats: int,
+            clock: str) -> list[Row]:
     on_gpu = device == "cuda"
     gen = torch.Generator().manual_seed(0)
     configs = [(name, b, k) for name, shape in latents.items() for b in batches for k in ks]
@@ -102,7 +103,7 @@ def measure(latents: dict[str, tuple[int, ...]], batches, ks, dtype, device: str
         g = 0.2 * torch.rand(k, generator=gen, dtype=torch.float64)
         row = Row(name, batch, k, x.numel())
         for method, fn in methods(x, eps, delta, f, g, on_gpu).items():
-            row.us_per_step[method] = time_call(fn, repeats, cuda=on_gpu).scaled(1e6 / k)
+            row.us_per_step[method] = time_call(fn, repeats, cuda=on_gpu, clock=clock).scaled(1e6 / k)
             row.bytes_per_step[method] = bytes_per_call(method, x.numel(), x.element_size(), k) / k
         rows.append(row)
         del x, eps, delta
@@ -152,6 +153,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="smoke run: small latents, batch 1, k in (1, 4), 3 repeats")
     p.add_argument("--repeats", type=int, default=7, help="timed calls per measurement (median and min reported)")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--clock", choices=("cpu", "wall"), default=None,
+                   help="cpu: thread CPU time with torch single-threaded (default without a GPU); wall: elapsed "
+                        "time (default and the only choice with a GPU)")
     p.add_argument("--unet-config", type=Path, default=DEFAULT_CONFIG, help="cloud UNet config.json of the default pair")
     p.add_argument("--out-dir", type=Path, default=Path("out/bench"), help="where kernels_approx_steps.{md,csv} go")
     args = p.parse_args(argv)
@@ -163,16 +167,41 @@ def parse_args(argv):
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    repeats = 3 if args.quick else args.repeats
+    clock = args.clock or ("wall" if device == "cuda" else "cpu")
+    if device == "cuda" and clock == "cpu":
+        raise SystemExit("--clock cpu cannot time GPU work; use --clock wall")
+    threads = torch.get_num_threads()
+    if clock == "cpu":
+        torch.set_num_threads(1)
+    try:
+        report, rows, machine = run(args, device, clock, repeats)
+    finally:
+        torch.set_num_threads(threads)  # main() may run inside a larger process (the tests)
+    print(report)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "kernels_approx_steps.md").write_text(report)
+    write_csv(args.out_dir / "kernels_approx_steps.csv", rows, machine)
+    print(f"wrote {args.out_dir / 'kernels_approx_steps.md'} and .csv", file=sys.stderr)
+    return 0
+
+
+def run(args, device: str, clock: str, repeats: int) -> tuple[str, list[Row], dict[str, str]]:
+    """Measures everything; returns the markdown report, the rows and the machine description."""
     machine = describe_machine()
     notes = [", ".join(f"{k}: {v}" for k, v in machine.items())]
     if device == "cpu":
         notes.append("No GPU: CPU comparison only. The Triton column is left out: under TRITON_INTERPRET "
                      "the kernel runs in Triton's Python interpreter and its speed means nothing; "
                      "'fused' is the torch reference, the op's CPU path. GPU targets are NOT verified here.")
-    repeats = 3 if args.quick else args.repeats
+    if clock == "cpu":
+        notes.append("clock: CPU time of the one torch thread (torch.set_num_threads(1)), not wall time: on a "
+                     "shared machine a low-priority process's wall time mostly measures the scheduler")
+    else:
+        notes.append(f"clock: wall time, torch threads: {torch.get_num_threads()}")
 
     unet, unet_source = load_unet(args.unet_config)
-    unet_time, toy_shape = time_unet_call(unet, device, repeats=repeats)
+    unet_time, toy_shape = time_unet_call(unet, device, repeats=repeats, clock=clock)
     n_params = sum(p.numel() for p in unet.parameters())
     notes.append(f"cloud UNet: {unet_source}, {n_params / 1e6:.1f} M params, latents {toy_shape}, batch 1: "
                  f"{unet_time.median_s * 1e3:.2f} ms median, {unet_time.min_s * 1e3:.2f} ms min")
@@ -187,7 +216,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.quick:
         latents = {"default pair": toy_shape, "SD-1.x": LATENTS["SD-1.x"]}
     rows = measure(latents, (1,) if args.quick else BATCHES, (1, 4) if args.quick else KS,
-                   DTYPES[args.dtype], device, repeats)
+                   DTYPES[args.dtype], device, repeats, clock)
 
     path_method = "triton" if device == "cuda" else "fused"
     for r in rows:
@@ -198,14 +227,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                          f"(unfused loop: {100 * r.us_per_step['unfused'].median_s * 1e-6 / unet_time.median_s:.2f} %)")
 
     table = markdown_table(rows, copy_gbps)
-    report = "\n".join([f"# approx_steps microbenchmark ({args.dtype}, {repeats} repeats)", "",
+    report = "\n".join([f"# approx_steps microbenchmark ({args.dtype}, {repeats} repeats, {clock} clock)", "",
                         *[f"- {n}" for n in notes], "", table, ""])
-    print(report)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "kernels_approx_steps.md").write_text(report)
-    write_csv(args.out_dir / "kernels_approx_steps.csv", rows, machine)
-    print(f"wrote {args.out_dir / 'kernels_approx_steps.md'} and .csv", file=sys.stderr)
-    return 0
+    return report, rows, machine
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def load_unet(config_path: Path) -> tuple[UNet2DConditionModel, str]:
     return UNet2DConditionModel(**STAND_IN), f"stand-in UNet ({config_path} not found)"
 
 
-def time_unet_call(unet: UNet2DConditionModel, device: str, repeats: int) -> tuple[Timing, tuple[int, ...]]:
+def time_unet_call(unet: UNet2DConditionModel, device: str, repeats: int, clock: str) -> tuple[Timing, tuple[int, ...]]:
     """Time of one forward pass at batch 1 (no guidance batch); returns it and the latent shape."""
     unet = unet.to(device).eval()
     c = unet.config
@@ -41,5 +41,5 @@ def time_unet_call(unet: UNet2DConditionModel, device: str, repeats: int) -> tup
     timestep = torch.tensor([500], device=device)
     with torch.inference_mode():
         timing = time_call(lambda: unet(latents, timestep, encoder_hidden_states=text), repeats, warmup=2,
-                           cuda=device == "cuda")
+                           cuda=device == "cuda", clock=clock)
     return timing, tuple(latents.shape[1:])

@@ -1,4 +1,11 @@
-"""Wall-clock timing of a callable: warm-up, then repeats, each synchronised on CUDA."""
+"""Timing of a callable: warm-up, then repeats, each synchronised on CUDA.
+
+Two clocks. "wall": elapsed time, the right one on a dedicated machine and for GPU work.
+"cpu": CPU time of the calling thread (time.thread_time), for CPU work on a shared machine, where
+a process at low priority spends most of its wall time waiting for the scheduler; it equals the
+op's cost only when torch runs single-threaded (torch.set_num_threads(1)), as then all its work
+happens on this thread. Memory stalls count as CPU time, so memory-bound ops are measured fairly.
+"""
 
 from __future__ import annotations
 
@@ -19,18 +26,23 @@ class Timing:
         return Timing(self.median_s * factor, self.min_s * factor)
 
 
-def time_call(fn: Callable[[], object], repeats: int, warmup: int = 1, cuda: bool = False) -> Timing:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def time_call(fn: Callable[[], object], repeats: int, warmup: int = 1, cuda: bool = False,
+              clock: str = "wall") -> Timing:
+    now = CLOCKS[clock]
     for _ in range(warmup):
         fn()
     samples = []
     for _ in range(repeats):
         if cuda:
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = now()
         fn()
         if cuda:
             torch.cuda.synchronize()
-        samples.append(time.perf_counter() - start)
+        samples.append(now() - start)
     return Timing(statistics.median(samples), min(samples))
 
 

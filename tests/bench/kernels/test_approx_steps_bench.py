@@ -3,14 +3,17 @@
 import csv
 
 import pytest
+import torch
 
 from ecdiff.bench.kernels import approx_steps_bench
 
 
 @pytest.mark.slow
 def test_quick_mode_end_to_end(tmp_path, capsys):
+    threads = torch.get_num_threads()
     assert approx_steps_bench.main(["--quick", "--out-dir", str(tmp_path),
                                     "--unet-config", str(tmp_path / "absent.json")]) == 0
+    assert torch.get_num_threads() == threads  # the CPU clock's single-thread setting is undone
     printed = capsys.readouterr().out
     assert "stand-in UNet" in printed and "% of one cloud UNet call" in printed
     with (tmp_path / "kernels_approx_steps.csv").open() as f:
