@@ -33,7 +33,10 @@ def triton_interpreting() -> bool:
         return False
     import triton
 
-    return bool(triton.knobs.runtime.interpret)
+    knobs = getattr(triton, "knobs", None)  # triton >= 3.3; older releases read the variable directly
+    if knobs is not None:
+        return bool(knobs.runtime.interpret)
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on")
 
 
 def resolve_backend(backend: Optional[str], device: torch.device) -> str:
