@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: setup test demo bench lock clean help
+.PHONY: setup test demo bench bench-kernels lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
@@ -15,6 +16,7 @@ help:
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
+	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,9 +36,12 @@ demo: $(STAMP)
 	$(VENV)/bin/ecdiff demo
 
 # Table 1 on the embedded pair (errors clearly until it ships; BENCH_ARGS="--tiny --steps 10 --p 2 --k 1 --alpha 0.5 --s 8" runs on tiny models).
-BENCH_ARGS ?=
 bench: $(STAMP)
 	$(VENV)/bin/ecdiff bench quality --prompts bench/quality_prompts.tsv --out out/bench-quality $(BENCH_ARGS)
+
+# Markdown table on stdout; .md and .csv under out/bench/.
+bench-kernels: $(STAMP)
+	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
 
 lock: $(STAMP)
 	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \

@@ -1,1 +1,12 @@
-"""Fused Triton kernels for EC-Diff with pure-torch references (ecdiff.kernels)."""
+"""Fused Triton kernels for EC-Diff with pure-torch references (ecdiff.kernels).
+
+approx_steps: k approximated steps in one pass. correct_step: guidance + noise gradient + DDIM
+update of a real step in one pass. encode_int8/decode_int8: per-channel int8
+latents for transfer. backend=None picks Triton for CUDA tensors, else torch;
+ECDIFF_KERNELS=triton|torch|auto sets the default. See docs/kernels.md.
+"""
+
+from .dispatch import ENV_VAR, BackendUnavailableError
+from .ops import approx_steps, correct_step, decode_int8, encode_int8
+
+__all__ = ["approx_steps", "correct_step", "encode_int8", "decode_int8", "BackendUnavailableError", "ENV_VAR"]

@@ -1,0 +1,1 @@
+"""Microbenchmarks of ecdiff.kernels (ecdiff.bench.kernels)."""
