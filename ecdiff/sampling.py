@@ -11,7 +11,8 @@ Algorithm 1 of EC-Diff, with steps i = 0..T-1 in denoising order, p = pre_steps,
 4. Every step: x_{i+1} = scheduler update with the noise used at step i.
 
 DDIM schedulers without clipping/thresholding use the coefficient form (x' = f_i x - g_i eps,
-see `ecdiff.schedules`), in which a run of consecutive approximated steps is one fused update.
+see `ecdiff.schedules`) through the fused ops of `ecdiff.kernels`: a run of consecutive
+approximated steps is one `approx_steps` call, a real step one `correct_step` call.
 Every other diffusers scheduler goes through `scheduler.step` one step at a time.
 
 The loop is resumable: `Sampler.run(state, stop)` continues from a `SamplerState` (latent, noise
@@ -27,6 +28,8 @@ from typing import Callable, Optional, Protocol
 
 import torch
 
+from .kernels import SUPPORTED_DTYPES as KERNEL_DTYPES
+from .kernels import approx_steps, correct_step
 from .schedules import DDIMCoefficients, coefficient_form_unsupported_reason, ddim_coefficients
 from .strategies import ECDiff, Plan, PlanCounts, StepKind, Strategy
 
@@ -73,12 +76,21 @@ never materialised (inside a fused run of approximated steps)."""
 
 class _Updater(Protocol):
     def model_input(self, i: int, latents: torch.Tensor) -> torch.Tensor: ...
-    def real_step(self, i: int, latents: torch.Tensor, model_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
-    def approx_run(self, start: int, stop: int, latents: torch.Tensor, eps: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def real_step(self, i: int, latents: torch.Tensor, model_output: torch.Tensor,
+                  eps_prev: Optional[torch.Tensor], alpha: float
+                  ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """(next latents, noise used, alpha * (noise used - eps_prev) or None without eps_prev)."""
+        ...
+
+    def approx_run(self, start: int, stop: int, latents: torch.Tensor, eps: torch.Tensor,
+                   delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class _CoefficientUpdater:
-    """DDIM, linear form: a run of approximated steps is one fused update."""
+    """DDIM, linear form, through the fused kernels: a run of approximated steps is one
+    `approx_steps` call, a real step one `correct_step` call. float64 latents (which the kernels
+    do not take) use the same formulas in plain torch."""
 
     def __init__(self, coefficients: DDIMCoefficients) -> None:
         self.c = coefficients
@@ -86,11 +98,16 @@ class _CoefficientUpdater:
     def model_input(self, i: int, latents: torch.Tensor) -> torch.Tensor:
         return latents
 
-    def real_step(self, i, latents, model_output):
+    def real_step(self, i, latents, model_output, eps_prev, alpha):
         eps = self.c.to_eps(i, model_output, latents)
-        return self.c.step(i, latents, eps), eps
+        if latents.dtype in KERNEL_DTYPES:
+            return correct_step(latents, eps, None, 1.0, eps_prev, alpha, float(self.c.f[i]), float(self.c.g[i]))
+        delta = None if eps_prev is None else alpha * (eps - eps_prev)
+        return self.c.step(i, latents, eps), eps, delta
 
     def approx_run(self, start, stop, latents, eps, delta):
+        if latents.dtype in KERNEL_DTYPES:
+            return approx_steps(latents, eps, delta, self.c.f[start:stop], self.c.g[start:stop])
         for i in range(start, stop):
             eps = eps + delta
             latents = self.c.step(i, latents, eps)
@@ -106,8 +123,9 @@ class _SchedulerStepUpdater:
     def model_input(self, i: int, latents: torch.Tensor) -> torch.Tensor:
         return self.scheduler.scale_model_input(latents, self.scheduler.timesteps[i])
 
-    def real_step(self, i, latents, model_output):
-        return self.scheduler.step(model_output, self.scheduler.timesteps[i], latents).prev_sample, model_output
+    def real_step(self, i, latents, model_output, eps_prev, alpha):
+        delta = None if eps_prev is None else alpha * (model_output - eps_prev)
+        return self.scheduler.step(model_output, self.scheduler.timesteps[i], latents).prev_sample, model_output, delta
 
     def approx_run(self, start, stop, latents, eps, delta):
         for i in range(start, stop):
@@ -184,16 +202,23 @@ class Sampler:
             model = self.cloud if kind == StepKind.CLOUD else self.edge
             out = model(self.updater.model_input(i, x), self.timesteps[i])
             _check_model_output(out, x, kind, i)
-            x_next, eps = self.updater.real_step(i, x, out)
-            if kind == StepKind.CLOUD and self._pre_steps is not None and i < self._gradient_until:
-                if i == self._pre_steps - 1:
-                    delta = eps - eps_prev
-                elif i > self._pre_steps - 1:
-                    delta = self._alpha * (eps - eps_prev)
+            alpha = self._gradient_alpha(i, kind)
+            x_next, eps, new_delta = self.updater.real_step(i, x, out, eps_prev if alpha is not None else None, alpha or 1.0)
+            if new_delta is not None:
+                delta = new_delta
             x, eps_prev = x_next, eps
             self._emit(records, on_step, i, kind, time.perf_counter() - started, x)
             i += 1
         return SamplerState(step=stop, latents=x, eps_prev=eps_prev, delta=delta)
+
+    def _gradient_alpha(self, i: int, kind: StepKind) -> Optional[float]:
+        """Smoothing for the gradient after the real call at step i, or None when no gradient is
+        formed there (before p - 1, on the edge, or with no approximated step ahead)."""
+        if kind != StepKind.CLOUD or self._pre_steps is None or i >= self._gradient_until:
+            return None
+        if i < self._pre_steps - 1:
+            return None
+        return 1.0 if i == self._pre_steps - 1 else self._alpha
 
     def _emit(self, records, on_step, i, kind, seconds, latents) -> None:
         record = StepRecord(index=i, timestep=int(self.timesteps[i]), kind=kind, seconds=seconds)

@@ -8,5 +8,7 @@ ECDIFF_KERNELS=triton|torch|auto sets the default. See docs/kernels.md.
 
 from .dispatch import ENV_VAR, BackendUnavailableError
 from .ops import approx_steps, correct_step, decode_int8, encode_int8
+from .validation import SUPPORTED_DTYPES
 
-__all__ = ["approx_steps", "correct_step", "encode_int8", "decode_int8", "BackendUnavailableError", "ENV_VAR"]
+__all__ = ["approx_steps", "correct_step", "encode_int8", "decode_int8", "BackendUnavailableError", "ENV_VAR",
+           "SUPPORTED_DTYPES"]
