@@ -237,12 +237,20 @@ def sample(
     *,
     num_steps: int,
     on_step: Optional[StepCallback] = None,
+    start_step: int = 0,
 ) -> SampleResult:
-    """Run `strategy` from `latents` to the end; the whole loop in this process."""
+    """Run `strategy` from `latents` to the end; the whole loop in this process.
+
+    `start_step` > 0 runs only steps [start_step, num_steps) of the plan, `latents` being the
+    latent entering that step (img2img: see `ecdiff.img2img`).
+    """
     _check_latents(latents)
     sampler = Sampler(strategy, scheduler, cloud, edge, num_steps=num_steps, device=latents.device)
+    if isinstance(start_step, bool) or not isinstance(start_step, int) or not 0 <= start_step < num_steps:
+        raise ValueError(f"start_step must be an integer in [0, num_steps={num_steps}), got {start_step!r}")
     records: list[StepRecord] = []
-    state = sampler.run(sampler.initial_state(latents), sampler.switch_step, on_step, records)
+    switch = max(sampler.switch_step, start_step)
+    state = sampler.run(SamplerState(step=start_step, latents=latents), switch, on_step, records)
     handoff = state.latents.clone()
     state = sampler.run(state, num_steps, on_step, records)
     return SampleResult(
@@ -251,7 +259,7 @@ def sample(
         cloud_calls=sum(r.kind == StepKind.CLOUD for r in records),
         edge_calls=sum(r.kind == StepKind.EDGE for r in records),
         handoff=handoff,
-        handoff_step=sampler.switch_step,
+        handoff_step=switch,
     )
 
 
