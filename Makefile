@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo lock clean help
+.PHONY: setup test demo lock clean help protos serve-cloud serve-edge
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
+	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
+	@echo "make serve-cloud / serve-edge   run a service (CLOUD_PORT=50051, EDGE_PORT=50052, SERVE_ARGS=...)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +33,20 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ecdiff demo
+
+# Generated code is checked in; tests/services/test_protos_generated.py fails when it is stale.
+PROTO_GEN = $(PY) -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. --pyi_out=.
+protos: $(STAMP)
+	$(PROTO_GEN) protos/ecdiff/v1/*.proto
+
+CLOUD_PORT ?= 50051
+EDGE_PORT ?= 50052
+SERVE_ARGS ?=
+serve-cloud: $(STAMP)
+	$(VENV)/bin/ecdiff serve cloud --port $(CLOUD_PORT) $(SERVE_ARGS)
+
+serve-edge: $(STAMP)
+	$(VENV)/bin/ecdiff serve edge --port $(EDGE_PORT) --cloud 127.0.0.1:$(CLOUD_PORT) $(SERVE_ARGS)
 
 lock: $(STAMP)
 	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \
