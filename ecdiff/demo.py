@@ -98,12 +98,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--edge-model", help="edge model name or path ('tiny' for random; default: embedded, tiny fallback)")
     parser.add_argument("--bandwidth-mbps", type=float, default=18.88,
                         help="shape the edge<->cloud hop (default 18.88, EC-Diff's WiFi; 0 = unshaped)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per service (default 1)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency on that hop (default 0)")
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    cloud_args = ["--model", args.cloud_model] if args.cloud_model else []
-    edge_args = (["--model", args.edge_model] if args.edge_model else []) + [
+    # Both services share this machine's cores: one torch thread each avoids oversubscription.
+    threads = ["--torch-threads", str(args.torch_threads)]
+    cloud_args = (["--model", args.cloud_model] if args.cloud_model else []) + threads
+    edge_args = (["--model", args.edge_model] if args.edge_model else []) + threads + [
         "--bandwidth-mbps", str(args.bandwidth_mbps), "--latency-ms", str(args.latency_ms)]
     return run(args.out, args.steps, args.seed, cloud_args, edge_args)

@@ -8,6 +8,7 @@ it is not installed, the tiny one is used with a loud warning (its images are no
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Optional
@@ -29,10 +30,16 @@ class LoadedModel:
     random_weights: bool
 
 
-def _tiny(role: str, why: str) -> LoadedModel:
+@functools.lru_cache(maxsize=1)
+def _tiny_pair():
+    # One build per process: both roles then share the VAE and text encoder, as the pair does.
     from .tiny_models import tiny_pipelines
 
-    cloud, edge = tiny_pipelines(seed=0)
+    return tiny_pipelines(seed=0)
+
+
+def _tiny(role: str, why: str) -> LoadedModel:
+    cloud, edge = _tiny_pair()
     return LoadedModel(role, f"{TINY}-{role}", cloud if role == "cloud" else edge, TINY_GUIDANCE,
                        f"tiny RANDOM {role} model ({why}): the images are noise", True)
 

@@ -8,6 +8,8 @@ import logging
 import signal
 from pathlib import Path
 
+import torch
+
 from .config import CloudConfig, EdgeConfig, load_config
 from .logs import setup_logging
 from .server import start_cloud, start_edge
@@ -28,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--max-concurrency", type=int, help="requests computing at once (default 2)")
         p.add_argument("--grace-seconds", type=float, help="SIGTERM grace period for in-flight streams (default 5)")
         p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections); also $ECDIFF_SERVICES_CONFIG")
+        p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's; 1 on shared cores)")
         p.add_argument("--strategy-config", help="strategy defaults TOML (default configs/strategy.toml)")
         if role == "edge":
             p.add_argument("--cloud", help="CloudDenoiser HOST:PORT (default 127.0.0.1:50051)")
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(role: str, config, port_file: Path | None) -> int:
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
     running = await (start_cloud(config) if role == "cloud" else start_edge(config))
     if port_file is not None:
         port_file.write_text(str(running.port))

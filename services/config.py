@@ -45,6 +45,8 @@ class CloudConfig:
     max_prompt_chars: int = 1000
     max_steps: int = 500
     strategy_config: Optional[str] = None  # None: configs/strategy.toml
+    torch_threads: int = 0  # torch intra-op threads; 0 = torch's default. Use 1 when several
+    # services or requests share few cores: oversubscribed intra-op threads can be 100x slower.
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"port must be in [0, 65535], got {self.port}")
@@ -52,6 +54,7 @@ class CloudConfig:
         _check(math.isfinite(self.grace_seconds) and self.grace_seconds >= 0, f"grace_seconds must be >= 0, got {self.grace_seconds}")
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
+        _check(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
 
 
 @dataclass(frozen=True)
