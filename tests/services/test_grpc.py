@@ -101,6 +101,14 @@ def test_every_strategy_equals_the_in_process_core(edge_stub, tiny_pair, referen
     assert s.total_seconds >= s.edge_compute_seconds + s.decode_seconds
 
 
+def test_edge_previews_are_small_pngs(edge_stub):
+    events, _ = collect(edge_stub.Generate(request("hybrid", preview_every=2)))
+    previews = [e.progress for e in events if e.HasField("progress") and e.progress.preview_png]
+    # edge steps 3..7: previews after the 2nd and 4th edge step (steps 4 and 6)
+    assert [p.step for p in previews] == [4, 6] and all(p.phase == edge_pb2.PHASE_EDGE for p in previews)
+    assert Image.open(io.BytesIO(previews[0].preview_png)).size == (64, 64)
+
+
 def test_lossy_fp16_transfer_stays_within_tolerance(edge_stub, reference):
     _, result = collect(edge_stub.Generate(request("hybrid", transfer_dtype=tensor_pb2.DTYPE_FLOAT16, return_latents=True)))
     got = from_proto(result.latents, max_elements=1 << 16)
