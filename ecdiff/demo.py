@@ -53,9 +53,9 @@ def run(out_dir: Path, num_steps: int, seed: int, cloud_args: list[str], edge_ar
                     tqdm.write(f"notice: {notice}")
                 result.save(out_dir / f"{DEMO_PROMPTS.index(prompt)}-{name}.png")
     finally:
-        edge.stop()
-        cloud.stop()
-    print("services stopped")
+        codes = {service.role: service.stop() for service in (edge, cloud)}  # SIGTERM: graceful stop
+    bad = {role: code for role, code in codes.items() if code != 0}
+    print("services stopped" + (f" with errors {bad}; see the logs" if bad else " cleanly (SIGTERM)"))
     images = {key: Image.open(io.BytesIO(r.image_png)).convert("RGB").resize((TILE, TILE)) for key, (r, _) in results.items()}
     contact_sheet([[images[(p, n)] for n in STRATEGY_NAMES] for p in DEMO_PROMPTS]).save(out_dir / "contact_sheet.png")
     table = latency_table(results, num_steps, seed)
