@@ -7,6 +7,7 @@ free port; `.port` tells which). Tests, the demo and `ecdiff serve` all go throu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from . import cloud_servicer, edge_servicer
 from .admission import Admission
 from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig
 from .link import LinkConfig
-from .logs import RequestIdInterceptor
+from .interceptor import RequestInterceptor
 from .validation import RequestLimits
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class RunningServer:
     port: int
     executor: ThreadPoolExecutor
     servicer: object
+    interceptor: RequestInterceptor
     grace_seconds: float
 
     @property
@@ -51,7 +53,12 @@ class RunningServer:
         grace = self.grace_seconds if grace is None else grace
         log.info("stopping", extra={"fields": {"role": self.role, "grace_seconds": grace}})
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        done, _ = await asyncio.wait({stopping}, timeout=grace)
+        if not done:
+            cancelled = self.interceptor.cancel_in_flight()
+            log.info("grace period over", extra={"fields": {"role": self.role, "cancelled_rpcs": cancelled}})
+        await stopping
         close = getattr(self.servicer, "close", None)
         if close is not None:
             await close()
@@ -64,7 +71,8 @@ class RunningServer:
 
 async def _start(role: str, config: CloudConfig, servicer, add_servicer, service_name: str,
                  executor: ThreadPoolExecutor) -> RunningServer:
-    server = grpc.aio.server(interceptors=[RequestIdInterceptor()], options=list(CHANNEL_OPTIONS))
+    interceptor = RequestInterceptor()
+    server = grpc.aio.server(interceptors=[interceptor], options=list(CHANNEL_OPTIONS))
     add_servicer(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -78,7 +86,8 @@ async def _start(role: str, config: CloudConfig, servicer, add_servicer, service
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
                                           "max_concurrency": config.max_concurrency}})
-    return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, config.grace_seconds)
+    return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, interceptor,
+                         config.grace_seconds)
 
 
 def _common(config: CloudConfig, role: str, model: Optional[LoadedModel]):
