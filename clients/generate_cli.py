@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     params = {"pre_steps": args.pre_steps, "k": args.k, "alpha": args.alpha,
               "switch_step": args.switch_step, "cloud_steps": args.cloud_steps}
-    bar = tqdm(desc=args.strategy, unit="step")
+    bar = tqdm(desc=args.strategy, unit="step", total=args.steps or None)
 
     def on_event(event: edge_pb2.GenerateEvent) -> None:
         if event.HasField("progress"):
