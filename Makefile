@@ -8,7 +8,7 @@ STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup test demo bench bench-kernels lock clean help
+.PHONY: setup test demo bench bench-kernels protos serve-cloud serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
@@ -17,6 +17,8 @@ help:
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
+	@echo "make serve-cloud / serve-edge   run a service (CLOUD_PORT=50051, EDGE_PORT=50052, SERVE_ARGS=...)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +44,20 @@ bench: $(STAMP)
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
 	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
+
+# Generated code is checked in; tests/services/test_protos_generated.py fails when it is stale.
+PROTO_GEN = $(PY) -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. --pyi_out=.
+protos: $(STAMP)
+	$(PROTO_GEN) protos/ecdiff/v1/*.proto
+
+CLOUD_PORT ?= 50051
+EDGE_PORT ?= 50052
+SERVE_ARGS ?=
+serve-cloud: $(STAMP)
+	$(VENV)/bin/ecdiff serve cloud --port $(CLOUD_PORT) $(SERVE_ARGS)
+
+serve-edge: $(STAMP)
+	$(VENV)/bin/ecdiff serve edge --port $(EDGE_PORT) --cloud 127.0.0.1:$(CLOUD_PORT) $(SERVE_ARGS)
 
 lock: $(STAMP)
 	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \

@@ -13,7 +13,9 @@ import sys
 
 # name -> (module defining register(subparsers), one-line help shown by `ecdiff --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("ecdiff.demo", "run every strategy once and print what each cost"),
+    "demo": ("ecdiff.demo", "start both services, run every strategy, print what each cost"),
+    "serve": ("ecdiff.services.cli", "run the cloud or the edge gRPC service"),
+    "generate": ("ecdiff.clients.generate_cli", "generate an image through an EdgeDenoiser"),
     "search": ("ecdiff.search.cli", "two-stage greedy search of EC-Diff's k, alpha and s"),
     "noise-curve": ("ecdiff.search.noise_cli", "plot the noise-difference curve and propose p"),
     "bench": ("ecdiff.bench.cli", "quality (Table 1) and ablation (Table 2) benchmarks"),

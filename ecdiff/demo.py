@@ -1,81 +1,112 @@
-"""`ecdiff demo`: every strategy on a few prompts, in process; PNGs, a contact sheet and a table.
+"""`ecdiff demo` (`make demo`): start the cloud and edge services on loopback, generate a few
+prompts with every strategy through the gRPC EdgeDenoiser, write PNGs, a contact sheet and a
+latency table, then stop both services.
 
-Uses the embedded trained pair when it is installed, otherwise tiny random models (and says so).
+Uses the embedded trained pair when installed, otherwise tiny random models (and says so).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import time
 from pathlib import Path
 
-import torch
+from PIL import Image
 from tqdm import tqdm
 
-from .conventions import DEFAULT_NUM_STEPS, initial_latents
-from .denoiser import latent_shape, pipeline_denoiser
-from .images import contact_sheet, decode_images
-from .sampling import sample
-from .strategies import STRATEGY_NAMES, strategy_from_name
+from .conventions import DEFAULT_NUM_STEPS
+from .images import contact_sheet
+from .strategies import STRATEGY_NAMES
 
 DEMO_PROMPTS = (
     "a small red circle at the top left on a white background",
     "a large blue square in the center on a black background",
     "a small yellow triangle at the bottom right on a gray background",
 )
-TINY_GUIDANCE = 3.0
+TILE = 192  # contact-sheet tile size in pixels
 
 
-def load_best_pair():
-    """(cloud, edge, guidance, description): the embedded pair if present, else tiny random models."""
-    try:
-        from .models import DEFAULT_GUIDANCE, load_pipeline
+def run(out_dir: Path, num_steps: int, seed: int, cloud_args: list[str], edge_args: list[str]) -> int:
+    from .clients.sdk import EdgeClient
+    from .services.process import ServiceProcess
 
-        return load_pipeline("toyworld-cloud"), load_pipeline("toyworld-edge"), DEFAULT_GUIDANCE, "embedded toyworld pair"
-    except (ImportError, FileNotFoundError, OSError):
-        from .tiny_models import tiny_pipelines
-
-        cloud, edge = tiny_pipelines(seed=0)
-        return cloud, edge, TINY_GUIDANCE, "tiny RANDOM models (no trained pair installed): the images are noise"
-
-
-def run(out_dir: Path, num_steps: int, seed: int) -> int:
-    cloud_pipe, edge_pipe, guidance, description = load_best_pair()
-    print(f"models: {description}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, table = [], {name: [] for name in STRATEGY_NAMES}
-    jobs = [(p, n) for p in DEMO_PROMPTS for n in STRATEGY_NAMES]
-    images = {}
-    for prompt, name in tqdm(jobs, desc="demo", unit="image"):
-        strategy = strategy_from_name(name)
-        started = time.perf_counter()
-        cloud = pipeline_denoiser(cloud_pipe, prompt, guidance)
-        edge = pipeline_denoiser(edge_pipe, prompt, guidance)
-        latents = initial_latents(seed, latent_shape(cloud_pipe), cloud_pipe.scheduler, num_steps=num_steps)
-        result = sample(strategy, cloud_pipe.scheduler, cloud, edge, latents, num_steps=num_steps)
-        image = decode_images(edge_pipe, result.latents)[0]
-        seconds = time.perf_counter() - started
-        table[name].append((seconds, result.cloud_calls, result.approx_steps, result.edge_calls))
-        images[(prompt, name)] = image
-        image.save(out_dir / f"{DEMO_PROMPTS.index(prompt)}-{name}.png")
-    rows = [[images[(p, n)] for n in STRATEGY_NAMES] for p in DEMO_PROMPTS]
-    contact_sheet(rows).resize((4 * 68 * 3, 3 * 68 * 3)).save(out_dir / "contact_sheet.png")
-    cloud_median = statistics.median(s for s, *_ in table["cloud"])
-    print(f"\n{len(DEMO_PROMPTS)} prompts, seed {seed}, {num_steps} DDIM steps, in-process on {torch.get_num_threads()} threads")
-    print("| strategy | median s/image | speedup vs cloud | cloud calls | approx steps | edge calls |")
-    print("|---|---|---|---|---|---|")
-    for name in STRATEGY_NAMES:
-        median = statistics.median(s for s, *_ in table[name])
-        _, c, a, e = table[name][0]
-        print(f"| {name} | {median:.3f} | {cloud_median / median:.2f}x | {c} | {a} | {e} |")
-    print(f"\nimages and contact sheet in {out_dir}/")
+    print("starting the cloud and edge services on loopback ...")
+    cloud = ServiceProcess("cloud", cloud_args, log_path=out_dir / "cloud.log")
+    try:
+        edge = ServiceProcess("edge", ["--cloud", cloud.target, *edge_args], log_path=out_dir / "edge.log")
+    except BaseException:
+        cloud.stop()
+        raise
+    print(f"cloud on {cloud.target}, edge on {edge.target} (JSON logs in {out_dir}/cloud.log, edge.log)")
+    results = {}
+    try:
+        with EdgeClient(edge.target) as client:
+            jobs = [(p, n) for p in DEMO_PROMPTS for n in STRATEGY_NAMES]
+            for prompt, name in tqdm(jobs, desc="demo", unit="image"):
+                started = time.perf_counter()
+                result = client.generate(prompt, seed=seed, num_steps=num_steps, strategy=name)
+                results[(prompt, name)] = (result, time.perf_counter() - started)
+                for notice in result.notices:
+                    tqdm.write(f"notice: {notice}")
+                result.save(out_dir / f"{DEMO_PROMPTS.index(prompt)}-{name}.png")
+    finally:
+        codes = {service.role: service.stop() for service in (edge, cloud)}  # SIGTERM: graceful stop
+    bad = {role: code for role, code in codes.items() if code != 0}
+    print("services stopped" + (f" with errors {bad}; see the logs" if bad else " cleanly (SIGTERM)"))
+    images = {key: Image.open(io.BytesIO(r.image_png)).convert("RGB").resize((TILE, TILE)) for key, (r, _) in results.items()}
+    contact_sheet([[images[(p, n)] for n in STRATEGY_NAMES] for p in DEMO_PROMPTS]).save(out_dir / "contact_sheet.png")
+    table = latency_table(results, num_steps, seed)
+    (out_dir / "latency.md").write_text(table + "\n")
+    summary = next(iter(results.values()))[0].summary
+    print(f"\nmodels: cloud {summary.cloud_model or '?'}, edge {summary.edge_model}"
+          + (" (tiny RANDOM models: the images are noise; the costs are real)" if summary.edge_model.startswith("tiny") else ""))
+    print(table)
+    print(f"\ncontact sheet: one row per prompt, columns left to right: {', '.join(STRATEGY_NAMES)}")
+    print(f"images, contact sheet and latency table in {out_dir}/")
     return 0
 
 
+def latency_table(results: dict, num_steps: int, seed: int) -> str:
+    lines = [f"{len(DEMO_PROMPTS)} prompts, seed {seed}, {num_steps} DDIM steps, over gRPC on loopback; medians",
+             "",
+             "| strategy | client s/image | speedup vs cloud | cloud compute s | transfer s | edge compute s | decode s "
+             "| cloud calls | approx steps | edge calls | bytes from cloud |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    cloud_median = statistics.median(t for (p, n), (_, t) in results.items() if n == "cloud")
+    for name in STRATEGY_NAMES:
+        rows = [(r.summary, t) for (p, n), (r, t) in results.items() if n == name]
+        med = lambda f: statistics.median(f(s, t) for s, t in rows)  # noqa: E731
+        client = med(lambda s, t: t)
+        s0 = rows[0][0]
+        lines.append(
+            f"| {name} | {client:.3f} | {cloud_median / client:.2f}x | {med(lambda s, t: s.cloud_compute_seconds):.3f} "
+            f"| {med(lambda s, t: s.transfer_seconds):.3f} | {med(lambda s, t: s.edge_compute_seconds):.3f} "
+            f"| {med(lambda s, t: s.decode_seconds):.3f} | {s0.cloud_calls} | {s0.approx_steps} | {s0.edge_calls} "
+            f"| {int(med(lambda s, t: s.bytes_from_cloud))} |")
+    return "\n".join(lines)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run every strategy once and print what each cost")
+    parser = subparsers.add_parser("demo", help="start both services, run every strategy, print what each cost")
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--steps", type=int, default=DEFAULT_NUM_STEPS, help="denoising steps (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial latents (default: 0)")
-    parser.set_defaults(func=lambda args: run(args.out, args.steps, args.seed))
+    parser.add_argument("--cloud-model", help="cloud model name or path ('tiny' for random; default: embedded, tiny fallback)")
+    parser.add_argument("--edge-model", help="edge model name or path ('tiny' for random; default: embedded, tiny fallback)")
+    parser.add_argument("--bandwidth-mbps", type=float, default=18.88,
+                        help="shape the edge<->cloud hop (default 18.88, EC-Diff's WiFi; 0 = unshaped)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per service (default 1)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency on that hop (default 0)")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    # Both services share this machine's cores: one torch thread each avoids oversubscription.
+    threads = ["--torch-threads", str(args.torch_threads)]
+    cloud_args = (["--model", args.cloud_model] if args.cloud_model else []) + threads
+    edge_args = (["--model", args.edge_model] if args.edge_model else []) + threads + [
+        "--bandwidth-mbps", str(args.bandwidth_mbps), "--latency-ms", str(args.latency_ms)]
+    return run(args.out, args.steps, args.seed, cloud_args, edge_args)

@@ -1,0 +1,87 @@
+"""`ecdiff generate "prompt" --out img.png`: one image through an EdgeDenoiser, with a progress
+bar and a summary table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import grpc
+from tqdm import tqdm
+
+from ecdiff.strategies import STRATEGY_NAMES
+from ecdiff.v1 import edge_pb2
+
+from .sdk import DEFAULT_EDGE, TRANSFER_DTYPES, EdgeClient, GenerateResult
+
+EDGE_ENV = "ECDIFF_EDGE"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("generate", help="generate an image through an EdgeDenoiser")
+    p.add_argument("prompt")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--strategy", choices=STRATEGY_NAMES, default="ecdiff")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=0, help="denoising steps (default: the server's, 50)")
+    p.add_argument("--edge", default=os.environ.get(EDGE_ENV, DEFAULT_EDGE),
+                   help=f"EdgeDenoiser HOST:PORT (default ${EDGE_ENV} or {DEFAULT_EDGE})")
+    for name, kind, help_text in (("pre-steps", int, "EC-Diff p"), ("k", int, "EC-Diff k"), ("alpha", float, "EC-Diff alpha"),
+                                  ("switch-step", int, "EC-Diff s"), ("cloud-steps", int, "HybridSD cloud steps")):
+        p.add_argument(f"--{name}", type=kind, help=f"{help_text} (default: configs/strategy.toml)")
+    p.add_argument("--require-cloud", action="store_true", help="fail instead of running edge-only when the cloud is down")
+    p.add_argument("--transfer-dtype", choices=sorted(TRANSFER_DTYPES), default="float32")
+    p.add_argument("--timeout", type=float, help="deadline in seconds")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = {"pre_steps": args.pre_steps, "k": args.k, "alpha": args.alpha,
+              "switch_step": args.switch_step, "cloud_steps": args.cloud_steps}
+    bar = tqdm(desc=args.strategy, unit="step", total=args.steps or None)
+
+    def on_event(event: edge_pb2.GenerateEvent) -> None:
+        if event.HasField("progress"):
+            progress = event.progress
+            bar.total = progress.total_steps
+            if progress.phase == edge_pb2.PHASE_DECODE:
+                bar.set_postfix_str("decoding")
+            else:
+                bar.set_postfix_str(edge_pb2.Phase.Name(progress.phase).removeprefix("PHASE_").lower())
+                bar.update(1)
+        elif event.HasField("notice"):
+            tqdm.write(f"notice: {event.notice.message}")
+
+    try:
+        with EdgeClient(args.edge) as client:
+            result = client.generate(args.prompt, seed=args.seed, num_steps=args.steps, strategy=args.strategy,
+                                     params=params, require_cloud=args.require_cloud,
+                                     transfer_dtype=args.transfer_dtype, on_event=on_event, timeout=args.timeout)
+    except grpc.RpcError as exc:
+        bar.close()
+        print(f"error: {exc.code().name}: {exc.details()}")
+        return 1
+    bar.close()
+    print(f"wrote {result.save(args.out)}")
+    print(summary_table(result))
+    return 0
+
+
+def summary_table(result: GenerateResult) -> str:
+    s = result.summary
+    rows = [
+        ("strategy", f"{s.strategy} ({s.num_steps} steps, edge from step {s.handoff_step})"),
+        ("cloud compute", f"{s.cloud_compute_seconds:.3f} s"),
+        ("transfer", f"{s.transfer_seconds:.3f} s"),
+        ("edge compute", f"{s.edge_compute_seconds:.3f} s"),
+        ("decode", f"{s.decode_seconds:.3f} s"),
+        ("total (edge side)", f"{s.total_seconds:.3f} s"),
+        ("model calls", f"cloud {s.cloud_calls}, approximated {s.approx_steps}, edge {s.edge_calls}"),
+        ("bytes", f"to cloud {s.bytes_to_cloud}, from cloud {s.bytes_from_cloud}"),
+        ("models", f"cloud {s.cloud_model or '-'}, edge {s.edge_model}"),
+    ]
+    if s.degraded:
+        rows.append(("DEGRADED", s.degraded_reason))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -1,0 +1,67 @@
+"""`ecdiff serve cloud|edge`: run one service until SIGTERM/SIGINT, then stop gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import torch
+
+from .config import CloudConfig, EdgeConfig, load_config
+from .logs import setup_logging
+from .server import start_cloud, start_edge
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the cloud or the edge gRPC service")
+    roles = parser.add_subparsers(dest="role", metavar="ROLE", required=True)
+    for role, help_text in (("cloud", "CloudDenoiser: runs the cloud phase and streams the handoff"),
+                            ("edge", "EdgeDenoiser: the client-facing service; calls the cloud, finishes on the edge")):
+        p = roles.add_parser(role, help=help_text)
+        p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help=f"port (default {50051 if role == 'cloud' else 50052}; 0 = any free port)")
+        p.add_argument("--port-file", type=Path, help="write the bound port to this file once serving")
+        p.add_argument("--model", help=f"model name or path (default: the embedded {role} model, tiny random when absent; 'tiny' forces it)")
+        p.add_argument("--max-concurrency", type=int, help="requests computing at once (default 2)")
+        p.add_argument("--grace-seconds", type=float, help="SIGTERM grace period for in-flight streams (default 5)")
+        p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections); also $ECDIFF_SERVICES_CONFIG")
+        p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's; 1 on shared cores)")
+        p.add_argument("--strategy-config", help="strategy defaults TOML (default configs/strategy.toml)")
+        if role == "edge":
+            p.add_argument("--cloud", help="CloudDenoiser HOST:PORT (default 127.0.0.1:50051)")
+            p.add_argument("--bandwidth-mbps", type=float, help="shape the edge<->cloud hop to this bandwidth (0 = unshaped)")
+            p.add_argument("--latency-ms", type=float, help="one-way latency added on the edge<->cloud hop")
+            p.add_argument("--checkpoint-every", type=int, help="ask the cloud for its latent every n steps (default 5)")
+        p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging()
+    flags = {k: v for k, v in vars(args).items() if k not in ("func", "role", "command", "config", "port_file")}
+    cls = CloudConfig if args.role == "cloud" else EdgeConfig
+    try:
+        config = load_config(cls, args.role, flags, args.config)
+    except ValueError as exc:
+        log.error("bad configuration: %s", exc)
+        return 2
+    return asyncio.run(_serve(args.role, config, args.port_file))
+
+
+async def _serve(role: str, config, port_file: Path | None) -> int:
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    running = await (start_cloud(config) if role == "cloud" else start_edge(config))
+    if port_file is not None:
+        port_file.write_text(str(running.port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()
+    return 0

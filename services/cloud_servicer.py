@@ -1,0 +1,88 @@
+"""CloudDenoiser over grpc.aio: validate, run a CloudSession in a worker thread, stream events."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from concurrent.futures import Executor
+
+import grpc
+
+from ecdiff.loading import LoadedModel
+from ecdiff.strategy_config import StrategyDefaults
+from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
+
+from .admission import Admission, Busy
+from .cloud_session import CloudHandoff, CloudJob, CloudSession, CloudStep
+from .convert import STEP_KINDS, param_overrides, params_to_proto
+from .identity import ModelIdentity, identity_of
+from .tensors import TensorError, to_proto, wire_dtype
+from .threads import events_from_thread
+from .validation import RequestLimits, validate_request
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudDenoiser"].full_name
+
+
+def text_encoder_id(identity: ModelIdentity) -> cloud_pb2.TextEncoderId:
+    return cloud_pb2.TextEncoderId(name=identity.text_encoder_name, sha256=identity.text_encoder_sha256)
+
+
+class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
+    def __init__(self, model: LoadedModel, defaults: StrategyDefaults, limits: RequestLimits,
+                 admission: Admission, executor: Executor) -> None:
+        self.model, self.defaults, self.limits = model, defaults, limits
+        self.identity = identity_of(model)
+        self.session = CloudSession(model)
+        self.admission, self.executor = admission, executor
+
+    async def GetModelInfo(self, request, context) -> cloud_pb2.ModelInfo:
+        ident = self.identity
+        return cloud_pb2.ModelInfo(
+            model_name=ident.model_name, description=ident.description, latent_shape=list(ident.latent_shape),
+            scheduler_class=ident.scheduler_class, scheduler_config_json=ident.scheduler_config_json,
+            scheduler_config_sha256=ident.scheduler_sha256, text_encoder=text_encoder_id(ident),
+            guidance_scale=ident.guidance, max_steps=self.limits.max_steps,
+            max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights)
+
+    async def Denoise(self, request: cloud_pb2.DenoiseRequest, context):
+        try:
+            valid = validate_request(request.prompt, request.seed, request.num_steps, request.strategy,
+                                     param_overrides(request.params), self.limits, self.defaults)
+            latents_dtype = wire_dtype(request.latents_dtype)
+        except (ValueError, TensorError) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy_name, valid.strategy,
+                       valid.params, latents_every=request.latents_every)
+        try:
+            self.admission.acquire()
+        except Busy as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        try:
+            log.info("denoise", extra={"fields": {"strategy": job.strategy_name, "steps": job.num_steps,
+                                                  "switch_step": valid.switch_step, "seed": job.seed}})
+            events = events_from_thread(self.executor, functools.partial(self.session.run, job))
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    yield self._event(event, valid, latents_dtype)
+        finally:
+            self.admission.release()
+
+    def _event(self, event, valid, latents_dtype) -> cloud_pb2.DenoiseEvent:
+        if isinstance(event, CloudStep):
+            r = event.record
+            step = cloud_pb2.StepEvent(index=r.index, timestep=r.timestep, kind=STEP_KINDS[r.kind], seconds=r.seconds)
+            if event.latents is not None:
+                step.latents.CopyFrom(to_proto(event.latents, latents_dtype))
+            return cloud_pb2.DenoiseEvent(step=step)
+        assert isinstance(event, CloudHandoff)
+        ident = self.identity
+        return cloud_pb2.DenoiseEvent(handoff=cloud_pb2.Handoff(
+            step=event.step, num_steps=valid.num_steps, latents=to_proto(event.latents, latents_dtype),
+            strategy=valid.strategy_name, params=params_to_proto(valid.params),
+            scheduler_class=ident.scheduler_class, scheduler_config_sha256=ident.scheduler_sha256,
+            timesteps=list(event.timesteps), guidance_scale=self.model.guidance,
+            text_encoder=text_encoder_id(ident), prompt=valid.prompt, seed=valid.seed,
+            cloud_calls=event.cloud_calls, approx_steps=event.approx_steps,
+            cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name))

@@ -1,0 +1,93 @@
+"""The cloud phase of one request, transport-free: seeded latents, steps [0, s), the handoff.
+
+`CloudSession.run(job, emit)` is synchronous (it runs in a worker thread under the servicer);
+it calls `emit` with a `CloudStep` after every step and a `CloudHandoff` at the end. `emit` may
+raise to stop the loop (cancellation), which then stops within one step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from ecdiff.conventions import initial_latents
+from ecdiff.denoiser import latent_shape, pipeline_denoiser
+from ecdiff.loading import LoadedModel
+from ecdiff.sampling import Sampler, StepRecord
+from ecdiff.strategies import Strategy
+from ecdiff.strategy_config import StrategyParams
+
+from .identity import fresh_scheduler
+
+
+@dataclass(frozen=True)
+class CloudJob:
+    prompt: str
+    seed: int
+    num_steps: int
+    strategy_name: str
+    strategy: Strategy
+    params: StrategyParams
+    latents_every: int = 0  # send the latent after step i when (i + 1) % latents_every == 0
+
+
+@dataclass(frozen=True)
+class CloudStep:
+    record: StepRecord
+    latents: Optional[torch.Tensor]  # only at the steps the job asked for
+
+
+@dataclass(frozen=True)
+class CloudHandoff:
+    step: int
+    latents: torch.Tensor
+    timesteps: tuple[int, ...]
+    cloud_calls: int
+    approx_steps: int
+    compute_seconds: float
+
+
+def chunk_stops(switch_step: int, every: int) -> list[int]:
+    """Where to end `Sampler.run` calls so the latents at the asked-for steps are materialised
+    (a fused run of approximated steps only materialises its last latent)."""
+    if every <= 0:
+        return [switch_step]
+    return sorted({*range(every, switch_step, every), switch_step})
+
+
+class CloudSession:
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+
+    def run(self, job: CloudJob, emit: Callable[[object], None]) -> CloudHandoff:
+        started = time.perf_counter()
+        pipe = self.model.pipe
+        scheduler = fresh_scheduler(self.model)
+        latents = initial_latents(job.seed, latent_shape(pipe), scheduler, num_steps=job.num_steps, device=pipe.device)
+        sampler = Sampler(job.strategy, scheduler, None, None, num_steps=job.num_steps, device=pipe.device)
+        switch = sampler.switch_step
+        if switch > 0:
+            sampler.cloud = pipeline_denoiser(pipe, job.prompt, self.model.guidance)
+        every = job.latents_every
+        records: list[StepRecord] = []
+
+        def on_step(record: StepRecord, x: Optional[torch.Tensor]) -> None:
+            wanted = every > 0 and (record.index + 1) % every == 0 and record.index + 1 < switch
+            emit(CloudStep(record, x if wanted else None))
+
+        state = sampler.initial_state(latents)
+        for stop in chunk_stops(switch, every):
+            state = sampler.run(state, stop, on_step, records)
+        handoff = CloudHandoff(
+            step=switch,
+            latents=state.latents,
+            timesteps=tuple(int(t) for t in sampler.timesteps),
+            cloud_calls=sum(r.kind == "cloud" for r in records),
+            approx_steps=sum(r.kind == "approx" for r in records),
+            compute_seconds=time.perf_counter() - started,
+        )
+        emit(handoff)
+        return handoff

@@ -1,0 +1,97 @@
+"""The server interceptor: request id, start/end log lines, and in-flight RPC tracking.
+
+The request id comes from the caller's `x-request-id` metadata or is generated; it is sent back
+as initial metadata and forwarded by the edge to the cloud. Tracking the handler tasks lets a
+stopping server cancel what is still running when the grace period ends (grpc.aio's own
+`stop(grace)` does not interrupt a handler that keeps streaming).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+import grpc
+
+from .logs import REQUEST_ID_KEY, request_id
+
+log = logging.getLogger("ecdiff.services.rpc")
+
+
+def _incoming_id(details: grpc.HandlerCallDetails) -> str:
+    for key, value in details.invocation_metadata or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and 0 < len(value) <= 64:
+            return value
+    return uuid.uuid4().hex[:16]
+
+
+class RequestInterceptor(grpc.aio.ServerInterceptor):
+    """Tags every RPC with a request id, logs its start and end (status, duration), tracks it."""
+
+    def __init__(self) -> None:
+        self.in_flight: set[asyncio.Task] = set()
+
+    def cancel_in_flight(self) -> int:
+        """Cancel every RPC handler still running; each stops its denoising loop within one step."""
+        for task in self.in_flight:
+            task.cancel()
+        return len(self.in_flight)
+
+    def _track(self, rid: str, method: str) -> asyncio.Task:
+        request_id.set(rid)
+        log.info("rpc start", extra={"fields": {"method": method}})
+        task = asyncio.current_task()
+        self.in_flight.add(task)
+        return task
+
+    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler
+        rid, method = _incoming_id(details), details.method
+        if handler.response_streaming:
+            behavior = handler.unary_stream
+
+            async def stream(request, context):
+                task = self._track(rid, method)
+                await context.send_initial_metadata(((REQUEST_ID_KEY, rid),))
+                started, finished = time.perf_counter(), False
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                    finished = True
+                finally:
+                    self.in_flight.discard(task)
+                    _end(method, context, started, finished)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+        behavior = handler.unary_unary
+
+        async def unary(request, context):
+            task = self._track(rid, method)
+            started = time.perf_counter()
+            finished = False
+            try:
+                response = await behavior(request, context)
+                finished = True
+                return response
+            finally:
+                self.in_flight.discard(task)
+                _end(method, context, started, finished)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+
+
+def _end(method: str, context, started: float, finished: bool) -> None:
+    code = context.code()
+    if code is not None:
+        status = code.name if hasattr(code, "name") else str(code)
+    else:
+        # Ended without a status: completed, or abandoned (cancelled, deadline, server stop).
+        status = "OK" if finished else "CANCELLED"
+    log.info("rpc end", extra={"fields": {"method": method, "status": status,
+                                          "seconds": round(time.perf_counter() - started, 4)}})

@@ -1,0 +1,116 @@
+"""Assemble and run the services: servicer + request-id interceptor + health + reflection,
+deliberate message-size limits, bounded concurrency, graceful stop.
+
+`start_cloud(config)` / `start_edge(config)` return a started `RunningServer` (port 0 picks a
+free port; `.port` tells which). Tests, the demo and `ecdiff serve` all go through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Optional
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ecdiff.loading import LoadedModel, load_model
+from ecdiff.strategy_config import StrategyDefaults
+from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
+
+from . import cloud_servicer, edge_servicer
+from .admission import Admission
+from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig
+from .link import LinkConfig
+from .interceptor import RequestInterceptor
+from .validation import RequestLimits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    role: str
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    service_name: str
+    port: int
+    executor: ThreadPoolExecutor
+    servicer: object
+    interceptor: RequestInterceptor
+    grace_seconds: float
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self, grace: Optional[float] = None) -> None:
+        """Stop taking requests, give in-flight streams `grace` seconds, then cancel them
+        (a cancelled stream stops its denoising loop within one step)."""
+        grace = self.grace_seconds if grace is None else grace
+        log.info("stopping", extra={"fields": {"role": self.role, "grace_seconds": grace}})
+        await self.health.enter_graceful_shutdown()
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        done, _ = await asyncio.wait({stopping}, timeout=grace)
+        if not done:
+            cancelled = self.interceptor.cancel_in_flight()
+            log.info("grace period over", extra={"fields": {"role": self.role, "cancelled_rpcs": cancelled}})
+        await stopping
+        close = getattr(self.servicer, "close", None)
+        if close is not None:
+            await close()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        log.info("stopped", extra={"fields": {"role": self.role}})
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def _start(role: str, config: CloudConfig, servicer, add_servicer, service_name: str,
+                 executor: ThreadPoolExecutor) -> RunningServer:
+    interceptor = RequestInterceptor()
+    server = grpc.aio.server(interceptors=[interceptor], options=list(CHANNEL_OPTIONS))
+    add_servicer(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (service_name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        raise OSError(f"could not bind {config.host}:{config.port}")
+    await server.start()
+    for name in ("", service_name):  # "" is the server's overall status, as the health protocol defines
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
+                                          "max_concurrency": config.max_concurrency}})
+    return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, interceptor,
+                         config.grace_seconds)
+
+
+def _common(config: CloudConfig, role: str, model: Optional[LoadedModel]):
+    model = model or load_model(role, config.model)
+    log.info("model", extra={"fields": {"role": role, "model": model.name, "description": model.description}})
+    defaults = StrategyDefaults.load(config.strategy_config)
+    limits = RequestLimits(config.max_prompt_chars, config.max_steps)
+    # One worker thread per admitted request: the denoising loops never wait for a thread.
+    executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix=f"ecdiff-{role}")
+    return model, defaults, limits, Admission(config.max_concurrency), executor
+
+
+async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) -> RunningServer:
+    model, defaults, limits, admission, executor = _common(config, "cloud", model)
+    servicer = cloud_servicer.CloudServicer(model, defaults, limits, admission, executor)
+    return await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
+                        cloud_servicer.SERVICE_NAME, executor)
+
+
+async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) -> RunningServer:
+    model, defaults, limits, admission, executor = _common(config, "edge", model)
+    servicer = edge_servicer.EdgeServicer(
+        model, defaults, limits, admission, executor, config.cloud,
+        LinkConfig(config.bandwidth_mbps, config.latency_ms), config.checkpoint_every, config.cloud_event_timeout_s)
+    return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,
+                        edge_servicer.SERVICE_NAME, executor)

@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from ecdiff.conventions import initial_latents
+from ecdiff.denoiser import latent_shape, pipeline_denoiser
+from ecdiff.loading import load_model
+from ecdiff.sampling import sample
+from ecdiff.services.identity import fresh_scheduler
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    # The CI machine has 2 shared cores: oversubscribed intra-op threads make tiny models ~100x slower.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_pair():
+    """(cloud, edge) LoadedModels: the tiny random pair (deterministic weights)."""
+    return load_model("cloud", "tiny"), load_model("edge", "tiny")
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_pair):
+    """The in-process core's result for (strategy, prompt, seed, num_steps): `sample` on the pair."""
+
+    def run(strategy, prompt, seed, num_steps):
+        cloud, edge = tiny_pair
+        scheduler = fresh_scheduler(cloud)
+        latents = initial_latents(seed, latent_shape(cloud.pipe), scheduler, num_steps=num_steps)
+        return sample(strategy, scheduler, pipeline_denoiser(cloud.pipe, prompt, cloud.guidance),
+                      pipeline_denoiser(edge.pipe, prompt, edge.guidance), latents, num_steps=num_steps)
+
+    return run

@@ -1,0 +1,362 @@
+"""Both services over real loopback sockets, called through the generated stubs only (as an
+outside client written against protos/ would), on the tiny random pair."""
+
+import io
+import threading
+import time
+
+import grpc
+import pytest
+import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from PIL import Image
+
+from ecdiff.images import decode_images, png_bytes
+from ecdiff.services.background import BackgroundServices
+from ecdiff.services.config import CloudConfig, EdgeConfig
+from ecdiff.services.server import start_edge
+from ecdiff.services.tensors import from_proto
+from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
+from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
+
+STEPS = 8
+EDGE_SERVICE = "ecdiff.v1.EdgeDenoiser"
+CLOUD_SERVICE = "ecdiff.v1.CloudDenoiser"
+STRATEGIES = {
+    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6)),
+    "hybrid": (HybridSD(3), dict(cloud_steps=3)),
+    "cloud": (CloudOnly(), {}),
+    "edge": (EdgeOnly(), {}),
+}
+
+
+@pytest.fixture(scope="module")
+def services(tiny_pair):
+    with BackgroundServices(*tiny_pair, CloudConfig(max_concurrency=2), EdgeConfig(max_concurrency=2)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def edge_stub(services):
+    with grpc.insecure_channel(services.edge_target, options=[("grpc.max_receive_message_length", 16 << 20)]) as channel:
+        yield edge_pb2_grpc.EdgeDenoiserStub(channel)
+
+
+@pytest.fixture(scope="module")
+def cloud_stub(services):
+    with grpc.insecure_channel(services.cloud_target) as channel:
+        yield cloud_pb2_grpc.CloudDenoiserStub(channel)
+
+
+@pytest.fixture
+def cloud_unet_calls(tiny_pair):
+    calls = []
+    handle = tiny_pair[0].pipe.unet.register_forward_hook(lambda *a: calls.append(time.perf_counter()))
+    yield calls
+    handle.remove()
+
+
+def request(strategy="ecdiff", steps=STEPS, prompt="a small red circle at the top left", seed=7, **fields):
+    params = fields.pop("params", STRATEGIES[strategy][1] if strategy in STRATEGIES else {})
+    return edge_pb2.GenerateRequest(prompt=prompt, seed=seed, num_steps=steps, strategy=strategy,
+                                    params=strategy_pb2.StrategyParams(**params), **fields)
+
+
+def collect(stream):
+    events = list(stream)
+    assert events[-1].HasField("result"), "the last event must be the result"
+    return events, events[-1].result
+
+
+def wait_idle(services, timeout=10.0):
+    """Both servers have released every slot (a slot is released only when its loop stopped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if services.cloud.servicer.admission.active == 0 and services.edge.servicer.admission.active == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the servers still hold request slots")
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_strategy_equals_the_in_process_core(edge_stub, tiny_pair, reference, name):
+    strategy, _ = STRATEGIES[name]
+    events, result = collect(edge_stub.Generate(request(name, return_latents=True)))
+    expected = reference(strategy, "a small red circle at the top left", 7, STEPS)
+    assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents)
+    assert result.image_png == png_bytes(decode_images(tiny_pair[1].pipe, expected.latents)[0])
+    assert Image.open(io.BytesIO(result.image_png)).size == (64, 64)
+    s = result.summary
+    assert (s.cloud_calls, s.approx_steps, s.edge_calls) == (expected.cloud_calls, expected.approx_steps, expected.edge_calls)
+    assert s.handoff_step == expected.handoff_step and not s.degraded
+    phases = [(e.progress.phase, e.progress.step) for e in events if e.HasField("progress")]
+    assert phases == ([(edge_pb2.PHASE_CLOUD, i) for i in range(expected.handoff_step)]
+                      + [(edge_pb2.PHASE_EDGE, i) for i in range(expected.handoff_step, STEPS)]
+                      + [(edge_pb2.PHASE_DECODE, -1)])
+    if name == "edge":
+        assert s.bytes_from_cloud == 0 and s.cloud_compute_seconds == 0
+    else:
+        assert s.bytes_from_cloud > 4 * 8 * 8 * 4 and s.bytes_to_cloud > 0 and s.cloud_compute_seconds > 0
+    assert s.total_seconds >= s.edge_compute_seconds + s.decode_seconds
+
+
+def test_edge_previews_are_small_pngs(edge_stub):
+    events, _ = collect(edge_stub.Generate(request("hybrid", preview_every=2)))
+    previews = [e.progress for e in events if e.HasField("progress") and e.progress.preview_png]
+    # edge steps 3..7: previews after the 2nd and 4th edge step (steps 4 and 6)
+    assert [p.step for p in previews] == [4, 6] and all(p.phase == edge_pb2.PHASE_EDGE for p in previews)
+    assert Image.open(io.BytesIO(previews[0].preview_png)).size == (64, 64)
+
+
+def test_lossy_fp16_transfer_stays_within_tolerance(edge_stub, reference):
+    _, result = collect(edge_stub.Generate(request("hybrid", transfer_dtype=tensor_pb2.DTYPE_FLOAT16, return_latents=True)))
+    got = from_proto(result.latents, max_elements=1 << 16)
+    expected = reference(HybridSD(3), "a small red circle at the top left", 7, STEPS).latents
+    # The handoff is rounded to fp16 (relative error <= 2**-11 per element); the remaining 5 DDIM
+    # steps are contractive in the latent, so the end error stays at that order. 10x headroom.
+    rel = float((got - expected).norm() / expected.norm())
+    assert 0 < rel < 10 * 2**-11
+
+
+def denoise(cloud_stub, strategy="hybrid", **fields):
+    params = strategy_pb2.StrategyParams(**STRATEGIES[strategy][1])
+    return list(cloud_stub.Denoise(cloud_pb2.DenoiseRequest(
+        prompt="a blue square", seed=3, num_steps=STEPS, strategy=strategy, params=params, **fields)))
+
+
+def test_continue_from_a_handoff_produced_elsewhere(cloud_stub, edge_stub, reference):
+    events = denoise(cloud_stub, "ecdiff", latents_every=2)
+    handoff = events[-1].handoff
+    assert all(e.HasField("step") for e in events[:-1]) and events[-1].HasField("handoff")
+    assert [e.step.index for e in events[:-1] if e.step.HasField("latents")] == [1, 3]
+    assert handoff.step == 6 and len(handoff.timesteps) == STEPS and handoff.text_encoder.sha256
+    _, result = collect(edge_stub.ContinueFromHandoff(edge_pb2.ContinueRequest(handoff=handoff, return_latents=True)))
+    expected = reference(ECDiff(2, 2, 0.5, 6), "a blue square", 3, STEPS)
+    assert torch.equal(from_proto(handoff.latents, max_elements=1 << 16), expected.handoff)
+    assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents)
+
+
+def tampered(handoff, **changes):
+    copy = cloud_pb2.Handoff()
+    copy.CopyFrom(handoff)
+    for path, value in changes.items():
+        target = copy
+        *parents, leaf = path.split("__")
+        for parent in parents:
+            target = getattr(target, parent)
+        if isinstance(value, list):
+            del getattr(target, leaf)[:]
+            getattr(target, leaf).extend(value)
+        else:
+            setattr(target, leaf, value)
+    return copy
+
+
+@pytest.mark.parametrize("changes, code, fragment", [
+    ({"scheduler_config_sha256": "0" * 64}, grpc.StatusCode.FAILED_PRECONDITION, "scheduler mismatch"),
+    ({"scheduler_class": "EulerDiscreteScheduler"}, grpc.StatusCode.FAILED_PRECONDITION, "scheduler mismatch"),
+    ({"text_encoder__sha256": "f" * 64}, grpc.StatusCode.FAILED_PRECONDITION, "text encoder mismatch"),
+    ({"latents__shape": [1, 4, 16, 4]}, grpc.StatusCode.FAILED_PRECONDITION, "latent shape mismatch"),
+    ({"timesteps": list(range(STEPS))}, grpc.StatusCode.FAILED_PRECONDITION, "timesteps mismatch"),
+    ({"latents__data": b"\0" * 7}, grpc.StatusCode.INVALID_ARGUMENT, "bytes do not match"),
+    ({"step": 2}, grpc.StatusCode.INVALID_ARGUMENT, "not the strategy's switch step"),
+    ({"strategy": "turbo"}, grpc.StatusCode.INVALID_ARGUMENT, "unknown strategy"),
+    ({"prompt": ""}, grpc.StatusCode.INVALID_ARGUMENT, "prompt is empty"),
+])
+def test_incompatible_or_malformed_handoffs_are_refused(cloud_stub, edge_stub, changes, code, fragment):
+    handoff = denoise(cloud_stub)[-1].handoff
+    with pytest.raises(grpc.RpcError) as info:
+        list(edge_stub.ContinueFromHandoff(edge_pb2.ContinueRequest(handoff=tampered(handoff, **changes))))
+    assert info.value.code() == code and fragment in info.value.details()
+
+
+BAD_INPUTS = [
+    (dict(prompt=""), "prompt is empty"),
+    (dict(prompt="   "), "prompt is empty"),
+    (dict(prompt="x" * 1001), "prompt has 1001 characters; the limit is 1000"),
+    (dict(steps=-1), "num_steps must be in [1, 500]"),
+    (dict(steps=501), "num_steps must be in [1, 500]"),
+    (dict(strategy="turbo", params={}), "unknown strategy 'turbo'"),
+    (dict(params=dict(pre_steps=1)), "pre_steps (p) must be an integer >= 2"),
+    (dict(params=dict(k=-1)), "k must be an integer >= 0"),
+    (dict(params=dict(alpha=0.0)), "alpha must be in (0, 1]"),
+    (dict(params=dict(alpha=1.5)), "alpha must be in (0, 1]"),
+    (dict(params=dict(alpha=float("nan"))), "alpha must be a finite number"),
+    (dict(params=dict(switch_step=STEPS + 1)), "must be <= num_steps"),
+    (dict(params=dict(pre_steps=5, switch_step=3)), "must be >= pre_steps"),
+    (dict(strategy="hybrid", params=dict(cloud_steps=STEPS + 1)), "cloud_steps (9) must be <= num_steps (8)"),
+    (dict(transfer_dtype=42), "unknown dtype 42"),
+]
+
+
+@pytest.mark.parametrize("fields, fragment", BAD_INPUTS)
+def test_bad_input_is_invalid_argument_fast(edge_stub, fields, fragment):
+    started = time.perf_counter()
+    with pytest.raises(grpc.RpcError) as info:
+        list(edge_stub.Generate(request(**fields), timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+    assert fragment in info.value.details()
+    assert time.perf_counter() - started < 5.0  # validation happens before any model runs
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    (dict(prompt="", num_steps=STEPS, strategy="cloud"), "prompt is empty"),
+    (dict(prompt="x", num_steps=0, strategy="cloud"), "num_steps must be in"),
+    (dict(prompt="x", num_steps=STEPS, strategy="cloud", latents_dtype=7), "unknown dtype 7"),
+])
+def test_cloud_refuses_bad_input(cloud_stub, fields, fragment):
+    with pytest.raises(grpc.RpcError) as info:
+        list(cloud_stub.Denoise(cloud_pb2.DenoiseRequest(**fields)))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and fragment in info.value.details()
+
+
+def test_oversized_message_is_resource_exhausted_and_the_server_keeps_serving(edge_stub):
+    with pytest.raises(grpc.RpcError) as info:
+        list(edge_stub.Generate(request(prompt="x" * (2 << 20)), timeout=30))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _, result = collect(edge_stub.Generate(request("edge", steps=2)))
+    assert result.image_png
+
+
+def test_health_and_reflection(services):
+    for target, service in ((services.edge_target, EDGE_SERVICE), (services.cloud_target, CLOUD_SERVICE)):
+        with grpc.insecure_channel(target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for name in ("", service):
+                assert health.Check(health_pb2.HealthCheckRequest(service=name)).status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.RpcError) as info:
+                health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+            reply = next(reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+            names = {s.name for s in reply.list_services_response.service}
+            assert {service, "grpc.health.v1.Health"} <= names
+
+
+def test_model_info(cloud_stub, tiny_pair):
+    info = cloud_stub.GetModelInfo(cloud_pb2.ModelInfoRequest())
+    assert list(info.latent_shape) == [1, 4, 8, 8] and info.scheduler_class == "DDIMScheduler"
+    assert info.random_weights and info.model_name == "tiny-cloud" and len(info.scheduler_config_sha256) == 64
+
+
+def test_request_id_comes_back_as_metadata(edge_stub):
+    call = edge_stub.Generate(request("edge", steps=1), metadata=(("x-request-id", "test-123"),))
+    list(call)
+    assert ("x-request-id", "test-123") in tuple(call.initial_metadata())
+
+
+def _stream_until(call, n_progress):
+    seen = 0
+    for event in call:
+        seen += event.HasField("progress")
+        if seen >= n_progress:
+            return
+
+
+def test_cancel_stops_the_denoising_loop_within_one_step(services, edge_stub, cloud_unet_calls):
+    call = edge_stub.Generate(request("cloud", steps=400))
+    _stream_until(call, 3)
+    call.cancel()
+    cancelled_at = time.perf_counter()
+    wait_idle(services)
+    # UNet calls (one batched CFG call per step) finishing after the cancel: the step in flight
+    # when the cancel reached the cloud, plus at most one started while the cancel was in transit.
+    late = [t for t in cloud_unet_calls if t > cancelled_at]
+    assert len(late) <= 2, late
+    assert len(cloud_unet_calls) < 50
+
+
+def test_deadline_is_honoured_and_stops_the_loop(services, edge_stub, cloud_unet_calls):
+    started = time.perf_counter()
+    with pytest.raises(grpc.RpcError) as info:
+        list(edge_stub.Generate(request("cloud", steps=400), timeout=1.5))
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    wait_idle(services)
+    count = len(cloud_unet_calls)
+    time.sleep(0.3)
+    assert len(cloud_unet_calls) == count < 400
+    assert time.perf_counter() - started < 15
+
+
+def test_concurrency_is_bounded_with_resource_exhausted(services, edge_stub):
+    calls = [edge_stub.Generate(request("cloud", steps=400)) for _ in range(2)]
+    try:
+        for call in calls:
+            _stream_until(call, 1)
+        with pytest.raises(grpc.RpcError) as info:
+            list(edge_stub.Generate(request("edge", steps=2), timeout=30))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "busy" in info.value.details()
+    finally:
+        for call in calls:
+            call.cancel()
+    wait_idle(services)
+    _, result = collect(edge_stub.Generate(request("edge", steps=2)))
+    assert result.image_png
+
+
+def _free_dead_target():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there
+
+
+def test_cloud_unreachable_gives_edge_only_or_unavailable(services, tiny_pair, reference):
+    edge = services.call(start_edge(EdgeConfig(port=0, cloud=_free_dead_target()), tiny_pair[1]))
+    try:
+        with grpc.insecure_channel(edge.target) as channel:
+            stub = edge_pb2_grpc.EdgeDenoiserStub(channel)
+            events, result = collect(stub.Generate(request("ecdiff", return_latents=True)))
+            notices = [e.notice.message for e in events if e.HasField("notice")]
+            assert len(notices) == 1 and "unreachable" in notices[0] and "edge-only" in notices[0]
+            assert result.summary.degraded and result.summary.edge_calls == STEPS
+            expected = reference(EdgeOnly(), "a small red circle at the top left", 7, STEPS)
+            assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents)
+            with pytest.raises(grpc.RpcError) as info:
+                list(stub.Generate(request("ecdiff", require_cloud=True)))
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "require_cloud" in info.value.details()
+    finally:
+        services.call(edge.stop(0))
+
+
+def test_shaped_link_transfer_is_measured(services, tiny_pair, reference):
+    mbps, latency_ms = 0.2, 40.0
+    edge = services.call(start_edge(EdgeConfig(port=0, cloud=services.cloud_target, bandwidth_mbps=mbps,
+                                               latency_ms=latency_ms, checkpoint_every=0), tiny_pair[1]))
+    try:
+        with grpc.insecure_channel(edge.target) as channel:
+            _, result = collect(edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request("hybrid", return_latents=True)))
+    finally:
+        services.call(edge.stop(0))
+    s = result.summary
+    # At least: the request up (latency + serialisation) and the handoff down (its
+    # serialisation + latency); the step events before it only add to this.
+    handoff_bytes = 4 * 8 * 8 * 4
+    lower = 2 * latency_ms / 1000 + (s.bytes_to_cloud + handoff_bytes) * 8 / (mbps * 1e6)
+    assert s.transfer_seconds >= lower * 0.99, (s.transfer_seconds, lower)
+    expected = reference(HybridSD(3), "a small red circle at the top left", 7, STEPS)
+    assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents)
+
+
+def test_graceful_stop_cancels_in_flight_streams_within_the_grace_period(tiny_pair):
+    running = BackgroundServices(*tiny_pair)
+    errors = []
+    with grpc.insecure_channel(running.edge_target) as channel:
+        call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request("cloud", steps=400))
+        _stream_until(call, 2)
+
+        def drain():
+            try:
+                list(call)
+            except grpc.RpcError as exc:
+                errors.append(exc.code())
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        started = time.perf_counter()
+        running.stop(grace=0.5)
+        reader.join(10)
+    assert time.perf_counter() - started < 10
+    assert errors and errors[0] in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
