@@ -50,14 +50,6 @@ class CloudHandoff:
     compute_seconds: float
 
 
-def chunk_stops(switch_step: int, every: int) -> list[int]:
-    """Where to end `Sampler.run` calls so the latents at the asked-for steps are materialised
-    (a fused run of approximated steps only materialises its last latent)."""
-    if every <= 0:
-        return [switch_step]
-    return sorted({*range(every, switch_step, every), switch_step})
-
-
 class CloudSession:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
@@ -74,13 +66,18 @@ class CloudSession:
         every = job.latents_every
         records: list[StepRecord] = []
 
-        def on_step(record: StepRecord, x: Optional[torch.Tensor]) -> None:
-            wanted = every > 0 and (record.index + 1) % every == 0 and record.index + 1 < switch
-            emit(CloudStep(record, x if wanted else None))
+        pending = False  # a wanted latent not yet sent: it fell inside a fused approximated run
 
-        state = sampler.initial_state(latents)
-        for stop in chunk_stops(switch, every):
-            state = sampler.run(state, stop, on_step, records)
+        def on_step(record: StepRecord, x: Optional[torch.Tensor]) -> None:
+            # Runs are never split to materialise a latent: splitting a fused run changes its
+            # rounding, and the result must stay bit-identical to the in-process `sample`.
+            nonlocal pending
+            pending = pending or (every > 0 and (record.index + 1) % every == 0)
+            send = pending and x is not None and record.index + 1 < switch
+            pending = pending and not send
+            emit(CloudStep(record, x if send else None))
+
+        state = sampler.run(sampler.initial_state(latents), switch, on_step, records)
         handoff = CloudHandoff(
             step=switch,
             latents=state.latents,

@@ -1,14 +1,10 @@
 """Kernel tests run the Triton kernels on CUDA when there is a GPU, else in Triton's CPU
-interpreter. TRITON_INTERPRET must be set before triton is imported (triton.jit reads it when a
-kernel is decorated), so it is set here, before any test module imports ecdiff.kernels' kernels."""
+interpreter (TRITON_INTERPRET=1, set by tests/conftest.py before anything imports triton)."""
 
 import os
 
 import pytest
 import torch
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # Largest relative error of rounding an fp32 result to the output dtype: the unit roundoff
