@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo lock clean help
+.PHONY: setup test demo models lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
+	@echo "make models  retrain the toy-world models into models/ (resumable; about 2 h on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -31,6 +32,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ecdiff demo
+
+# Retrains every shipped toy-world model from scratch (resumes an interrupted run: stamps and
+# checkpoints live in the gitignored .cache/toyworld-training/), then measures them and writes the cards.
+models: $(STAMP)
+	$(PY) -m ecdiff.models.training
 
 lock: $(STAMP)
 	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \
