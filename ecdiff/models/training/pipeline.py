@@ -23,7 +23,7 @@ from ecdiff.models.training.paths import cache_dir
 # Phases run one after another; the lanes of a phase run side by side.
 PHASES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("vae", "latents"), ("scorer", "text")),
-    (("cloud",), ("edge",)),
+    (("cloud",), ("edge", "decoder")),
     (("evaluate",),),
 )
 
@@ -35,6 +35,7 @@ def _stages() -> dict:
     from ecdiff.models.training.train_scorer import train_scorer
     from ecdiff.models.training.train_unet import CLOUD_TRAINING, EDGE_TRAINING, train_unet
     from ecdiff.models.training.train_vae import train_vae
+    from ecdiff.models.training.train_vae_decoder import train_vae_decoder
 
     def evaluate_and_write_cards() -> None:
         evaluate.main([])
@@ -43,6 +44,7 @@ def _stages() -> dict:
     return {
         "scorer": train_scorer, "text": build_text_cache, "vae": train_vae, "latents": build_latents,
         "cloud": lambda: train_unet(CLOUD_TRAINING), "edge": lambda: train_unet(EDGE_TRAINING),
+        "decoder": train_vae_decoder,
         "evaluate": evaluate_and_write_cards,
     }
 
