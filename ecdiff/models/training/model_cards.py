@@ -48,8 +48,18 @@ def vae_card(folder: Path) -> str:
         f"{cfg.get('steps', '?')} steps of batch {cfg.get('batch_size', '?')}, AdamW peak LR {cfg.get('peak_lr', '?')}, "
         f"loss = object-weighted (L1 + MSE) + 4x4-pooled colour MSE + {cfg.get('kl_weight', '?')} x KL; "
         f"wall time {_minutes(meta)} (1 torch thread, shared 2-core CPU).",
-        f"scaling_factor = 1 / latent std = see config.json (latent std {meta.get('latent_std', float('nan')):.4f}).", "",
+        f"Colour-anchored latents (anchor weight {cfg.get('anchor_weight', '?')}): latent channels 0-2 are pulled towards the "
+        "8x8 average-pooled image, channel 3 is free; GroupNorm with a single group (see ecdiff/models/training/architectures.py "
+        "and train_vae.py for the measured reasons).",
+        f"scaling_factor = 1 / latent std (latent std {meta.get('latent_std', float('nan')):.4f}; value in config.json).",
     ]
+    ft = meta.get("decoder_finetune")
+    if ft:
+        fcfg = ft["config"]
+        lines.append(f"Then the decoder alone was fine-tuned on the cached training latents (encoder frozen, so the UNets' latents stay valid) "
+                     f"for {fcfg['steps']} steps of batch {fcfg['batch_size']}, LR {fcfg['peak_lr']}, object weight {fcfg['object_weight']}, "
+                     f"latent noise {fcfg['latent_noise']}; wall time {ft['wall_time_s'] / 60:.1f} min.")
+    lines.append("")
     if ev:
         lines += [
             f"## Measured ({ev['images']} fresh jittered renders, never trained on)", "",
@@ -76,10 +86,11 @@ def unet_card(name: str, folder: Path) -> str:
         f"captions drawn per sample (canonical with p={cfg.get('canonical_prob', '?')}, else one of the paraphrase templates), "
         f"caption dropout {cfg.get('caption_dropout', '?')} to the empty prompt (for classifier-free guidance). "
         f"{cfg.get('steps', '?')} steps of batch {cfg.get('batch_size', '?')}, AdamW peak LR {cfg.get('peak_lr', '?')}, "
-        f"Min-SNR-{cfg.get('min_snr_gamma', '?')} epsilon loss, EMA {cfg.get('ema_decay', '?')} (shipped). "
+        f"Min-SNR-{cfg.get('min_snr_gamma', '?')} epsilon loss, EMA {cfg.get('ema_decay', '?')} (shipped), no distillation. "
         f"Wall time {_minutes(meta)} (1 torch thread, shared 2-core CPU).", "",
         _CONVENTION, "",
     ]
+    lines += [f"Note: {note}" for note in meta.get("notes", [])] + ([""] if meta.get("notes") else [])
     if ev:
         t = ev["seconds_per_image_single_call"]
         lines += [

@@ -52,8 +52,8 @@ class UNetTrainConfig:
             raise ValueError("peak_lr and min_snr_gamma must be > 0")
 
 
-CLOUD_TRAINING = UNetTrainConfig(name="toyworld-cloud", architecture="cloud", steps=2400)
-EDGE_TRAINING = UNetTrainConfig(name="toyworld-edge", architecture="edge", steps=2000, seed=1)
+CLOUD_TRAINING = UNetTrainConfig(name="toyworld-cloud", architecture="cloud", steps=2100)
+EDGE_TRAINING = UNetTrainConfig(name="toyworld-edge", architecture="edge", steps=1100, seed=1)
 
 
 def _conditioning(scene_ids: torch.Tensor, table: torch.Tensor, empty: torch.Tensor,

@@ -28,7 +28,7 @@ from ecdiff.models.training.train_vae import _background_colors
 
 @dataclass(frozen=True)
 class DecoderTrainConfig:
-    steps: int = 2500
+    steps: int = 2000
     batch_size: int = 16
     peak_lr: float = 5e-4
     warmup_steps: int = 50
