@@ -26,20 +26,16 @@ def load_pair(*, tiny: bool = False, cloud: str | None = None, edge: str | None 
 
         cloud_pipe, edge_pipe = tiny_pipelines(seed=0)
         return ModelPair(cloud_pipe, edge_pipe, TINY_GUIDANCE if guidance is None else guidance, "tiny-random-seed0")
+    cloud, edge = cloud or "toyworld-cloud", edge or "toyworld-edge"
     try:
         from .. import models
-    except ImportError:
+
+        cloud_pipe, edge_pipe = models.load_pipeline(cloud), models.load_pipeline(edge)
+    except (ImportError, FileNotFoundError) as exc:
         raise ValueError(
-            "no trained model pair: ecdiff.models is not installed yet (issue 3); "
-            "pass --tiny to run on the tiny random models instead"
+            f"no trained model pair ({exc}); pass --tiny to run on the tiny random models instead"
         ) from None
-    cloud, edge = cloud or "toyworld-cloud", edge or "toyworld-edge"
-    return ModelPair(
-        models.load_pipeline(cloud),
-        models.load_pipeline(edge),
-        models.DEFAULT_GUIDANCE if guidance is None else guidance,
-        f"{cloud}+{edge}",
-    )
+    return ModelPair(cloud_pipe, edge_pipe, models.DEFAULT_GUIDANCE if guidance is None else guidance, f"{cloud}+{edge}")
 
 
 def load_scorer():

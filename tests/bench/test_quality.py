@@ -1,5 +1,4 @@
 import csv
-import importlib.util
 import json
 
 import pytest
@@ -81,8 +80,11 @@ def test_e2e_latency_is_not_faked(tmp_path, prompts, capsys):
     assert not (tmp_path / "results.json").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ecdiff.models") is not None, reason="the trained pair is installed")
-def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys):
+def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys, monkeypatch):
+    def missing(name):
+        raise FileNotFoundError(f"no model folder models/{name}")
+
+    monkeypatch.setattr("ecdiff.models.load_pipeline", missing)
     args = ["bench", "quality", "--prompts", str(prompts), "--out", str(tmp_path), "--p", "2", "--k", "1",
             "--alpha", "0.5", "--s", "4", "--steps", "6"]
     assert main(args) == 2
