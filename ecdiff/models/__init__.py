@@ -7,6 +7,7 @@ generator=torch.Generator("cpu").manual_seed(seed))`, i.e. initial latents
 `torch.randn(latent_shape, generator) * scheduler.init_noise_sigma`, empty negative prompt.
 """
 
+from ecdiff.models.alignment import load_scorer
 from ecdiff.models.pipeline import load_pipeline
 
 # Classifier-free guidance scale for the toy-world pair, picked from measured sweeps (50 steps):
@@ -15,4 +16,4 @@ from ecdiff.models.pipeline import load_pipeline
 # 7.0 is the value at which the cloud is best and still ahead of the edge.
 DEFAULT_GUIDANCE = 7.0
 
-__all__ = ["DEFAULT_GUIDANCE", "load_pipeline"]
+__all__ = ["DEFAULT_GUIDANCE", "load_pipeline", "load_scorer"]
