@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import sys
 
-from ecdiff.search.pair import pair_from_args
+from ecdiff.search.pair_args import pair_from_args
 from ecdiff.search.prompts import read_prompts
 from ecdiff.strategies import CloudOnly
 
-from .quality import Unavailable, ecdiff_params_from_args
+from .quality import ecdiff_params_from_args
 from .quality_report import fmt
-from .quality_runner import ImageCache, Method, compare, machine_info, median_latency, run_methods
+from .quality_runner import ImageCache, Method, compare, in_process, machine_info, median_latency, run_methods
 
 
 def ablation_methods(params) -> tuple[list[Method], dict[str, str]]:
@@ -50,8 +50,9 @@ def markdown(rows: list[dict], machine: dict, prompts: int, num_steps: int, mode
 
 def run(args) -> int:
     try:
-        if args.latency == "e2e":
-            raise Unavailable("end-to-end latency through the services is not available yet (issue 4)")
+        if args.latency != "in-process":
+            raise ValueError("the ablation is in-process only: the services run DDIM with one correction, "
+                             "not the Euler / DPM-Solver++ / correct-twice variants")
         params = ecdiff_params_from_args(args)
         items = read_prompts(args.prompts, args.seed)
         pair = pair_from_args(args)
@@ -60,7 +61,7 @@ def run(args) -> int:
         return 2
     methods, reference_of = ablation_methods(params)
     cache = ImageCache(args.out / "images", json.dumps([pair.name, pair.guidance, params.num_steps]))
-    records = run_methods(pair, methods, items, params.num_steps, cache, warmup=not args.no_warmup,
+    records = run_methods(methods, items, cache, in_process(pair, params.num_steps), warmup=not args.no_warmup,
                           progress=not args.no_progress)
     rows = []
     for method in methods:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ecdiff.search.pair import add_pair_arguments
+from ecdiff.search.pair_args import add_pair_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,34 +1,36 @@
 """`ecdiff bench quality`: the paper's Table 1 on one model pair.
 
 Methods on the same prompts and seeds: cloud, edge, hybrid-10 / hybrid-25 (HybridSD with the last
-10 / 25 of 50 steps on the edge, scaled to the step count), ecdiff (parameters from a search's TOML
-file). PSNR / SSIM / LPIPS against the cloud-only image of the same prompt and seed, prompt fidelity
-and a scorer-FID against the cloud images from the pair's scorer (when one is installed), median
-latency per image, speedup against cloud measured in the same run. Writes results.json,
-results.csv, table.md and quality_vs_latency.png (and scorer_fid.json with a scorer); images are
-cached under OUT/images so an interrupted run continues where it stopped.
+10 / 25 of 50 steps on the edge, scaled to the step count), ecdiff (parameters from the strategy
+config, configs/strategy.toml by default). PSNR / SSIM / LPIPS against the cloud-only image of the
+same prompt and seed, prompt fidelity and a scorer-FID against the cloud images from the pair's
+scorer (when one is installed), median latency per image in process and/or end to end through the
+services, speedup against cloud measured in the same run. Writes results.json, results.csv,
+table.md and quality_vs_latency.png (and scorer_fid.json with a scorer); images are cached under
+OUT/images so an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
+from ecdiff.loading import load_scorer
 from ecdiff.metrics import scorer_fid, stack_images
-from ecdiff.search.pair import load_scorer, pair_from_args
-from ecdiff.search.params import SHIPPED_PARAMS, ECDiffParams, load_params
+from ecdiff.search.pair_args import pair_from_args
+from ecdiff.search.params import ECDiffParams
 from ecdiff.search.prompts import read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
+from ecdiff.strategy_config import CONFIG_ENV, StrategyDefaults
 
+from .e2e import LinkSettings, ThroughServices
 from .quality_report import write_quality_outputs
-from .quality_runner import ImageCache, Method, compare, machine_info, median_latency, run_methods
+from .quality_runner import ImageCache, Method, Record, compare, in_process, machine_info, median_latency, run_methods
 
 METHODS = ("cloud", "edge", "hybrid-10", "hybrid-25", "ecdiff")
-
-
-class Unavailable(ValueError):
-    """A requested mode that does not exist yet (reported, never faked)."""
+LATENCY_MODES = ("in-process", "e2e", "both")
 
 
 def hybrid_cloud_steps(edge_steps_of_50: int, num_steps: int) -> int:
@@ -37,15 +39,20 @@ def hybrid_cloud_steps(edge_steps_of_50: int, num_steps: int) -> int:
 
 
 def ecdiff_params_from_args(args) -> ECDiffParams:
-    path = args.params or (SHIPPED_PARAMS if SHIPPED_PARAMS.is_file() else None)
+    """EC-Diff's values from the strategy config (scaled to --steps as the services scale them),
+    then --p --k --alpha --s on top."""
+    try:
+        defaults = StrategyDefaults.load(args.strategy_config)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
     overrides = {k: v for k, v in (("pre_steps", args.p), ("k", args.k), ("alpha", args.alpha),
                                    ("switch_step", args.s)) if v is not None}
-    if path is None and len(overrides) < 4:
-        raise ValueError("no EC-Diff parameters: pass --params FILE (written by `ecdiff search`) "
-                         "or all of --p --k --alpha --s")
-    base = load_params(path).as_dict() if path else {"num_steps": args.steps or 50}
-    params = ECDiffParams(**{**base, **overrides, **({"num_steps": args.steps} if args.steps else {})})
-    return params
+    num_steps = args.steps or defaults.num_steps
+    if overrides:  # scaled values may clash with the overrides before these are applied: validate once, combined
+        p = defaults.scaled(num_steps)
+        base = {"num_steps": num_steps, "pre_steps": p.pre_steps, "k": p.k, "alpha": p.alpha, "switch_step": p.switch_step}
+        return ECDiffParams(**{**base, **overrides})
+    return ECDiffParams.from_defaults(defaults, num_steps)
 
 
 def quality_methods(params: ECDiffParams) -> list[Method]:
@@ -58,11 +65,44 @@ def quality_methods(params: ECDiffParams) -> list[Method]:
     return methods
 
 
+def e2e_summary(records: list[Record], link: LinkSettings, in_process_records: list[Record] | None) -> dict:
+    """Medians of what the services measured, the link, and (with in-process pictures) how many match."""
+    keys = records[0].breakdown
+    summary = {k: statistics.median(r.breakdown[k] for r in records) for k in keys}
+    summary.update(link.as_dict())
+    if in_process_records is not None:
+        summary["images_equal_in_process"] = sum(a.image.tobytes() == b.image.tobytes()
+                                                 for a, b in zip(records, in_process_records))
+    return summary
+
+
+def fidelity_or_none(scorer, images, prompts: list[str]) -> float | None:
+    try:
+        values = scorer.fidelity(images, prompts)
+    except ValueError as exc:  # e.g. prompts that are not toy-world captions, or another image size
+        print(f"prompt fidelity n/a: the scorer cannot score these pictures/prompts ({exc})", file=sys.stderr)
+        return None
+    return sum(values) / len(values)
+
+
+def generate_all(args, pair, methods, items, num_steps) -> dict[str, dict[str, list[Record]]]:
+    """{latency mode: {method: records}} for the modes asked for."""
+    run_key = [pair.name, pair.guidance, num_steps]
+    options = {"warmup": not args.no_warmup, "progress": not args.no_progress}
+    records = {}
+    if args.latency in ("in-process", "both"):
+        cache = ImageCache(args.out / "images", json.dumps(run_key))
+        records["in-process"] = run_methods(methods, items, cache, in_process(pair, num_steps), **options)
+    if args.latency in ("e2e", "both"):
+        link = LinkSettings(args.bandwidth_mbps)
+        cache = ImageCache(args.out / "images", json.dumps([*run_key, "e2e", link.as_dict()]))
+        with ThroughServices(pair, num_steps, link) as through:
+            records["e2e"] = run_methods(methods, items, cache, through, desc="through the services", **options)
+    return records
+
+
 def run(args) -> int:
     try:
-        if args.latency == "e2e":
-            raise Unavailable("end-to-end latency through the services is not available yet "
-                              "(the gRPC services, issue 4, have not landed); use --latency in-process")
         if not args.bandwidth_mbps > 0:
             raise ValueError(f"--bandwidth-mbps must be > 0, got {args.bandwidth_mbps}")
         params = ecdiff_params_from_args(args)
@@ -74,10 +114,11 @@ def run(args) -> int:
         return 2
     num_steps = params.num_steps
     methods = quality_methods(params)
-    print(f"models: {pair.name}; {len(items)} prompts; {num_steps} steps; latency in-process", file=sys.stderr)
-    cache = ImageCache(args.out / "images", json.dumps([pair.name, pair.guidance, num_steps]))
-    records = run_methods(pair, methods, items, num_steps, cache, warmup=not args.no_warmup,
-                          progress=not args.no_progress)
+    print(f"models: {pair.name}; {len(items)} prompts; {num_steps} steps; latency {args.latency}", file=sys.stderr)
+    by_mode = generate_all(args, pair, methods, items, num_steps)
+    primary = "e2e" if args.latency == "e2e" else "in-process"  # the mode of latency_s and speedup
+    records = by_mode[primary]
+    link = LinkSettings(args.bandwidth_mbps)
     cloud_latency = median_latency(records["cloud"])
     prompts = [item.prompt for item in items]
     rows, fid = [], {}
@@ -87,12 +128,12 @@ def run(args) -> int:
         fidelity = None
         if scorer is not None:
             images = stack_images([r.image for r in recs])
-            values = scorer.fidelity(images, prompts)
-            fidelity = sum(values) / len(values)
-            fid[method.name] = scorer_fid(scorer, images, cloud_images) if len(items) >= 2 else None
+            fidelity = fidelity_or_none(scorer, images, prompts)
+            if fidelity is not None:
+                fid[method.name] = scorer_fid(scorer, images, cloud_images) if len(items) >= 2 else None
         latency = median_latency(recs)
-        transfer = recs[0].transfer_bytes
-        rows.append({
+        transfer = round(statistics.median(r.transfer_bytes for r in recs))  # e2e: varies with the prompt's length
+        row = {
             "method": method.name,
             **compare(recs, records["cloud"]),
             "fidelity": fidelity,
@@ -108,13 +149,21 @@ def run(args) -> int:
                 "models": pair.name,
                 "guidance": pair.guidance,
                 "prompts": len(items),
-                "latency_mode": "in-process",
+                "latency_mode": args.latency,
                 "bandwidth_mbps": args.bandwidth_mbps,
-                # Not part of latency_s in-process: the transfer model's time for the handoff latent.
-                "transfer_s_model": transfer * 8 / (args.bandwidth_mbps * 1e6),
                 "images_from_cache": sum(r.from_cache for r in recs),
             },
-        })
+        }
+        if primary == "in-process":
+            # Not part of the in-process latency: the transfer model's time for the raw handoff latent.
+            row["params"]["transfer_s_model"] = transfer * 8 / (args.bandwidth_mbps * 1e6)
+        if "e2e" in by_mode:
+            e2e = by_mode["e2e"]
+            if args.latency == "both":
+                row["latency_e2e_s"] = median_latency(e2e[method.name])
+                row["speedup_e2e"] = median_latency(e2e["cloud"]) / row["latency_e2e_s"]
+            row["params"]["e2e"] = e2e_summary(e2e[method.name], link, by_mode.get("in-process", {}).get(method.name))
+        rows.append(row)
     results = {"rows": rows, "machine": machine_info(pair.cloud.device)}
     search_points = args.search_dir / "points.jsonl" if args.search_dir else None
     write_quality_outputs(args.out, results, search_points, fid or None)
@@ -125,15 +174,18 @@ def run(args) -> int:
 def add_arguments(parser) -> None:
     parser.add_argument("--prompts", type=Path, required=True, help="prompt file (lines, or TSV with prompt[/seed])")
     parser.add_argument("--seed", type=int, default=0, help="first seed for prompts without one (default: 0)")
-    parser.add_argument("--steps", type=int, help="denoising steps (default: the parameter file's, else 50)")
-    parser.add_argument("--params", type=Path, help=f"EC-Diff parameter TOML (default: {SHIPPED_PARAMS.name} if shipped)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the strategy config's, 50)")
+    parser.add_argument("--strategy-config", type=Path,
+                        help=f"strategy config with EC-Diff's parameters (default: ${CONFIG_ENV} or configs/strategy.toml, "
+                             "as the services); step-indexed values are scaled to --steps")
     parser.add_argument("--p", type=int, help="override p (pre_steps)")
     parser.add_argument("--k", type=int, help="override k")
     parser.add_argument("--alpha", type=float, help="override alpha")
     parser.add_argument("--s", type=int, help="override s (switch_step)")
-    parser.add_argument("--bandwidth-mbps", type=float, default=18.88, help="bandwidth of the transfer model (default: 18.88)")
-    parser.add_argument("--latency", choices=("in-process", "e2e"), default="in-process",
-                        help="in-process (default) or e2e through the services (not available yet)")
+    parser.add_argument("--bandwidth-mbps", type=float, default=18.88,
+                        help="edge<->cloud bandwidth: shaping of the services' hop (e2e), transfer model (in-process); default 18.88")
+    parser.add_argument("--latency", choices=LATENCY_MODES, default="in-process",
+                        help="in-process (default), e2e (through the gRPC services on loopback), or both")
     parser.add_argument("--out", type=Path, default=Path("out/bench-quality"), help="output folder (images cached inside)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run of each method")

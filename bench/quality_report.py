@@ -10,6 +10,7 @@ from ecdiff.search.chart import PALETTE, Chart
 
 COLUMNS = ("method", "psnr", "ssim", "lpips", "fidelity", "latency_s", "speedup", "cloud_calls", "edge_calls",
            "transfer_bytes", "params")
+E2E_COLUMNS = ("latency_e2e_s", "speedup_e2e")  # with --latency both
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -18,22 +19,34 @@ def fmt(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def latency_note(p: dict) -> str:
+    e2e = (f"end to end: client wall time through the gRPC services on loopback, edge-cloud hop shaped at "
+           f"{p['bandwidth_mbps']} Mbps (transfer included and measured)")
+    in_process = "in process (encode + sample + decode; transfer not included)"
+    return {"in-process": in_process, "e2e": e2e, "both": f"{in_process}; E2E columns: {e2e}"}[p["latency_mode"]]
+
+
 def markdown_table(rows: list[dict], machine: dict, fid: dict | None = None) -> str:
+    both = "latency_e2e_s" in rows[0]
+    extra = " E2E latency (s) ↓ | E2E speedup ↑ |" if both else ""
     lines = [
-        "| Method | PSNR (dB) ↑ | SSIM ↑ | LPIPS ↓ | Fidelity ↑ | Scorer-FID ↓ | Latency (s) ↓ | Speedup ↑ | Cloud calls | Edge calls | Transfer (KiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Method | PSNR (dB) ↑ | SSIM ↑ | LPIPS ↓ | Fidelity ↑ | Scorer-FID ↓ | Latency (s) ↓ | Speedup ↑ |" + extra
+        + " Cloud calls | Edge calls | Transfer (KiB) |",
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if both else "") + "---|---|---|",
     ]
     for r in rows:
         psnr = "ref" if r["method"] == "cloud" else fmt(r["psnr"], 2)
+        e2e = f" {r['latency_e2e_s']:.3f} | {r['speedup_e2e']:.2f}x |" if both else ""
         lines.append(f"| {r['method']} | {psnr} | {fmt(r['ssim'])} | {fmt(r['lpips'])} | {fmt(r['fidelity'], 1)} | "
-                     f"{fmt((fid or {}).get(r['method']), 3)} | {fmt(r['latency_s'], 3)} | {r['speedup']:.2f}x | {r['cloud_calls']} | {r['edge_calls']} | "
-                     f"{r['transfer_bytes'] / 1024:.1f} |")
+                     f"{fmt((fid or {}).get(r['method']), 3)} | {fmt(r['latency_s'], 3)} | {r['speedup']:.2f}x |{e2e} "
+                     f"{r['cloud_calls']} | {r['edge_calls']} | {r['transfer_bytes'] / 1024:.1f} |")
     p = rows[0]["params"]
     lines += [
         "",
         f"{p['prompts']} prompts, {p['num_steps']} steps, models {p['models']}, guidance {p['guidance']}. "
         f"PSNR / SSIM / LPIPS against the cloud-only image of the same prompt and seed; latency = median "
-        f"seconds per image, {p['latency_mode']}, transfer not included; speedup against cloud in this run. "
+        f"seconds per image, {latency_note(p)}; speedup against cloud in this run. "
+        f"Transfer: {'bytes on the wire through the services' if p['latency_mode'] == 'e2e' else 'the raw handoff latent'}. "
         f"Scorer-FID: Frechet distance of the alignment scorer's features to the cloud images' (not Inception FID). "
         f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch {machine['torch']} "
         f"({machine['torch_threads']} threads), device {machine['device']}. n/a = unavailable (never approximated).",
@@ -75,9 +88,10 @@ def write_quality_outputs(out: Path, results: dict, search_points: Path | None, 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(COLUMNS)
+        columns = COLUMNS + E2E_COLUMNS if E2E_COLUMNS[0] in rows[0] else COLUMNS
+        writer.writerow(columns)
         for r in rows:
-            writer.writerow([json.dumps(r[c], sort_keys=True) if c == "params" else ("" if r[c] is None else r[c]) for c in COLUMNS])
+            writer.writerow([json.dumps(r[c], sort_keys=True) if c == "params" else ("" if r[c] is None else r[c]) for c in columns])
     (out / "table.md").write_text(markdown_table(rows, results["machine"], fid))
     if fid:
         (out / "scorer_fid.json").write_text(json.dumps(

@@ -9,17 +9,17 @@ import math
 import os
 import platform
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ecdiff.loading import ModelPair
 from ecdiff.metrics import lpips_or_none, psnr, ssim, stack_images
 from ecdiff.search.generate import generate
-from ecdiff.search.pair import ModelPair
 from ecdiff.search.prompts import PromptItem
 from ecdiff.strategies import Strategy
 
@@ -41,6 +41,12 @@ class Record:
     approx_steps: int
     transfer_bytes: int
     from_cache: bool
+    breakdown: dict = field(default_factory=dict)  # through the services: where the time and bytes went
+
+
+MEASURED = ("latency_s", "cloud_calls", "edge_calls", "approx_steps", "transfer_bytes", "breakdown")
+# One picture of one method: `generate_fn(method, item) -> Record` (in process, or through the services).
+GenerateFn = Callable[[Method, PromptItem], Record]
 
 
 @dataclass
@@ -52,7 +58,7 @@ class ImageCache:
     """
 
     root: Path
-    run_key: str  # model pair, guidance, steps: anything that changes every image
+    run_key: str  # model pair, guidance, steps, latency mode: anything that changes an image or a timing
     _folders: dict = field(default_factory=dict)
 
     def _folder(self, method: Method) -> Path:
@@ -75,36 +81,42 @@ class ImageCache:
                 picture = image.convert("RGB")
         except (OSError, ValueError):
             return None  # absent or damaged: generated again
-        if not all(k in meta for k in ("latency_s", "cloud_calls", "edge_calls", "approx_steps", "transfer_bytes")):
+        if not all(k in meta for k in MEASURED):
             return None
-        return Record(picture, meta["latency_s"], meta["cloud_calls"], meta["edge_calls"], meta["approx_steps"],
-                      meta["transfer_bytes"], from_cache=True)
+        return Record(picture, *(meta[k] for k in MEASURED[:-1]), from_cache=True, breakdown=meta["breakdown"])
 
     def store(self, method: Method, item: PromptItem, record: Record) -> Record:
         stem = self._stem(method, item)
         record.image.save(stem.with_suffix(".png"))
-        meta = {k: getattr(record, k) for k in ("latency_s", "cloud_calls", "edge_calls", "approx_steps", "transfer_bytes")}
+        meta = {k: getattr(record, k) for k in MEASURED}
         meta.update(prompt=item.prompt, seed=item.seed)
         tmp = stem.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, stem.with_suffix(".json"))  # written last: its presence marks a complete entry
-        with Image.open(stem.with_suffix(".png")) as image:
-            return Record(image.convert("RGB"), *(meta[k] for k in ("latency_s", "cloud_calls", "edge_calls",
-                                                                     "approx_steps", "transfer_bytes")), from_cache=False)
+        # The metrics read the stored PNG, exactly as they do on a resumed run.
+        return replace(self.load(method, item), from_cache=False)
 
 
-def run_methods(pair: ModelPair, methods: Sequence[Method], items: Sequence[PromptItem], num_steps: int,
-                cache: ImageCache, *, warmup: bool = True, progress: bool = True) -> dict[str, list[Record]]:
+def in_process(pair: ModelPair, num_steps: int) -> GenerateFn:
+    """Pictures generated in this process with the core; latency = encode + sample + decode."""
+
+    def generate_fn(method: Method, item: PromptItem) -> Record:
+        g = generate(pair, method.strategy, item.prompt, item.seed, num_steps, method.scheduler)
+        return Record(g.image, g.latency_s, g.cloud_calls, g.edge_calls, g.approx_steps, g.transfer_bytes, False)
+
+    return generate_fn
+
+
+def run_methods(methods: Sequence[Method], items: Sequence[PromptItem], cache: ImageCache, generate_fn: GenerateFn,
+                *, warmup: bool = True, progress: bool = True, desc: str = "generating") -> dict[str, list[Record]]:
     """Every method on every prompt (cached entries are loaded, the rest generated and stored)."""
     results: dict[str, list[Record | None]] = {m.name: [cache.load(m, item) for item in items] for m in methods}
     todo = [(m, i) for m in methods for i, _ in enumerate(items) if results[m.name][i] is None]
     if warmup:  # one untimed run per method to be generated, so one-time costs do not land in a timing
         for method in {m.name: m for m, _ in todo}.values():
-            generate(pair, method.strategy, items[0].prompt, items[0].seed, num_steps, method.scheduler)
-    for method, i in tqdm(todo, desc="generating", unit="image", disable=not progress):
-        g = generate(pair, method.strategy, items[i].prompt, items[i].seed, num_steps, method.scheduler)
-        record = Record(g.image, g.latency_s, g.cloud_calls, g.edge_calls, g.approx_steps, g.transfer_bytes, False)
-        results[method.name][i] = cache.store(method, items[i], record)
+            generate_fn(method, items[0])
+    for method, i in tqdm(todo, desc=desc, unit="image", disable=not progress):
+        results[method.name][i] = cache.store(method, items[i], generate_fn(method, items[i]))
     return results  # type: ignore[return-value]
 
 

@@ -1,21 +1,26 @@
-"""Which models to run: the embedded trained pair when installed, tiny random models otherwise.
+"""Which models to run: the one place that loads them, for the services, the demo, the search and
+the benchmarks.
 
-The one place that decides the fallback, for the services, the demo and the benchmarks. A model
-is named ("toyworld-cloud", "toyworld-edge", a path understood by `ecdiff.models.load_pipeline`)
-or "tiny" for the tiny random pair. With no name, the role's embedded model is tried and, when
-it is not installed, the tiny one is used with a loud warning (its images are noise).
+A model is named ("toyworld-cloud", "toyworld-edge", a path understood by
+`ecdiff.models.load_pipeline`) or "tiny" for the tiny random pair. Two policies on a missing
+trained model:
+- `load_model(role)` (services, demo): the role's embedded model, falling back to the tiny one
+  with a loud warning (its images are noise), so a fresh checkout still serves.
+- `load_pair()` (search, benchmarks): never falls back; measuring random models by accident would
+  produce plausible-looking numbers, so a missing pair is an error that suggests --tiny.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 ROLES = ("cloud", "edge")
 TINY = "tiny"
 TINY_GUIDANCE = 3.0
+TINY_PAIR_NAME = "tiny-random-seed0"
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,27 @@ class LoadedModel:
     guidance: float
     description: str
     random_weights: bool
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """Both roles' models with one guidance scale: what the search and the benchmarks run on."""
+
+    cloud_model: LoadedModel
+    edge_model: LoadedModel
+    name: str  # identifies the pair in caches and reports
+
+    @property
+    def cloud(self):  # the cloud pipeline
+        return self.cloud_model.pipe
+
+    @property
+    def edge(self):  # the edge pipeline
+        return self.edge_model.pipe
+
+    @property
+    def guidance(self) -> float:
+        return self.cloud_model.guidance
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,25 +70,55 @@ def _tiny(role: str, why: str) -> LoadedModel:
                        f"tiny RANDOM {role} model ({why}): the images are noise", True)
 
 
+def _trained(role: str, target: str) -> LoadedModel:
+    from .models import DEFAULT_GUIDANCE, load_pipeline
+
+    return LoadedModel(role, target, load_pipeline(target), float(DEFAULT_GUIDANCE), f"trained model {target}", False)
+
+
 def load_model(role: str, name: Optional[str] = None) -> LoadedModel:
     """The model for `role`; an explicit name that cannot be loaded is an error, not a fallback."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if name == TINY:
         return _tiny(role, "asked for")
-    target = name or f"toyworld-{role}"
     try:
-        from .models import DEFAULT_GUIDANCE, load_pipeline
-
-        pipe = load_pipeline(target)
+        return _trained(role, name or f"toyworld-{role}")
     except (ImportError, FileNotFoundError, OSError) as exc:
         if name is not None:
             raise
         log.warning("no trained %s model installed (%s: %s); falling back to tiny RANDOM models, images are noise",
                     role, type(exc).__name__, exc)
         return _tiny(role, "no trained pair installed")
-    return LoadedModel(role, target, pipe, float(DEFAULT_GUIDANCE), f"trained model {target}", False)
 
 
-def load_best_pair(cloud: Optional[str] = None, edge: Optional[str] = None) -> tuple[LoadedModel, LoadedModel]:
-    return load_model("cloud", cloud), load_model("edge", edge)
+def load_pair(*, tiny: bool = False, cloud: Optional[str] = None, edge: Optional[str] = None,
+              guidance: Optional[float] = None) -> ModelPair:
+    """The embedded trained pair (or the named models), or the tiny random pair when asked for."""
+    if tiny:
+        if cloud or edge:
+            raise ValueError("--tiny uses the tiny random pair; do not combine it with --cloud/--edge")
+        models, name = (_tiny("cloud", "asked for"), _tiny("edge", "asked for")), TINY_PAIR_NAME
+    else:
+        cloud, edge = cloud or "toyworld-cloud", edge or "toyworld-edge"
+        try:
+            models, name = (_trained("cloud", cloud), _trained("edge", edge)), f"{cloud}+{edge}"
+        except (ImportError, FileNotFoundError, OSError) as exc:
+            raise ValueError(f"trained model pair missing ({exc}); pass --tiny to run on the tiny random "
+                             "models instead") from None
+    if guidance is not None:
+        models = tuple(replace(m, guidance=float(guidance)) for m in models)
+    return ModelPair(*models, name)
+
+
+def load_scorer():
+    """The trained pair's alignment scorer (an `ecdiff.metrics.Scorer`), or None where none is installed."""
+    try:
+        from .models import load_scorer as load
+    except ImportError:
+        return None
+    try:
+        return load()
+    except FileNotFoundError as exc:
+        log.warning("no alignment scorer installed (%s); prompt fidelity will be n/a", exc)
+        return None

@@ -1,7 +1,9 @@
 """Default strategy parameters from a config file, and resolving a request's parameters.
 
 The defaults live in `configs/strategy.toml` (overridable with $ECDIFF_STRATEGY_CONFIG or an
-explicit path), read through one validated dataclass. They are given for a reference step
+explicit path), read and written through one validated dataclass: the services, the CLI, the demo
+and the benchmarks read it, and `ecdiff search` writes its result in this format (and, with
+`--install`, into configs/strategy.toml). They are given for a reference step
 count; for another count the step-indexed parameters scale proportionally (p stays >= 2,
 p <= s <= T, n <= T), because "switch at step 37" only means something for T = 50.
 Parameters a request sets explicitly are used as given and validated by the strategy itself.
@@ -75,6 +77,26 @@ class StrategyDefaults:
             raise ValueError(f"strategy config {path}: missing key {exc}") from None
         except ValueError as exc:
             raise ValueError(f"strategy config {path}: {exc}") from None
+
+    def to_toml(self, header: str) -> str:
+        """This config in the format `load` reads; `header` becomes the leading comment."""
+        p = self.params
+        lines = [f"# {line}".rstrip() for line in header.splitlines()]
+        lines += ["", f"num_steps = {self.num_steps}", "", "[ecdiff]", f"pre_steps = {p.pre_steps}", f"k = {p.k}",
+                  f"alpha = {float(p.alpha)!r}", f"switch_step = {p.switch_step}", "", "[hybrid]",
+                  f"cloud_steps = {p.cloud_steps}"]
+        return "\n".join(lines) + "\n"
+
+    def write(self, path: Path | str, header: str) -> Path:
+        """Write atomically, then read back: a file that would not load is never left in place."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_toml(header))
+        if StrategyDefaults.load(tmp) != self:
+            raise ValueError(f"strategy config {tmp} does not read back as written")
+        os.replace(tmp, path)
+        return path
 
     def scaled(self, num_steps: int) -> StrategyParams:
         """The defaults for `num_steps` steps."""

@@ -5,14 +5,12 @@ benchmarks (model pair, prompt files, timed generation). See docs/search.md.
 
 from .config import SearchConfig
 from .objective import Measurement, ObjectiveTerms, objective_terms
-from .params import ECDiffParams, load_params, write_params
+from .params import ECDiffParams
 
 __all__ = [
     "ECDiffParams",
     "Measurement",
     "ObjectiveTerms",
     "SearchConfig",
-    "load_params",
     "objective_terms",
-    "write_params",
 ]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
+from ..strategy_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, StrategyDefaults
 from .config import SearchConfig
 from .evaluator import PipelineEvaluator
-from .pair import add_pair_arguments, pair_from_args
+from .pair_args import add_pair_arguments, pair_from_args
 from .prompts import read_prompts
-from .runner import run_search
+from .runner import RESULT_FILE, run_search
 
 
 def run(args) -> int:
@@ -19,17 +21,23 @@ def run(args) -> int:
             ("num_steps", args.steps), ("pre_steps", args.pre_steps),
             ("weights", tuple(args.weights) if args.weights else None)) if value is not None}
         config = SearchConfig.from_toml(args.config, **overrides) if args.config else SearchConfig(**overrides)
+        base = StrategyDefaults.load(args.strategy_config)
         items = read_prompts(args.prompts, args.seed)
         pair = pair_from_args(args)
         print(f"models: {pair.name}; {len(items)} prompts; {config.num_steps} steps; p = {config.pre_steps}", file=sys.stderr)
         evaluator = PipelineEvaluator(pair, items, config.num_steps)
-        outcome = run_search(config, evaluator, args.cache or args.out / "cache", args.out)
-    except ValueError as exc:
+        source = (f"Model pair {pair.name}, guidance {pair.guidance}; prompts {args.prompts} ({len(items)}, "
+                  f"seeds {items[0].seed}..{items[-1].seed}).")
+        outcome = run_search(config, evaluator, args.cache or args.out / "cache", args.out, base, source)
+    except (ValueError, FileNotFoundError) as exc:
         print(f"ecdiff search: error: {exc}", file=sys.stderr)
         return 2
     best = outcome.best
     print(f"best: p={best.pre_steps} k={best.k} alpha={best.alpha} s={best.switch_step} "
-          f"(objective {outcome.objective:.4f}); written to {args.out / 'ecdiff.toml'}")
+          f"(objective {outcome.objective:.4f}); written to {args.out / RESULT_FILE}")
+    if args.install is not None:
+        shutil.copyfile(args.out / RESULT_FILE, args.install)
+        print(f"installed as {args.install}: the services, the demo and `ecdiff bench` now use it")
     return 0
 
 
@@ -45,4 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", type=float, nargs=3, metavar=("W_SSIM", "W_EFF", "W_BURDEN"))
     parser.add_argument("--out", type=Path, default=Path("out/search"), help="output folder (default: out/search)")
     parser.add_argument("--cache", type=Path, help="measurement cache folder (default: OUT/cache)")
+    parser.add_argument("--strategy-config", type=Path,
+                        help=f"base strategy config for the values not searched (HybridSD's); default: ${CONFIG_ENV} "
+                             f"or {DEFAULT_CONFIG_PATH.parent.name}/{DEFAULT_CONFIG_PATH.name}")
+    parser.add_argument("--install", type=Path, nargs="?", const=DEFAULT_CONFIG_PATH, metavar="PATH",
+                        help=f"also copy the result to PATH (default: the shipped {DEFAULT_CONFIG_PATH.parent.name}/"
+                             f"{DEFAULT_CONFIG_PATH.name}, read by the services, the demo and the bench)")
     parser.set_defaults(func=run)

@@ -9,11 +9,11 @@ from typing import Protocol, Sequence
 
 from tqdm import tqdm
 
+from ..loading import ModelPair
 from ..metrics import ssim, stack_images
 from ..strategies import CloudOnly, PlanCounts, Strategy
 from .generate import generate
 from .objective import Measurement
-from .pair import ModelPair
 from .params import ECDiffParams
 from .prompts import PromptItem
 

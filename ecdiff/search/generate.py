@@ -15,9 +15,9 @@ from PIL import Image
 from ..conventions import initial_latents
 from ..denoiser import latent_shape, pipeline_denoiser
 from ..images import decode_images
+from ..loading import ModelPair
 from ..sampling import sample
 from ..strategies import StepKind, Strategy
-from .pair import ModelPair
 
 SCHEDULERS = ("ddim", "euler", "dpm++")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..conventions import DEFAULT_NUM_STEPS
 from .noise_curve import noise_differences, plot_curve, propose_p
-from .pair import add_pair_arguments, pair_from_args
+from .pair_args import add_pair_arguments, pair_from_args
 from .prompts import read_prompts
 
 

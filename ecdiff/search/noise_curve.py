@@ -21,11 +21,11 @@ from tqdm import tqdm
 
 from ..conventions import initial_latents
 from ..denoiser import latent_shape, pipeline_denoiser
+from ..loading import ModelPair
 from ..sampling import sample
 from ..strategies import CloudOnly
 from .chart import PALETTE, Chart
 from .generate import make_scheduler
-from .pair import ModelPair
 from .prompts import PromptItem
 
 

@@ -1,26 +1,18 @@
-"""EC-Diff parameters as a TOML file: what the search writes and the services and bench read.
+"""A point of the search: EC-Diff's parameters at one step count, validated by `ECDiff` itself.
 
-    [ecdiff]
-    num_steps = 50
-    pre_steps = 7      # p
-    k = 2
-    alpha = 0.5
-    switch_step = 37   # s
-
-Other tables (e.g. [search], describing how the values were found) are kept for people and ignored
-by `load_params`.
+Points are read from and written to the one strategy-parameter file format,
+`ecdiff.strategy_config` (configs/strategy.toml): `from_defaults` takes EC-Diff's values from a
+config (scaled to a step count, as the services do), `to_defaults` turns a search result back
+into a config.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from typing import Optional
 
 from ..strategies import ECDiff
-
-# The searched parameters of the embedded default pair, once shipped.
-SHIPPED_PARAMS = Path(__file__).resolve().parents[2] / "models" / "ecdiff-params.toml"
+from ..strategy_config import StrategyDefaults, StrategyParams
 
 
 @dataclass(frozen=True)
@@ -35,6 +27,17 @@ class ECDiffParams:
         self.strategy().handoff_step(self.num_steps)  # ECDiff validates p, k, alpha, s and T
         object.__setattr__(self, "alpha", float(self.alpha))
 
+    @classmethod
+    def from_defaults(cls, defaults: StrategyDefaults, num_steps: Optional[int] = None) -> "ECDiffParams":
+        num_steps = num_steps or defaults.num_steps
+        p = defaults.scaled(num_steps)
+        return cls(num_steps, p.pre_steps, p.k, p.alpha, p.switch_step)
+
+    def to_defaults(self, base: StrategyDefaults) -> StrategyDefaults:
+        """A config with these EC-Diff values; the other strategies' values come from `base`."""
+        hybrid = base.scaled(self.num_steps).cloud_steps
+        return StrategyDefaults(self.num_steps, StrategyParams(self.pre_steps, self.k, self.alpha, self.switch_step, hybrid))
+
     def strategy(self, corrections: int = 1) -> ECDiff:
         return ECDiff(self.pre_steps, self.k, self.alpha, self.switch_step, corrections=corrections)
 
@@ -43,46 +46,3 @@ class ECDiffParams:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def load_params(path: str | Path) -> ECDiffParams:
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"no EC-Diff parameter file at {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from None
-    table = data.get("ecdiff")
-    if not isinstance(table, dict):
-        raise ValueError(f"{path} has no [ecdiff] table")
-    fields = ("num_steps", "pre_steps", "k", "alpha", "switch_step")
-    missing = [f for f in fields if f not in table]
-    if missing:
-        raise ValueError(f"{path} [ecdiff] lacks {', '.join(missing)}")
-    try:
-        return ECDiffParams(**{f: table[f] for f in fields})
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise ValueError(f"cannot write {type(value).__name__} to TOML")
-
-
-def write_params(path: str | Path, params: ECDiffParams, notes: dict | None = None, header: str = "") -> None:
-    """Write [ecdiff] (and an optional flat [search] table of notes) as TOML."""
-    lines = [f"# {line}" for line in header.splitlines()] + ["[ecdiff]"]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in params.as_dict().items()]
-    if notes:
-        lines += ["", "[search]"] + [f"{key} = {_toml_value(value)}" for key, value in notes.items()]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("\n".join(lines) + "\n")

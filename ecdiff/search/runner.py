@@ -5,12 +5,14 @@ Output folder:
                   and whether the measurement came from the cache
     path.json     the config, the cloud reference, the path taken (each step with its decision)
                   and the result
-    ecdiff.toml   the result, in the parameter-file format the services and the bench read
+    strategy.toml the result, in the strategy-parameter format (`ecdiff.strategy_config`) that the
+                  services and the bench read; its header comment says where the values came from
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from .cache import MeasurementCache, point_key
@@ -18,10 +20,17 @@ from .config import SearchConfig
 from .evaluator import Evaluator
 from .greedy import SearchOutcome, two_stage_search
 from .objective import objective_terms
-from .params import ECDiffParams, write_params
+from ..strategy_config import StrategyDefaults
+from .params import ECDiffParams
+
+RESULT_FILE = "strategy.toml"
 
 
-def run_search(config: SearchConfig, evaluator: Evaluator, cache_dir: str | Path, out_dir: str | Path) -> SearchOutcome:
+def run_search(config: SearchConfig, evaluator: Evaluator, cache_dir: str | Path, out_dir: str | Path,
+               base: StrategyDefaults | None = None, source: str = "") -> SearchOutcome:
+    """`base` gives the values the search does not tune (HybridSD's); `source` says what was searched
+    on (model pair, prompt file) for the result's header."""
+    base = base or StrategyDefaults.load()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = MeasurementCache(cache_dir, evaluator.fingerprint())
@@ -46,12 +55,16 @@ def run_search(config: SearchConfig, evaluator: Evaluator, cache_dir: str | Path
         "result": {"params": outcome.best.as_dict(), "objective": outcome.objective},
         "evaluations": len(points),
     }, indent=2) + "\n")
-    write_params(
-        out_dir / "ecdiff.toml",
-        outcome.best,
-        notes={"objective": outcome.objective, "weights": list(config.weights),
-               "stage1_switch": config.stage1_switch, "evaluations": len(points)},
-        header="EC-Diff parameters written by `ecdiff search` (two-stage greedy search, docs/search.md).\n"
-               f"Evaluator: {evaluator.fingerprint()[:300]}",
-    )
+    header = [
+        f"EC-Diff parameters found by `ecdiff search` (two-stage greedy search, docs/search.md), "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        *([source] if source else []),
+        f"T = {config.num_steps}, p = {config.pre_steps} fixed; weights (SSIM, Efficiency, Burden) = "
+        f"{tuple(config.weights)}; stage-1 switch s' = {config.stage1_switch}.",
+        f"Objective J = {outcome.objective:.4f} after {len(points)} evaluated points; every point and the path "
+        f"taken are in {out_dir}/points.jsonl and path.json. [hybrid] is not searched: kept from the base config.",
+        "Step-indexed values (pre_steps, switch_step, cloud_steps) are for num_steps steps; other step counts "
+        "scale them proportionally.",
+    ]
+    outcome.best.to_defaults(base).write(out_dir / RESULT_FILE, "\n".join(header))
     return outcome

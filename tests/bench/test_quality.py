@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from ecdiff.cli import main
+from ecdiff.loading import load_pair
 from ecdiff.metrics import scorer_fid, ssim, stack_images
 from ecdiff.search.generate import generate
-from ecdiff.search.pair import load_pair
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD, PlanCounts
 
 ROW_KEYS = {"method", "psnr", "ssim", "lpips", "fidelity", "latency_s", "speedup", "cloud_calls", "edge_calls",
@@ -74,10 +74,39 @@ def test_quality_tiny_end_to_end_and_resume(tmp_path, prompts, monkeypatch):
     assert cached == {"cloud": 2, "edge": 1, "hybrid-10": 2, "hybrid-25": 2, "ecdiff": 2}
 
 
-def test_e2e_latency_is_not_faked(tmp_path, prompts, capsys):
-    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(tmp_path), "--latency", "e2e", *TINY]) == 2
-    assert "not available yet" in capsys.readouterr().err
-    assert not (tmp_path / "results.json").exists()
+def test_e2e_through_the_services_matches_in_process(tmp_path, prompts, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    out, link = tmp_path / "out", ["--bandwidth-mbps", "0.5"]
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--latency", "both", *link, *TINY]) == 0
+    both = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert all(set(r) == ROW_KEYS | {"latency_e2e_s", "speedup_e2e"} for r in both.values())
+    for name, r in both.items():
+        e2e = r["params"]["e2e"]
+        assert e2e["images_equal_in_process"] == 2, name  # float32 handoff: bit-identical pictures
+        assert r["speedup_e2e"] == pytest.approx(both["cloud"]["latency_e2e_s"] / r["latency_e2e_s"])
+        assert e2e["bandwidth_mbps"] == 0.5 and e2e["server_total_s"] <= r["latency_e2e_s"]
+        if name == "edge":
+            assert e2e["transfer_s"] == 0 and e2e["bytes_from_cloud"] == 0
+        else:  # the last message (the handoff, >= one float32 [1, 4, 8, 8] latent) serialises after the cloud's compute
+            assert e2e["transfer_s"] >= 4 * 8 * 8 * 4 * 8 / 0.5e6
+    assert "E2E latency" in (out / "table.md").read_text()
+
+    # e2e alone: the pictures come from the same cache, and the metrics from them equal the in-process ones.
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--latency", "e2e", *link, *TINY]) == 0
+    e2e = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    for name, r in e2e.items():
+        assert set(r) == ROW_KEYS and r["params"]["images_from_cache"] == 2
+        assert r["latency_s"] == both[name]["latency_e2e_s"]
+        assert (r["ssim"], r["psnr"], r["cloud_calls"], r["edge_calls"]) == (
+            both[name]["ssim"], both[name]["psnr"], both[name]["cloud_calls"], both[name]["edge_calls"])
+        # Bytes on the wire, median over the two prompts (= their mean), both directions.
+        wire = r["params"]["e2e"]["bytes_to_cloud"] + r["params"]["e2e"]["bytes_from_cloud"]
+        assert abs(r["transfer_bytes"] - wire) <= 0.5 and (wire > 1024) == (name != "edge")
+
+
+def test_ablation_is_in_process_only(tmp_path, prompts, capsys):
+    assert main(["bench", "ablation", "--prompts", str(prompts), "--out", str(tmp_path), "--latency", "e2e", *TINY]) == 2
+    assert "in-process only" in capsys.readouterr().err
 
 
 def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys, monkeypatch):
@@ -91,10 +120,21 @@ def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys, monkeypat
     assert "--tiny" in capsys.readouterr().err
 
 
-def test_missing_params_is_a_clear_error(tmp_path, prompts, capsys, monkeypatch):
-    monkeypatch.setattr("ecdiff.bench.quality.SHIPPED_PARAMS", tmp_path / "none.toml")
-    assert main(["bench", "quality", "--tiny", "--prompts", str(prompts), "--out", str(tmp_path)]) == 2
-    assert "no EC-Diff parameters" in capsys.readouterr().err
+def test_ecdiff_parameters_come_from_the_strategy_config(tmp_path, prompts, capsys, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    config = tmp_path / "strategy.toml"
+    config.write_text("num_steps = 50\n[ecdiff]\npre_steps = 7\nk = 3\nalpha = 0.3\nswitch_step = 40\n"
+                      "[hybrid]\ncloud_steps = 25\n")
+    monkeypatch.setenv("ECDIFF_STRATEGY_CONFIG", str(config))  # the services' variable: one file for both
+    out = tmp_path / "out"
+    tiny = ["--tiny", "--steps", "10", "--no-progress", "--no-warmup", "--threads", "1"]
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), *tiny]) == 0
+    ecdiff = json.loads((out / "results.json").read_text())["rows"][-1]["params"]
+    # Scaled to 10 steps as the services scale them: p = max(2, round(1.4)) = 2, s = round(8.0) = 8.
+    assert (ecdiff["num_steps"], ecdiff["pre_steps"], ecdiff["k"], ecdiff["alpha"], ecdiff["switch_step"]) == (10, 2, 3, 0.3, 8)
+    absent = ["--strategy-config", str(tmp_path / "none.toml")]
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), *tiny, *absent]) == 2
+    assert "none.toml not found" in capsys.readouterr().err
 
 
 class FakeScorer:

@@ -7,7 +7,7 @@ import torch
 from ecdiff.metrics import Scorer, scorer_fid
 from ecdiff.models import load_scorer
 from ecdiff.models.registry import models_dir
-from ecdiff.search.pair import load_scorer as bench_scorer
+from ecdiff.loading import load_scorer as bench_scorer
 from ecdiff.toyworld import ATTRIBUTES, Scene, all_scenes, canonical_caption, parse_caption, render
 
 pytestmark = pytest.mark.skipif(not (models_dir() / "toyworld-scorer" / "scorer.safetensors").is_file(),

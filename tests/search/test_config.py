@@ -1,6 +1,7 @@
 import pytest
 
-from ecdiff.search import ECDiffParams, SearchConfig, load_params, write_params
+from ecdiff.search import ECDiffParams, SearchConfig
+from ecdiff.strategy_config import StrategyDefaults, StrategyParams
 from ecdiff.search.prompts import PromptItem, parse_prompts, read_prompts
 
 
@@ -38,15 +39,16 @@ def test_config_from_toml(tmp_path):
         SearchConfig.from_toml(path)
 
 
-def test_params_roundtrip_and_errors(tmp_path):
-    params = ECDiffParams(num_steps=50, pre_steps=7, k=2, alpha=0.45, switch_step=37)
-    write_params(tmp_path / "p.toml", params, notes={"objective": 0.5, "weights": [0.3, 0.3, 0.4]}, header="a\nb")
-    assert load_params(tmp_path / "p.toml") == params
-    (tmp_path / "bad.toml").write_text("[ecdiff]\nk = 2\n")
-    with pytest.raises(ValueError, match="lacks"):
-        load_params(tmp_path / "bad.toml")
-    with pytest.raises(ValueError, match="no EC-Diff parameter file"):
-        load_params(tmp_path / "absent.toml")
+def test_params_go_through_the_strategy_config_format(tmp_path):
+    params = ECDiffParams(num_steps=50, pre_steps=7, k=3, alpha=0.45, switch_step=33)
+    base = StrategyDefaults(50, StrategyParams(7, 2, 0.5, 37, 25))
+    params.to_defaults(base).write(tmp_path / "strategy.toml", "found by a test")
+    loaded = StrategyDefaults.load(tmp_path / "strategy.toml")
+    assert loaded.params == StrategyParams(7, 3, 0.45, 33, 25)  # HybridSD's value kept from the base
+    assert ECDiffParams.from_defaults(loaded) == params
+    # At another step count the config's values are scaled as the services scale them: p = max(2, round(1.4)),
+    # s = round(6.6).
+    assert ECDiffParams.from_defaults(loaded, 10) == ECDiffParams(10, 2, 3, 0.45, 7)
     with pytest.raises(ValueError, match="switch_step"):
         ECDiffParams(num_steps=20, pre_steps=7, k=2, alpha=0.5, switch_step=37)
 

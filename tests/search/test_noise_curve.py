@@ -5,7 +5,7 @@ from ecdiff.conventions import initial_latents
 from ecdiff.denoiser import latent_shape, pipeline_denoiser
 from ecdiff.schedules import sd_ddim_scheduler
 from ecdiff.search.noise_curve import NoiseCurve, noise_differences, plot_curve, propose_p
-from ecdiff.search.pair import load_pair
+from ecdiff.loading import load_pair
 from ecdiff.search.prompts import PromptItem
 
 

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from ecdiff.search import Measurement, SearchConfig, load_params, objective_terms
+from ecdiff.search import ECDiffParams, Measurement, SearchConfig, objective_terms
 from ecdiff.search.runner import run_search
+from ecdiff.strategy_config import StrategyDefaults
 
 
 class TableEvaluator:
@@ -51,7 +52,7 @@ def test_run_writes_points_path_and_config_and_reuses_cache(tmp_path):
     assert path["result"]["params"] == outcome.best.as_dict()
     assert path["evaluations"] == len(points)
     assert [s["decision"] for s in path["path"]][0] == "start"
-    assert load_params(tmp_path / "out1" / "ecdiff.toml") == outcome.best
+    assert ECDiffParams.from_defaults(StrategyDefaults.load(tmp_path / "out1" / "strategy.toml")) == outcome.best
 
     second = TableEvaluator()
     again = run_search(config, second, tmp_path / "cache", tmp_path / "out2")

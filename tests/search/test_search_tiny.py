@@ -1,13 +1,14 @@
 import json
 
+from ecdiff.loading import load_pair
 from ecdiff.metrics import ssim, stack_images
-from ecdiff.search import SearchConfig, load_params
+from ecdiff.search import ECDiffParams, SearchConfig
 from ecdiff.search.evaluator import PipelineEvaluator
 from ecdiff.search.generate import generate
-from ecdiff.search.pair import load_pair
 from ecdiff.search.prompts import PromptItem
 from ecdiff.search.runner import run_search
 from ecdiff.strategies import CloudOnly
+from ecdiff.strategy_config import StrategyDefaults
 
 
 def test_search_end_to_end_on_tiny_models(tmp_path):
@@ -17,7 +18,7 @@ def test_search_end_to_end_on_tiny_models(tmp_path):
                           stage1_switch=5, s_grid=(5, 6, 7), s_start=6)
     evaluator = PipelineEvaluator(pair, items, 8, progress=False)
     outcome = run_search(config, evaluator, tmp_path / "cache", tmp_path / "out")
-    assert load_params(tmp_path / "out" / "ecdiff.toml") == outcome.best
+    assert ECDiffParams.from_defaults(StrategyDefaults.load(tmp_path / "out" / "strategy.toml")) == outcome.best
     points = [json.loads(line) for line in (tmp_path / "out" / "points.jsonl").read_text().splitlines()]
     assert outcome.best.as_dict() in [p["params"] for p in points]
     for p in points:
