@@ -66,3 +66,17 @@ def test_bad_config_files_are_refused(tmp_path, text, fragment):
 def test_missing_config_file_says_where(tmp_path):
     with pytest.raises(FileNotFoundError, match="ECDIFF_STRATEGY_CONFIG"):
         StrategyDefaults.load(tmp_path / "nope.toml")
+
+
+def test_written_config_reads_back_with_its_header_as_comments(tmp_path):
+    defaults = StrategyDefaults(40, StrategyParams(pre_steps=5, k=3, alpha=0.35, switch_step=30, cloud_steps=20))
+    path = defaults.write(tmp_path / "sub" / "strategy.toml", "found by a test\nsecond line")
+    text = path.read_text()
+    assert text.startswith("# found by a test\n# second line\n")
+    assert StrategyDefaults.load(path) == defaults
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_an_integer_alpha_is_written_as_a_float(tmp_path):
+    defaults = StrategyDefaults(50, StrategyParams(7, 2, 1, 37, 25))
+    assert "alpha = 1.0\n" in defaults.to_toml("")

@@ -1,8 +1,8 @@
 import pytest
 
 from ecdiff.search import ECDiffParams, SearchConfig
-from ecdiff.strategy_config import StrategyDefaults, StrategyParams
 from ecdiff.search.prompts import PromptItem, parse_prompts, read_prompts
+from ecdiff.strategy_config import StrategyDefaults, StrategyParams
 
 
 def test_defaults_are_the_papers():

@@ -1,5 +1,6 @@
 import json
 
+from ecdiff.cli import main
 from ecdiff.loading import load_pair
 from ecdiff.metrics import ssim, stack_images
 from ecdiff.search import ECDiffParams, SearchConfig
@@ -35,3 +36,22 @@ def test_search_end_to_end_on_tiny_models(tmp_path):
     again = PipelineEvaluator(pair, items, 8, progress=False)
     assert run_search(config, again, tmp_path / "cache", tmp_path / "out2").best == outcome.best
     assert again._reference is None
+
+
+def test_search_command_writes_and_installs_a_strategy_config(tmp_path):
+    (tmp_path / "prompts.txt").write_text("a red circle\na blue square\n")
+    (tmp_path / "search.toml").write_text("[search]\nnum_steps = 8\npre_steps = 2\nk_grid = [1, 2]\nalpha_grid = [0.4, 0.5]\n"
+                                          "alpha_start = 0.5\nstage1_switch = 5\ns_grid = [5, 6]\ns_start = 5\n")
+    installed = tmp_path / "configs" / "strategy.toml"
+    installed.parent.mkdir()
+    args = ["search", "--tiny", "--threads", "1", "--prompts", str(tmp_path / "prompts.txt"), "--config",
+            str(tmp_path / "search.toml"), "--out", str(tmp_path / "out"), "--install", str(installed)]
+    assert main(args) == 0
+    assert installed.read_text() == (tmp_path / "out" / "strategy.toml").read_text()
+    header = [line for line in installed.read_text().splitlines() if line.startswith("#")]
+    assert "ecdiff search" in header[0] and any("tiny-random-seed0" in line and "prompts.txt" in line for line in header)
+    result = json.loads((tmp_path / "out" / "path.json").read_text())["result"]["params"]
+    loaded = StrategyDefaults.load(installed)
+    assert ECDiffParams.from_defaults(loaded).as_dict() == result
+    # HybridSD is not searched: its value comes from the shipped config, scaled to 8 steps.
+    assert loaded.params.cloud_steps == StrategyDefaults.load().scaled(8).cloud_steps
