@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+SEARCH_ARGS ?=
 
-.PHONY: setup test demo models bench bench-kernels protos serve-cloud serve-edge lock clean help
+.PHONY: setup test demo models search bench bench-kernels protos serve-cloud serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
+	@echo "make search  set up, then run the two-stage greedy search (SEARCH_ARGS=--install to ship the result)"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make models  retrain the toy-world models into models/ (resumable; about 2 h on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
@@ -38,9 +40,15 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ecdiff demo
 
-# Table 1 on the embedded pair (errors clearly until it ships; BENCH_ARGS="--tiny --steps 10 --p 2 --k 1 --alpha 0.5 --s 8" runs on tiny models).
+# Table 1 on the embedded pair with configs/strategy.toml, on the held-out prompts
+# (BENCH_ARGS="--latency both" adds end-to-end latency through the services; "--tiny --steps 10" runs on tiny models).
 bench: $(STAMP)
 	$(VENV)/bin/ecdiff bench quality --prompts bench/quality_prompts.tsv --out out/bench-quality $(BENCH_ARGS)
+
+# EC-Diff's k, alpha, s for the embedded pair on the search prompts (disjoint from the bench's);
+# SEARCH_ARGS=--install writes the result into configs/strategy.toml.
+search: $(STAMP)
+	$(VENV)/bin/ecdiff search --prompts bench/search_prompts.tsv --out out/search $(SEARCH_ARGS)
 
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
