@@ -12,6 +12,7 @@ The handoff travels as float32, so the pictures equal the in-process ones bit fo
 from __future__ import annotations
 
 import io
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -95,3 +96,14 @@ class ThroughServices:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def e2e_summary(records: list[Record], link: LinkSettings, in_process_records: list[Record] | None) -> dict:
+    """Medians of what the services measured, the link, and (with in-process pictures) how many match."""
+    keys = records[0].breakdown
+    summary = {k: statistics.median(r.breakdown[k] for r in records) for k in keys}
+    summary.update(link.as_dict())
+    if in_process_records is not None:
+        summary["images_equal_in_process"] = sum(a.image.tobytes() == b.image.tobytes()
+                                                 for a, b in zip(records, in_process_records))
+    return summary

@@ -25,7 +25,7 @@ from ecdiff.search.prompts import read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
 from ecdiff.strategy_config import CONFIG_ENV, StrategyDefaults
 
-from .e2e import LinkSettings, ThroughServices
+from .e2e import LinkSettings, ThroughServices, e2e_summary
 from .quality_report import write_quality_outputs
 from .quality_runner import ImageCache, Method, Record, compare, in_process, machine_info, median_latency, run_methods
 
@@ -47,12 +47,7 @@ def ecdiff_params_from_args(args) -> ECDiffParams:
         raise ValueError(str(exc)) from None
     overrides = {k: v for k, v in (("pre_steps", args.p), ("k", args.k), ("alpha", args.alpha),
                                    ("switch_step", args.s)) if v is not None}
-    num_steps = args.steps or defaults.num_steps
-    if overrides:  # scaled values may clash with the overrides before these are applied: validate once, combined
-        p = defaults.scaled(num_steps)
-        base = {"num_steps": num_steps, "pre_steps": p.pre_steps, "k": p.k, "alpha": p.alpha, "switch_step": p.switch_step}
-        return ECDiffParams(**{**base, **overrides})
-    return ECDiffParams.from_defaults(defaults, num_steps)
+    return ECDiffParams.from_defaults(defaults, args.steps, **overrides)
 
 
 def quality_methods(params: ECDiffParams) -> list[Method]:
@@ -65,17 +60,6 @@ def quality_methods(params: ECDiffParams) -> list[Method]:
     return methods
 
 
-def e2e_summary(records: list[Record], link: LinkSettings, in_process_records: list[Record] | None) -> dict:
-    """Medians of what the services measured, the link, and (with in-process pictures) how many match."""
-    keys = records[0].breakdown
-    summary = {k: statistics.median(r.breakdown[k] for r in records) for k in keys}
-    summary.update(link.as_dict())
-    if in_process_records is not None:
-        summary["images_equal_in_process"] = sum(a.image.tobytes() == b.image.tobytes()
-                                                 for a, b in zip(records, in_process_records))
-    return summary
-
-
 def fidelity_or_none(scorer, images, prompts: list[str]) -> float | None:
     try:
         values = scorer.fidelity(images, prompts)
@@ -85,7 +69,7 @@ def fidelity_or_none(scorer, images, prompts: list[str]) -> float | None:
     return sum(values) / len(values)
 
 
-def generate_all(args, pair, methods, items, num_steps) -> dict[str, dict[str, list[Record]]]:
+def generate_all(args, pair, methods, items, num_steps, link: LinkSettings) -> dict[str, dict[str, list[Record]]]:
     """{latency mode: {method: records}} for the modes asked for."""
     run_key = [pair.name, pair.guidance, num_steps]
     options = {"warmup": not args.no_warmup, "progress": not args.no_progress}
@@ -94,11 +78,40 @@ def generate_all(args, pair, methods, items, num_steps) -> dict[str, dict[str, l
         cache = ImageCache(args.out / "images", json.dumps(run_key))
         records["in-process"] = run_methods(methods, items, cache, in_process(pair, num_steps), **options)
     if args.latency in ("e2e", "both"):
-        link = LinkSettings(args.bandwidth_mbps)
         cache = ImageCache(args.out / "images", json.dumps([*run_key, "e2e", link.as_dict()]))
         with ThroughServices(pair, num_steps, link) as through:
             records["e2e"] = run_methods(methods, items, cache, through, desc="through the services", **options)
     return records
+
+
+def method_row(method: Method, by_mode: dict, args, link: LinkSettings, fidelity: float | None, common: dict) -> dict:
+    """One row of results.json; latency_s / speedup in the primary mode (e2e alone, else in-process)."""
+    records = by_mode["e2e" if args.latency == "e2e" else "in-process"]
+    recs = records[method.name]
+    latency = median_latency(recs)
+    transfer = round(statistics.median(r.transfer_bytes for r in recs))  # e2e: varies with the prompt's length
+    row = {
+        "method": method.name,
+        **compare(recs, records["cloud"]),
+        "fidelity": fidelity,
+        "latency_s": latency,
+        "speedup": median_latency(records["cloud"]) / latency,
+        "cloud_calls": recs[0].cloud_calls,
+        "edge_calls": recs[0].edge_calls,
+        "transfer_bytes": transfer,
+        "params": {**method.params, "scheduler": method.scheduler, **common,
+                   "images_from_cache": sum(r.from_cache for r in recs)},
+    }
+    if args.latency != "e2e":
+        # Not part of the in-process latency: the transfer model's time for the raw handoff latent.
+        row["params"]["transfer_s_model"] = transfer * 8 / (args.bandwidth_mbps * 1e6)
+    if "e2e" in by_mode:
+        e2e = by_mode["e2e"]
+        if args.latency == "both":
+            row["latency_e2e_s"] = median_latency(e2e[method.name])
+            row["speedup_e2e"] = median_latency(e2e["cloud"]) / row["latency_e2e_s"]
+        row["params"]["e2e"] = e2e_summary(e2e[method.name], link, by_mode.get("in-process", {}).get(method.name))
+    return row
 
 
 def run(args) -> int:
@@ -112,58 +125,24 @@ def run(args) -> int:
     except ValueError as exc:
         print(f"ecdiff bench quality: error: {exc}", file=sys.stderr)
         return 2
-    num_steps = params.num_steps
+    num_steps, link = params.num_steps, LinkSettings(args.bandwidth_mbps)
     methods = quality_methods(params)
     print(f"models: {pair.name}; {len(items)} prompts; {num_steps} steps; latency {args.latency}", file=sys.stderr)
-    by_mode = generate_all(args, pair, methods, items, num_steps)
-    primary = "e2e" if args.latency == "e2e" else "in-process"  # the mode of latency_s and speedup
-    records = by_mode[primary]
-    link = LinkSettings(args.bandwidth_mbps)
-    cloud_latency = median_latency(records["cloud"])
+    by_mode = generate_all(args, pair, methods, items, num_steps, link)
+    records = by_mode["e2e" if args.latency == "e2e" else "in-process"]  # the pictures the metrics read
+    common = {"num_steps": num_steps, "models": pair.name, "guidance": pair.guidance, "prompts": len(items),
+              "latency_mode": args.latency, "bandwidth_mbps": args.bandwidth_mbps}
     prompts = [item.prompt for item in items]
-    rows, fid = [], {}
     cloud_images = stack_images([r.image for r in records["cloud"]])
+    rows, fid = [], {}
     for method in methods:
-        recs = records[method.name]
         fidelity = None
         if scorer is not None:
-            images = stack_images([r.image for r in recs])
+            images = stack_images([r.image for r in records[method.name]])
             fidelity = fidelity_or_none(scorer, images, prompts)
             if fidelity is not None:
                 fid[method.name] = scorer_fid(scorer, images, cloud_images) if len(items) >= 2 else None
-        latency = median_latency(recs)
-        transfer = round(statistics.median(r.transfer_bytes for r in recs))  # e2e: varies with the prompt's length
-        row = {
-            "method": method.name,
-            **compare(recs, records["cloud"]),
-            "fidelity": fidelity,
-            "latency_s": latency,
-            "speedup": cloud_latency / latency,
-            "cloud_calls": recs[0].cloud_calls,
-            "edge_calls": recs[0].edge_calls,
-            "transfer_bytes": transfer,
-            "params": {
-                **method.params,
-                "num_steps": num_steps,
-                "scheduler": method.scheduler,
-                "models": pair.name,
-                "guidance": pair.guidance,
-                "prompts": len(items),
-                "latency_mode": args.latency,
-                "bandwidth_mbps": args.bandwidth_mbps,
-                "images_from_cache": sum(r.from_cache for r in recs),
-            },
-        }
-        if primary == "in-process":
-            # Not part of the in-process latency: the transfer model's time for the raw handoff latent.
-            row["params"]["transfer_s_model"] = transfer * 8 / (args.bandwidth_mbps * 1e6)
-        if "e2e" in by_mode:
-            e2e = by_mode["e2e"]
-            if args.latency == "both":
-                row["latency_e2e_s"] = median_latency(e2e[method.name])
-                row["speedup_e2e"] = median_latency(e2e["cloud"]) / row["latency_e2e_s"]
-            row["params"]["e2e"] = e2e_summary(e2e[method.name], link, by_mode.get("in-process", {}).get(method.name))
-        rows.append(row)
+        rows.append(method_row(method, by_mode, args, link, fidelity, common))
     results = {"rows": rows, "machine": machine_info(pair.cloud.device)}
     search_points = args.search_dir / "points.jsonl" if args.search_dir else None
     write_quality_outputs(args.out, results, search_points, fid or None)

@@ -28,10 +28,12 @@ class ECDiffParams:
         object.__setattr__(self, "alpha", float(self.alpha))
 
     @classmethod
-    def from_defaults(cls, defaults: StrategyDefaults, num_steps: Optional[int] = None) -> "ECDiffParams":
+    def from_defaults(cls, defaults: StrategyDefaults, num_steps: Optional[int] = None, **overrides) -> "ECDiffParams":
+        """EC-Diff's values of `defaults` scaled to `num_steps`, with `overrides` applied before validation."""
         num_steps = num_steps or defaults.num_steps
         p = defaults.scaled(num_steps)
-        return cls(num_steps, p.pre_steps, p.k, p.alpha, p.switch_step)
+        values = {"pre_steps": p.pre_steps, "k": p.k, "alpha": p.alpha, "switch_step": p.switch_step}
+        return cls(num_steps=num_steps, **{**values, **overrides})
 
     def to_defaults(self, base: StrategyDefaults) -> StrategyDefaults:
         """A config with these EC-Diff values; the other strategies' values come from `base`."""
