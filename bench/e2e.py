@@ -16,6 +16,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import grpc
 from PIL import Image
 
 from ecdiff.clients.sdk import EdgeClient
@@ -26,6 +27,10 @@ from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.strategy_config import PARAM_NAMES
 
 from .quality_runner import Method, Record
+
+
+class ServiceError(RuntimeError):
+    """A picture the services could not deliver as asked (an RPC error, or a degraded run)."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +73,14 @@ class ThroughServices:
         options = request_options(method, self.num_steps)
         client = self.client or self._start()
         started = time.perf_counter()
-        result = client.generate(item.prompt, seed=item.seed, **options)
+        try:
+            result = client.generate(item.prompt, seed=item.seed, **options)
+        except grpc.RpcError as exc:
+            raise ServiceError(f"{method.name} on {item.prompt!r}: {exc.code().name}: {exc.details()}") from None
         latency = time.perf_counter() - started
         s = result.summary
         if s.degraded:  # a fallback picture is not a measurement of the method
-            raise RuntimeError(f"{method.name} on {item.prompt!r}: the services degraded the run ({s.degraded_reason})")
+            raise ServiceError(f"{method.name} on {item.prompt!r}: the services degraded the run ({s.degraded_reason})")
         with Image.open(io.BytesIO(result.image_png)) as png:
             image = png.convert("RGB")
         breakdown = {"cloud_compute_s": s.cloud_compute_seconds, "transfer_s": s.transfer_seconds,

@@ -25,7 +25,7 @@ from ecdiff.search.prompts import read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
 from ecdiff.strategy_config import CONFIG_ENV, StrategyDefaults
 
-from .e2e import LinkSettings, ThroughServices, e2e_summary
+from .e2e import LinkSettings, ServiceError, ThroughServices, e2e_summary
 from .quality_report import write_quality_outputs
 from .quality_runner import ImageCache, Method, Record, compare, in_process, machine_info, median_latency, run_methods
 
@@ -128,7 +128,12 @@ def run(args) -> int:
     num_steps, link = params.num_steps, LinkSettings(args.bandwidth_mbps)
     methods = quality_methods(params)
     print(f"models: {pair.name}; {len(items)} prompts; {num_steps} steps; latency {args.latency}", file=sys.stderr)
-    by_mode = generate_all(args, pair, methods, items, num_steps, link)
+    try:
+        by_mode = generate_all(args, pair, methods, items, num_steps, link)
+    except ServiceError as exc:
+        print(f"ecdiff bench quality: error through the services: {exc} (pictures so far are cached; "
+              "rerun to continue)", file=sys.stderr)
+        return 1
     records = by_mode["e2e" if args.latency == "e2e" else "in-process"]  # the pictures the metrics read
     common = {"num_steps": num_steps, "models": pair.name, "guidance": pair.guidance, "prompts": len(items),
               "latency_mode": args.latency, "bandwidth_mbps": args.bandwidth_mbps}
