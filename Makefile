@@ -8,7 +8,7 @@ STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup test demo models bench bench-kernels protos serve-cloud serve-edge lock clean help
+.PHONY: setup test demo models bench bench-kernels bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
@@ -18,6 +18,7 @@ help:
 	@echo "make models  retrain the toy-world models into models/ (resumable; about 2 h on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
 	@echo "make serve-cloud / serve-edge   run a service (CLOUD_PORT=50051, EDGE_PORT=50052, SERVE_ARGS=...)"
 
@@ -45,6 +46,10 @@ bench: $(STAMP)
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
 	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
+
+# DiffusionX: the interactive prompt sessions (deterministic; a test checks the shipped files).
+session-prompts: $(STAMP)
+	$(PY) -m ecdiff.sessions.prompts --out data/sessions
 
 # Generated code is checked in; tests/services/test_protos_generated.py fails when it is stale.
 PROTO_GEN = $(PY) -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. --pyi_out=.
