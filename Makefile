@@ -19,6 +19,7 @@ help:
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
+	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
 	@echo "make serve-cloud / serve-edge   run a service (CLOUD_PORT=50051, EDGE_PORT=50052, SERVE_ARGS=...)"
 
@@ -50,6 +51,12 @@ bench-kernels: $(STAMP)
 # DiffusionX: the interactive prompt sessions (deterministic; a test checks the shipped files).
 session-prompts: $(STAMP)
 	$(PY) -m ecdiff.sessions.prompts --out data/sessions
+
+# DiffusionX strength predictors: labels (cached, resumable under .cache/diffusionx-labels) and
+# training into models/diffusionx-predictors. PREDICTOR_ARGS="--tiny --limit 4 ..." for a smoke run.
+PREDICTOR_ARGS ?=
+predictors: $(STAMP)
+	$(PY) -m ecdiff.sessions.training $(PREDICTOR_ARGS)
 
 # Generated code is checked in; tests/services/test_protos_generated.py fails when it is stale.
 PROTO_GEN = $(PY) -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. --pyi_out=.
