@@ -17,6 +17,7 @@ help:
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make models  retrain the toy-world models into models/ (resumable; about 2 h on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
+	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
@@ -43,6 +44,10 @@ demo: $(STAMP)
 # Table 1 on the embedded pair (errors clearly until it ships; BENCH_ARGS="--tiny --steps 10 --p 2 --k 1 --alpha 0.5 --s 8" runs on tiny models).
 bench: $(STAMP)
 	$(VENV)/bin/ecdiff bench quality --prompts bench/quality_prompts.tsv --out out/bench-quality $(BENCH_ARGS)
+
+# DiffusionX sessions benchmark on the held-out sessions (BENCH_ARGS="--tiny --limit 4 --steps 8 --preview-steps 6" for a smoke run).
+bench-sessions: $(STAMP)
+	$(VENV)/bin/ecdiff bench sessions --sessions data/sessions/heldout.jsonl --out out/bench-sessions $(BENCH_ARGS)
 
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
