@@ -49,12 +49,13 @@ def _setup(args, methods: list[str]):
             edge_chooser, cloud_chooser = load_choosers(str(predictors))
         except FileNotFoundError as exc:
             raise ValueError(f"{exc}; or leave diffusionx out of --methods") from None
-    setup = SessionSetup(pair, args.steps, args.preview_steps, args.fixed_strength, edge_chooser, cloud_chooser)
+    setup = SessionSetup(pair, args.steps, args.preview_steps, args.fixed_strength, args.approximate,
+                         edge_chooser, cloud_chooser)
+    dx = {"preview_steps": args.preview_steps, "approximate": args.approximate}
     params = {
         "cloud": {}, "edge": {},
-        "diffusionx-fixed": {"strength": args.fixed_strength, "preview_steps": args.preview_steps},
-        "diffusionx": {"preview_steps": args.preview_steps,
-                       "predictors": _predictor_key(Path(predictors)) if edge_chooser else None},
+        "diffusionx-fixed": {**dx, "strength": args.fixed_strength},
+        "diffusionx": {**dx, "predictors": _predictor_key(Path(predictors)) if edge_chooser else None},
     }
     return setup, scorer, {m: Method(m, None, params[m]) for m in methods}
 
@@ -85,7 +86,8 @@ def run(args) -> int:
         records[m][i] = cache.store_session(by_name[m], sessions[i], run_session(m, setup, sessions[i]))
     results = build_results(records, sessions, scorer, link, machine_info(pair.cloud.device),
                             {"models": pair.name, "steps": args.steps, "preview_steps": args.preview_steps,
-                             "fixed_strength": args.fixed_strength, "sessions_file": str(args.sessions)})
+                             "fixed_strength": args.fixed_strength, "approximate": args.approximate,
+                             "sessions_file": str(args.sessions)})
     write_outputs(args.out, results)
     print((args.out / "tables.md").read_text())
     return 0
@@ -99,6 +101,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of full generations and the refinement")
     parser.add_argument("--preview-steps", type=int, default=25, help="DDIM steps of a preview schedule")
     parser.add_argument("--fixed-strength", type=float, default=0.6, help="diffusionx-fixed's strength (default 0.6)")
+    parser.add_argument("--approximate", action="store_true",
+                        help="refine with EC-Diff's k-step approximation (p 3, k 2, alpha 0.5 from the start step)")
     parser.add_argument("--predictors", type=Path, help=f"predictor folder (default models/{PREDICTORS_DIR_NAME})")
     parser.add_argument("--bandwidth-mbps", type=float, default=20.0, help="link of the transfer model (default 20)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency per message (default 0)")

@@ -93,9 +93,9 @@ def tables(results: dict) -> str:
             f"{_f(c['fidelity'], 1)} / {_f(c['latency_s'])} (n={c['sessions']})" if c else "n/a" for c in cells) + " |")
     out += ["", f"{run['sessions']} sessions from {run['sessions_file']}, models {run['models']}; full generations and "
             f"the refinement {run['steps']} DDIM steps, previews {run['preview_steps']}; diffusionx-fixed strength "
-            f"{run['fixed_strength']}. Fidelity: alignment-scorer prompt fidelity (points) of the final image for the "
-            "final prompt. Scorer-FID: Frechet distance of scorer features of the final images to exact renders of "
-            "the final prompts' scenes (not Inception FID; few sessions make it a sanity check only). Latency: mean "
+            f"{run['fixed_strength']}; EC-Diff approximation in the refinement: {'yes' if run['approximate'] else 'no'}. "
+            "Fidelity: alignment-scorer prompt fidelity (points) of the final image for the final prompt. "
+            "Scorer-FID: Frechet distance of scorer features of the final images to exact renders of the final prompts' scenes (not Inception FID; few sessions make it a sanity check only). Latency: mean "
             "per session of compute measured in this process plus transfer modelled from the protobuf message sizes "
             f"at {run['bandwidth_mbps']} Mbps and {run['latency_ms']} ms one-way latency. "
             f"Machine: {m['processor']}, {m['cpu_count']} CPUs, torch {m['torch']} ({m['torch_threads']} threads), "

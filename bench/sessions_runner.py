@@ -66,6 +66,7 @@ class SessionSetup:
     steps: int  # full generations and the refinement schedule
     preview_steps: int
     fixed_strength: float
+    approximate: bool = False  # refine with EC-Diff's k-step approximation
     edge_chooser: Optional[object] = None  # EdgeStrength, for "diffusionx"
     cloud_chooser: Optional[object] = None  # CloudStrength, for "diffusionx"
 
@@ -121,7 +122,7 @@ def _diffusionx(predicted: bool, setup: SessionSetup, session: PromptSession) ->
     final = engine.finalize_input(outcome.session_id)
     refiner = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=setup.steps),
                       setup.cloud_chooser if predicted else None)
-    refined = refiner.refine(final.prompt, final.seed, final.round_index, final.latents, fixed)
+    refined = refiner.refine(final.prompt, final.seed, final.round_index, final.latents, fixed, setup.approximate)
     record.cloud_compute_s = refined.compute_seconds
     record.refine_strength = refined.strength
     record.steps_run += refined.num_steps - refined.start_step

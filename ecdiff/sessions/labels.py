@@ -52,10 +52,12 @@ def _scores(pipe, scorer, latents: torch.Tensor, prompts: list[str]) -> list[flo
     return scorer.fidelity(preview_images(pipe, latents), prompts)
 
 
-def _try_candidates(pipe, guidance, scorer, specs: list[RoundSpec], role: str) -> tuple[list[list[float]], list[torch.Tensor]]:
+def _try_candidates(pipe, guidance, scorer, specs: list[RoundSpec], role: str,
+                    progress: bool = False) -> tuple[list[list[float]], list[torch.Tensor]]:
     """Fidelity of every spec at every candidate strength, and the latents per candidate."""
     fidelity, latents = [], []
-    for strength in CANDIDATE_STRENGTHS:
+    for strength in tqdm(CANDIDATE_STRENGTHS, desc=f"{role} candidates", unit="strength", leave=False,
+                         disable=not progress):
         batch = [RoundSpec(s.prompt, s.seed, s.round_index, s.num_steps, strength, s.init) for s in specs]
         out = run_rounds(pipe, guidance, batch, role=role).latents
         fidelity.append(_scores(pipe, scorer, out, [s.prompt for s in specs]))
@@ -63,7 +65,8 @@ def _try_candidates(pipe, guidance, scorer, specs: list[RoundSpec], role: str) -
     return [list(col) for col in zip(*fidelity)], latents
 
 
-def edge_chunk(pair, scorer, sessions: Sequence[PromptSession], config: LabelConfig) -> tuple[list[dict], torch.Tensor]:
+def edge_chunk(pair, scorer, sessions: Sequence[PromptSession], config: LabelConfig,
+               progress: bool = False) -> tuple[list[dict], torch.Tensor]:
     """Edge labels of one chunk, and the last preview latent of each session."""
     specs = [RoundSpec(s.prompts[0], s.seed, 0, config.preview_steps) for s in sessions]
     current = list(run_rounds(pair.edge, pair.guidance, specs).latents.split(1))
@@ -72,7 +75,7 @@ def edge_chunk(pair, scorer, sessions: Sequence[PromptSession], config: LabelCon
         active = [i for i, s in enumerate(sessions) if len(s.prompts) > r]
         specs = [RoundSpec(sessions[i].prompts[r], sessions[i].seed, r, config.preview_steps, 1.0, current[i])
                  for i in active]
-        fidelity, outs = _try_candidates(pair.edge, pair.guidance, scorer, specs, "edge")
+        fidelity, outs = _try_candidates(pair.edge, pair.guidance, scorer, specs, "edge", progress)
         for j, i in enumerate(active):
             best = best_strength(fidelity[j])
             current[i] = outs[CANDIDATE_STRENGTHS.index(best)][j:j + 1]
@@ -81,10 +84,11 @@ def edge_chunk(pair, scorer, sessions: Sequence[PromptSession], config: LabelCon
     return records, torch.cat(current)
 
 
-def cloud_chunk(pair, scorer, sessions: Sequence[PromptSession], previews: torch.Tensor, config: LabelConfig) -> list[dict]:
+def cloud_chunk(pair, scorer, sessions: Sequence[PromptSession], previews: torch.Tensor, config: LabelConfig,
+                progress: bool = False) -> list[dict]:
     specs = [RoundSpec(s.prompts[-1], s.seed, len(s.prompts), config.refine_steps, 1.0, previews[i:i + 1])
              for i, s in enumerate(sessions)]
-    fidelity, _ = _try_candidates(pair.cloud, pair.guidance, scorer, specs, "cloud")
+    fidelity, _ = _try_candidates(pair.cloud, pair.guidance, scorer, specs, "cloud", progress)
     return [{"prompt": s.prompts[-1], "fidelity": f, "best": best_strength(f)} for s, f in zip(sessions, fidelity)]
 
 
@@ -110,7 +114,7 @@ def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelC
     for n, chunk in enumerate(chunks):
         edge_file, latents_file = folder / f"edge-{n:04d}.json", folder / f"previews-{n:04d}.safetensors"
         if not edge_file.is_file():
-            records, last = edge_chunk(pair, scorer, chunk, config)
+            records, last = edge_chunk(pair, scorer, chunk, config, progress)
             save_file({"previews": last.contiguous()}, str(latents_file))
             _write_json(edge_file, records)
         edge += json.loads(edge_file.read_text())
@@ -120,7 +124,7 @@ def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelC
             take = min(len(chunk), cloud_sessions - n * config.batch)
             cloud_file = folder / f"cloud-{n:04d}.json"
             if not cloud_file.is_file():
-                _write_json(cloud_file, cloud_chunk(pair, scorer, chunk[:take], last[:take], config))
+                _write_json(cloud_file, cloud_chunk(pair, scorer, chunk[:take], last[:take], config, progress))
             cloud += json.loads(cloud_file.read_text())
             previews.append(last[:take])
             bar.update()
