@@ -2,10 +2,9 @@
 client written against protos/ would), on the tiny random pair; results checked against the
 in-process core."""
 
-from dataclasses import replace
-
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 import torch
 
 from ecdiff.services.background import BackgroundServices
@@ -85,7 +84,7 @@ def test_three_rounds_finalize_and_restart(tiny_pair, db):
 
 
 @pytest.fixture(scope="module")
-def client(tiny_pair, tmp_path_factory):
+def client(tiny_pair):
     with start(tiny_pair, ":memory:") as services:
         channel, c = stub(services)
         yield c
@@ -117,8 +116,12 @@ def test_bad_input_is_invalid_argument(client):
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in info.value.details(), request
 
 
-def test_cloud_refuses_a_malformed_latent(tiny_pair):
-    with start(tiny_pair, ":memory:") as services, grpc.insecure_channel(services.cloud_target) as channel:
+def test_cloud_refuses_a_malformed_latent_and_both_services_report_health(tiny_pair):
+    with start(tiny_pair, ":memory:") as services, grpc.insecure_channel(services.cloud_target) as channel, \
+            grpc.insecure_channel(services.edge_target) as edge_channel:
+        for ch, name in ((channel, "ecdiff.v1.CloudRefiner"), (edge_channel, "ecdiff.v1.EdgeSessions")):
+            status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=name)).status
+            assert status == health_pb2.HealthCheckResponse.SERVING, name
         refiner = diffusionx_pb2_grpc.CloudRefinerStub(channel)
         wrong = tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_FLOAT32, shape=[1, 4, 4, 4], data=bytes(4 * 64))
         with pytest.raises(grpc.RpcError) as info:
