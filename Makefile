@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
 
-.PHONY: setup test demo models search bench bench-kernels protos serve-cloud serve-edge lock clean help
+.PHONY: setup test demo models search bench bench-kernels bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
@@ -19,7 +19,10 @@ help:
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make models  retrain the toy-world models into models/ (resumable; about 2 h on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
+	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
+	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
 	@echo "make serve-cloud / serve-edge   run a service (CLOUD_PORT=50051, EDGE_PORT=50052, SERVE_ARGS=...)"
 
@@ -50,9 +53,23 @@ bench: $(STAMP)
 search: $(STAMP)
 	$(VENV)/bin/ecdiff search --prompts bench/search_prompts.tsv --out out/search $(SEARCH_ARGS)
 
+# DiffusionX sessions benchmark on the held-out sessions (BENCH_ARGS="--tiny --limit 4 --steps 8 --preview-steps 6" for a smoke run).
+bench-sessions: $(STAMP)
+	$(VENV)/bin/ecdiff bench sessions --sessions data/sessions/heldout.jsonl --out out/bench-sessions $(BENCH_ARGS)
+
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
 	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
+
+# DiffusionX: the interactive prompt sessions (deterministic; a test checks the shipped files).
+session-prompts: $(STAMP)
+	$(PY) -m ecdiff.sessions.prompts --out data/sessions
+
+# DiffusionX strength predictors: labels (cached, resumable under .cache/diffusionx-labels) and
+# training into models/diffusionx-predictors. PREDICTOR_ARGS="--tiny --limit 4 ..." for a smoke run.
+PREDICTOR_ARGS ?=
+predictors: $(STAMP)
+	$(PY) -m ecdiff.sessions.training $(PREDICTOR_ARGS)
 
 # Generated code is checked in; tests/services/test_protos_generated.py fails when it is stale.
 PROTO_GEN = $(PY) -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. --pyi_out=.

@@ -1,4 +1,4 @@
-"""`ecdiff bench quality | ablation`: the benchmark scripts behind the paper's Tables 1 and 2."""
+"""`ecdiff bench quality | ablation | sessions`: EC-Diff's Tables 1 and 2, DiffusionX's session benchmark."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from ecdiff.search.pair_args import add_pair_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="quality (Table 1) and ablation (Table 2) benchmarks")
+    parser = subparsers.add_parser("bench", help="quality (Table 1), ablation (Table 2) and sessions (DiffusionX) benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, quality
+    from . import ablation, quality, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -26,3 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(a)
     quality.add_arguments(a)
     a.set_defaults(func=ablation.run, out=Path("out/bench-ablation"))
+
+    d = benches.add_parser("sessions", help="DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on prompt sessions",
+                           description=sessions.__doc__)
+    add_pair_arguments(d)
+    sessions.add_arguments(d)
+    d.set_defaults(func=sessions.run)

@@ -18,7 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("ecdiff.clients.generate_cli", "generate an image through an EdgeDenoiser"),
     "search": ("ecdiff.search.cli", "two-stage greedy search of EC-Diff's k, alpha and s"),
     "noise-curve": ("ecdiff.search.noise_cli", "plot the noise-difference curve and propose p"),
-    "bench": ("ecdiff.bench.cli", "quality (Table 1) and ablation (Table 2) benchmarks"),
+    "bench": ("ecdiff.bench.cli", "quality (Table 1), ablation (Table 2), sessions (DiffusionX) benchmarks"),
 }
 
 

@@ -32,11 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections); also $ECDIFF_SERVICES_CONFIG")
         p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's; 1 on shared cores)")
         p.add_argument("--strategy-config", help="strategy defaults TOML (default configs/strategy.toml)")
+        p.add_argument("--predictors", help="DiffusionX strength predictors: a folder or 'none' "
+                                             "(default models/diffusionx-predictors when shipped)")
+        if role == "cloud":
+            p.add_argument("--refine-steps", type=int, help="DiffusionX refinement schedule, DDIM steps (default 50)")
         if role == "edge":
             p.add_argument("--cloud", help="CloudDenoiser HOST:PORT (default 127.0.0.1:50051)")
             p.add_argument("--bandwidth-mbps", type=float, help="shape the edge<->cloud hop to this bandwidth (0 = unshaped)")
             p.add_argument("--latency-ms", type=float, help="one-way latency added on the edge<->cloud hop")
             p.add_argument("--checkpoint-every", type=int, help="ask the cloud for its latent every n steps (default 5)")
+            p.add_argument("--session-db", help="DiffusionX session store, SQLite file or ':memory:' "
+                                                "(default ~/.cache/ecdiff/edge-sessions.sqlite)")
+            p.add_argument("--preview-steps", type=int, help="DiffusionX preview schedule, DDIM steps (default 25)")
         p.set_defaults(func=run)
 
 

@@ -47,6 +47,10 @@ class CloudConfig:
     strategy_config: Optional[str] = None  # None: configs/strategy.toml
     torch_threads: int = 0  # torch intra-op threads; 0 = torch's default. Use 1 when several
     # services or requests share few cores: oversubscribed intra-op threads can be 100x slower.
+    # DiffusionX strength predictors: a folder, "none", or None = models/diffusionx-predictors when
+    # shipped (else fixed default strengths, logged).
+    predictors: Optional[str] = None
+    refine_steps: int = 50  # DiffusionX: the cloud refinement's DDIM schedule
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"port must be in [0, 65535], got {self.port}")
@@ -55,6 +59,7 @@ class CloudConfig:
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
         _check(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
+        _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,11 @@ class EdgeConfig(CloudConfig):
     latency_ms: float = 0.0  # one-way latency added to every message on that hop
     checkpoint_every: int = 5  # ask the cloud for its latent every n steps (fault recovery); 0 = never
     cloud_event_timeout_s: float = 30.0  # no cloud event for this long: the stream is treated as broken
+    # DiffusionX sessions: an SQLite file, so a restarted edge keeps its sessions (":memory:" = none).
+    session_db: str = "~/.cache/ecdiff/edge-sessions.sqlite"
+    session_ttl_s: float = 3600.0
+    max_sessions: int = 1000
+    preview_steps: int = 25  # DDIM steps of a preview schedule
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,6 +83,9 @@ class EdgeConfig(CloudConfig):
         _check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         _check(self.cloud_event_timeout_s > 0, f"cloud_event_timeout_s must be > 0, got {self.cloud_event_timeout_s}")
         _check(":" in self.cloud, f"cloud must be HOST:PORT, got {self.cloud!r}")
+        _check(self.session_ttl_s > 0, f"session_ttl_s must be > 0, got {self.session_ttl_s}")
+        _check(self.max_sessions >= 1, f"max_sessions must be >= 1, got {self.max_sessions}")
+        _check(1 <= self.preview_steps <= 1000, f"preview_steps must be in [1, 1000], got {self.preview_steps}")
 
 
 def _coerce(cls, name: str, value: Any) -> Any:

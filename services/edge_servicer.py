@@ -27,14 +27,14 @@ from ecdiff.strategies import EdgeOnly, HybridSD, StepKind
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc
 
-from .admission import Admission, Busy
+from .admission import Admission
 from .config import CHANNEL_OPTIONS, MAX_LATENT_ELEMENTS
 from .convert import STEP_KINDS, param_overrides, params_to_proto
 from .edge_session import EdgeDecoding, EdgeJob, EdgeOutcome, EdgeSession, EdgeStep
-from .errors import RpcError
+from .errors import RpcError, admitted
 from .identity import HandoffCompat, identity_of, incompatibility, timesteps_for
 from .link import Link, LinkConfig
-from .logs import REQUEST_ID_KEY, request_id
+from .shaped import shaped_stream
 from .tensors import TensorError, from_proto, to_proto, wire_dtype
 from .threads import events_from_thread
 from .validation import RequestLimits, ValidRequest, validate_request
@@ -123,7 +123,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         except (ValueError, TensorError) as exc:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         checkpoint_every = request.checkpoint_every if request.HasField("checkpoint_every") else self.checkpoint_every
-        with self._slot():
+        with admitted(self.admission):
             started = time.perf_counter()
             phase = CloudPhase()
             if valid.switch_step > 0:
@@ -150,7 +150,8 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             latents_dtype=transfer_dtype)
         started = time.perf_counter()
         try:
-            async for message in self._shaped_stream(request, phase, context.time_remaining()):
+            async for message in shaped_stream(self.cloud.Denoise, request, self.uplink, self.downlink, phase,
+                                               context.time_remaining(), self.cloud_event_timeout_s):
                 phase.events += 1
                 if message.HasField("step"):
                     step = message.step
@@ -174,39 +175,6 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         except asyncio.TimeoutError:
             phase.failure = f"no event from the cloud for {self.cloud_event_timeout_s:g} s"
         phase.wall_seconds = time.perf_counter() - started
-
-    async def _shaped_stream(self, request: cloud_pb2.DenoiseRequest, phase: CloudPhase,
-                             deadline_s: Optional[float]) -> AsyncIterator[cloud_pb2.DenoiseEvent]:
-        """The cloud's events, each released at its arrival time on the shaped link."""
-        nbytes = request.ByteSize()
-        phase.bytes_to_cloud += nbytes
-        await _sleep_until(self.uplink.arrival(nbytes, time.perf_counter()))
-        call = self.cloud.Denoise(request, timeout=deadline_s, metadata=((REQUEST_ID_KEY, request_id.get()),))
-        queue: asyncio.Queue = asyncio.Queue()
-
-        async def read() -> None:
-            try:
-                async for message in call:
-                    size = message.ByteSize()
-                    phase.bytes_from_cloud += size
-                    queue.put_nowait((message, self.downlink.arrival(size, time.perf_counter())))
-                queue.put_nowait((None, 0.0))
-            except grpc.aio.AioRpcError as exc:
-                queue.put_nowait((exc, 0.0))
-
-        reader = asyncio.create_task(read())
-        try:
-            while True:
-                message, arrival = await asyncio.wait_for(queue.get(), self.cloud_event_timeout_s)
-                if message is None:
-                    return
-                if isinstance(message, grpc.aio.AioRpcError):
-                    raise message
-                await _sleep_until(arrival)
-                yield message
-        finally:
-            call.cancel()
-            reader.cancel()
 
     def _plan(self, valid: ValidRequest, phase: CloudPhase, preview_every: int) -> EdgePlan:
         common = dict(prompt=valid.prompt, seed=valid.seed, num_steps=valid.num_steps, preview_every=preview_every)
@@ -275,7 +243,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         handoff = request.handoff
         valid = self._accept_handoff(handoff, expected=None)
         latents = self._latents(handoff.latents, "handoff.latents")
-        with self._slot():
+        with admitted(self.admission):
             started = time.perf_counter()
             phase = CloudPhase(handoff=handoff, handoff_latents=latents)
             job = EdgeJob(prompt=valid.prompt, seed=valid.seed, num_steps=valid.num_steps, strategy=valid.strategy,
@@ -288,17 +256,6 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             yield self._result(outcome[0], summary, request.return_latents)
 
     # --- helpers ----------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _slot(self):
-        try:
-            self.admission.acquire()
-        except Busy as exc:
-            raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
-        try:
-            yield
-        finally:
-            self.admission.release()
 
     def _latents(self, message, what: str) -> torch.Tensor:
         try:
@@ -333,9 +290,3 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         if reason is not None:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"incompatible handoff: {reason}")
         return valid
-
-
-async def _sleep_until(at: float) -> None:
-    delay = at - time.perf_counter()
-    if delay > 0:
-        await asyncio.sleep(delay)

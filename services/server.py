@@ -21,7 +21,7 @@ from ecdiff.loading import LoadedModel, load_model
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
 
-from . import cloud_servicer, edge_servicer
+from . import cloud_servicer, diffusionx, edge_servicer
 from .admission import Admission
 from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig
 from .link import LinkConfig
@@ -42,6 +42,7 @@ class RunningServer:
     servicer: object
     interceptor: RequestInterceptor
     grace_seconds: float
+    extra_servicers: tuple = ()  # further services on the same server (DiffusionX)
 
     @property
     def target(self) -> str:
@@ -59,9 +60,10 @@ class RunningServer:
             cancelled = self.interceptor.cancel_in_flight()
             log.info("grace period over", extra={"fields": {"role": self.role, "cancelled_rpcs": cancelled}})
         await stopping
-        close = getattr(self.servicer, "close", None)
-        if close is not None:
-            await close()
+        for servicer in (self.servicer, *self.extra_servicers):
+            close = getattr(servicer, "close", None)
+            if close is not None:
+                await close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         log.info("stopped", extra={"fields": {"role": self.role}})
 
@@ -70,24 +72,28 @@ class RunningServer:
 
 
 async def _start(role: str, config: CloudConfig, servicer, add_servicer, service_name: str,
-                 executor: ThreadPoolExecutor) -> RunningServer:
+                 executor: ThreadPoolExecutor, extras: tuple = ()) -> RunningServer:
+    """`extras`: (servicer, add function, service name) of further services on this server."""
     interceptor = RequestInterceptor()
     server = grpc.aio.server(interceptors=[interceptor], options=list(CHANNEL_OPTIONS))
     add_servicer(servicer, server)
+    for extra, add_extra, _ in extras:
+        add_extra(extra, server)
+    names = (service_name, *(name for _, _, name in extras))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (service_name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if port == 0:
         raise OSError(f"could not bind {config.host}:{config.port}")
     await server.start()
-    for name in ("", service_name):  # "" is the server's overall status, as the health protocol defines
+    for name in ("", *names):  # "" is the server's overall status, as the health protocol defines
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
                                           "max_concurrency": config.max_concurrency}})
     return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, interceptor,
-                         config.grace_seconds)
+                         config.grace_seconds, tuple(extra for extra, _, _ in extras))
 
 
 def _common(config: CloudConfig, role: str, model: Optional[LoadedModel]):
@@ -103,8 +109,9 @@ def _common(config: CloudConfig, role: str, model: Optional[LoadedModel]):
 async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) -> RunningServer:
     model, defaults, limits, admission, executor = _common(config, "cloud", model)
     servicer = cloud_servicer.CloudServicer(model, defaults, limits, admission, executor)
+    refiner = diffusionx.cloud_refiner(config, model, servicer.identity, admission, executor)
     return await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
-                        cloud_servicer.SERVICE_NAME, executor)
+                        cloud_servicer.SERVICE_NAME, executor, (refiner,))
 
 
 async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) -> RunningServer:
@@ -112,5 +119,6 @@ async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) ->
     servicer = edge_servicer.EdgeServicer(
         model, defaults, limits, admission, executor, config.cloud,
         LinkConfig(config.bandwidth_mbps, config.latency_ms), config.checkpoint_every, config.cloud_event_timeout_s)
+    sessions = diffusionx.edge_sessions(config, model, servicer, admission, executor)
     return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,
-                        edge_servicer.SERVICE_NAME, executor)
+                        edge_servicer.SERVICE_NAME, executor, (sessions,))

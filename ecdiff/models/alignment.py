@@ -22,6 +22,10 @@ class AlignmentScorer:
     def __init__(self, network: AttributeScorer) -> None:
         self.network = network.eval()
 
+    @property
+    def feature_dim(self) -> int:
+        return self.network.config.hidden
+
     @staticmethod
     def _check(images: torch.Tensor) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:

@@ -1,0 +1,47 @@
+"""Strength choosers: the trained predictors behind plain callables the engines call.
+
+`EdgeStrength(previous_prompt, prompt) -> strength` on the edge, before a revision round;
+`CloudStrength(prompt, preview_images) -> strength` on the cloud, before the refinement.
+Both return a candidate strength (0.40..0.90, step 0.05).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from .embeddings import TextEmbedder
+from .predictors import CloudPredictor, EdgePredictor, Predictors, load_predictors, snap_strength
+
+EdgeStrengthFn = Callable[[str, str], float]
+CloudStrengthFn = Callable[[str, torch.Tensor], float]
+
+
+class EdgeStrength:
+    def __init__(self, predictors: Predictors, text: TextEmbedder) -> None:
+        self.predictors, self.text = predictors, text
+
+    @torch.no_grad()
+    def __call__(self, previous: str, prompt: str) -> float:
+        e = self.text([previous, prompt])
+        return snap_strength(float(self.predictors.edge(EdgePredictor.inputs(e[:1], e[1:]))[0]))
+
+
+class CloudStrength:
+    def __init__(self, predictors: Predictors, text: TextEmbedder, scorer) -> None:
+        self.predictors, self.text, self.scorer = predictors, text, scorer
+
+    @torch.no_grad()
+    def __call__(self, prompt: str, images: torch.Tensor) -> float:
+        x = CloudPredictor.inputs(self.text([prompt]), self.scorer.features(images))
+        return snap_strength(float(self.predictors.cloud(x)[0]))
+
+
+def load_choosers(folder: Optional[str] = None) -> tuple[EdgeStrength, CloudStrength]:
+    """Both choosers from the shipped (or given) predictor folder; FileNotFoundError when absent."""
+    from ecdiff.models import load_scorer
+
+    predictors = load_predictors(folder)
+    text = TextEmbedder()
+    return EdgeStrength(predictors, text), CloudStrength(predictors, text, load_scorer())

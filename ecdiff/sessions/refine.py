@@ -1,0 +1,88 @@
+"""The cloud's side of a DiffusionX session, transport-free: refine the edge's last preview.
+
+img2img on the cloud model from the preview latent at a strength given by the caller, else the
+cloud predictor's (text + image embedding of the preview), else `default_strength`; the round's
+noise is `round_noise(seed, round_index)`, so the refinement is reproducible anywhere.
+`approximate=True` runs the refinement with EC-Diff's k-step noise approximation: the first
+`pre_steps` refinement steps are real cloud calls, then k approximated steps per real call, so a
+refinement of n steps makes about p + (n - p) / (k + 1) cloud calls instead of n.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ecdiff.conventions import DEFAULT_NUM_STEPS
+from ecdiff.img2img import img2img_start_step
+from ecdiff.sampling import StepCallback
+from ecdiff.strategies import ECDiff
+
+from .choosers import CloudStrengthFn
+from .embeddings import preview_images
+from .engine import check_prompt, check_strength
+from .rounds import RoundSpec, run_round
+
+DEFAULT_REFINE_STRENGTH = 0.5
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    num_steps: int = DEFAULT_NUM_STEPS
+    default_strength: float = DEFAULT_REFINE_STRENGTH  # without a request strength or predictor
+    pre_steps: int = 3  # EC-Diff approximation: real calls first, counted from the start step
+    k: int = 2
+    alpha: float = 0.5
+    max_prompt_chars: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_steps <= 1000:
+            raise ValueError(f"refine num_steps must be in [1, 1000], got {self.num_steps}")
+        check_strength(self.default_strength)
+        if self.pre_steps < 2 or self.k < 0 or not 0 < self.alpha <= 1:
+            raise ValueError(f"need pre_steps >= 2, k >= 0, 0 < alpha <= 1; got {self.pre_steps}, {self.k}, {self.alpha}")
+
+
+@dataclass(frozen=True)
+class Refinement:
+    latents: torch.Tensor
+    strength: float
+    strength_source: str  # "request" | "predictor" | "default"
+    start_step: int
+    num_steps: int
+    cloud_calls: int
+    approx_steps: int
+    compute_seconds: float  # strength prediction + denoising
+
+
+class Refiner:
+    def __init__(self, pipe, guidance: float, config: RefineConfig = RefineConfig(),
+                 predictor: Optional[CloudStrengthFn] = None) -> None:
+        self.pipe, self.guidance, self.config, self.predictor = pipe, guidance, config, predictor
+
+    def refine(self, prompt: str, seed: int, round_index: int, latents: torch.Tensor,
+               strength: Optional[float] = None, approximate: bool = False,
+               on_step: Optional[StepCallback] = None) -> Refinement:
+        check_prompt(prompt, self.config.max_prompt_chars)
+        if round_index < 1:
+            raise ValueError(f"a refinement follows at least one preview round; round_index must be >= 1, got {round_index}")
+        started = time.perf_counter()
+        if strength is not None:
+            strength, source = check_strength(strength), "request"
+        elif self.predictor is not None:
+            strength, source = self.predictor(prompt, preview_images(self.pipe, latents.to(self.pipe.device))), "predictor"
+        else:
+            strength, source = self.config.default_strength, "default"
+        n = self.config.num_steps
+        start = img2img_start_step(n, strength)
+        strategy = None
+        if approximate:
+            c = self.config
+            strategy = ECDiff(pre_steps=min(start + c.pre_steps, n), k=c.k, alpha=c.alpha, switch_step=n)
+        spec = RoundSpec(prompt, seed, round_index, n, strength, latents)
+        result = run_round(self.pipe, self.guidance, spec, role="cloud", strategy=strategy, on_step=on_step)
+        return Refinement(result.latents.detach().to("cpu", torch.float32), strength, source, start, n,
+                          result.cloud_calls, result.approx_steps, time.perf_counter() - started)

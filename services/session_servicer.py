@@ -1,0 +1,168 @@
+"""EdgeSessions over grpc.aio: DiffusionX sessions, a thin adapter over the transport-free
+`ecdiff.sessions.engine.PreviewEngine` (previews, history) and the cloud's CloudRefiner.
+
+StartSession / Revise run an engine round in a worker thread and stream one Progress per step,
+then the RoundResult. Finalize reads the session's last preview, calls CloudRefiner.Refine through
+the shaped link (Progress per cloud step), decodes the refined latent on the edge and returns it.
+SessionNotFound -> NOT_FOUND, ValueError -> INVALID_ARGUMENT, an unreachable or failing cloud on
+Finalize -> UNAVAILABLE (the session stays; Finalize can be retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import grpc
+import torch
+
+from ecdiff.sampling import StepRecord
+from ecdiff.sessions.engine import PreviewEngine, RoundOutcome
+from ecdiff.sessions.store import SessionNotFound
+from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2
+
+from .admission import Admission
+from .config import MAX_LATENT_ELEMENTS
+from .convert import STEP_KINDS
+from .errors import RpcError, admitted
+from .link import Link
+from .shaped import shaped_stream
+from .tensors import TensorError, from_proto, to_proto
+from .threads import events_from_thread
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = diffusionx_pb2.DESCRIPTOR.services_by_name["EdgeSessions"].full_name
+
+
+@dataclass
+class CloudLink:
+    """The edge's way to the cloud, shared with the EdgeDenoiser (one uplink, one downlink)."""
+
+    stub: diffusionx_pb2_grpc.CloudRefinerStub
+    uplink: Link
+    downlink: Link
+    event_timeout_s: float
+
+
+@dataclass
+class _Traffic:
+    bytes_to_cloud: int = 0
+    bytes_from_cloud: int = 0
+
+
+def _progress(phase: int, record: StepRecord, total: int) -> diffusionx_pb2.SessionEvent:
+    return diffusionx_pb2.SessionEvent(progress=edge_pb2.Progress(
+        phase=phase, step=record.index, total_steps=total, kind=STEP_KINDS[record.kind]))
+
+
+class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
+    def __init__(self, engine: PreviewEngine, cloud: CloudLink, admission: Admission, executor: Executor) -> None:
+        self.engine, self.cloud, self.admission, self.executor = engine, cloud, admission, executor
+
+    async def close(self) -> None:
+        self.engine.store.close()
+
+    async def StartSession(self, request: diffusionx_pb2.StartSessionRequest, context):
+        async for event in self._guard(context, self._round(
+                lambda on_step: self.engine.start(request.prompt, request.seed, on_step), request.return_latents)):
+            yield event
+
+    async def Revise(self, request: diffusionx_pb2.ReviseRequest, context):
+        strength = request.strength if request.HasField("strength") else None
+        async for event in self._guard(context, self._round(
+                lambda on_step: self.engine.revise(request.session_id, request.prompt, strength, on_step),
+                request.return_latents)):
+            yield event
+
+    async def Finalize(self, request: diffusionx_pb2.FinalizeRequest, context):
+        async for event in self._guard(context, self._finalize(request, context)):
+            yield event
+
+    async def _guard(self, context, events):
+        """Map the core's exceptions to status codes."""
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    yield event
+        except RpcError as exc:
+            await context.abort(exc.code, exc.message)
+        except SessionNotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    async def _round(self, run, return_latents: bool):
+        started = time.perf_counter()
+        total = self.engine.config.num_steps
+        with admitted(self.admission):
+            events = events_from_thread(self.executor, lambda emit: emit(run(lambda record, _: emit(record))))
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, StepRecord):
+                        yield _progress(edge_pb2.PHASE_EDGE, event, total)
+                    else:
+                        yield self._result(event, time.perf_counter() - started, return_latents)
+
+    def _result(self, outcome: RoundOutcome, total_seconds: float, return_latents: bool) -> diffusionx_pb2.SessionEvent:
+        summary = diffusionx_pb2.RoundSummary(
+            round=outcome.round_index, strength=outcome.strength or 0.0, strength_source=outcome.strength_source,
+            steps_run=outcome.steps_run, num_steps=outcome.num_steps, edge_compute_seconds=outcome.compute_seconds,
+            decode_seconds=outcome.decode_seconds, total_seconds=total_seconds)
+        result = diffusionx_pb2.RoundResult(session_id=outcome.session_id, prompt=outcome.prompt,
+                                            image_png=outcome.image_png, summary=summary)
+        if return_latents:
+            result.latents.CopyFrom(to_proto(outcome.latents))
+        return diffusionx_pb2.SessionEvent(result=result)
+
+    async def _finalize(self, request: diffusionx_pb2.FinalizeRequest, context):
+        started = time.perf_counter()
+        final = self.engine.finalize_input(request.session_id)  # SessionNotFound before any work
+        refine = diffusionx_pb2.RefineRequest(prompt=final.prompt, seed=final.seed, round=final.round_index,
+                                              latents=to_proto(final.latents), approximate=request.approximate)
+        if request.HasField("strength"):
+            refine.strength = request.strength
+        traffic, refined = _Traffic(), None
+        with admitted(self.admission):
+            cloud_started = time.perf_counter()
+            try:
+                async for message in shaped_stream(self.cloud.stub.Refine, refine, self.cloud.uplink, self.cloud.downlink,
+                                                   traffic, context.time_remaining(), self.cloud.event_timeout_s):
+                    if message.HasField("step"):
+                        # total_steps 0: the cloud's refinement schedule is only known from Refined.
+                        yield diffusionx_pb2.SessionEvent(progress=edge_pb2.Progress(
+                            phase=edge_pb2.PHASE_CLOUD, step=message.step.index, kind=message.step.kind))
+                    else:
+                        refined = message.refined
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code() if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else grpc.StatusCode.UNAVAILABLE
+                raise RpcError(code, f"the cloud could not refine: {exc.code().name}: {exc.details()}") from None
+            except asyncio.TimeoutError:
+                raise RpcError(grpc.StatusCode.UNAVAILABLE,
+                               f"no event from the cloud for {self.cloud.event_timeout_s:g} s") from None
+            if refined is None:
+                raise RpcError(grpc.StatusCode.UNAVAILABLE, "the cloud stream ended without a refined latent")
+            cloud_wall = time.perf_counter() - cloud_started
+            try:
+                latents = from_proto(refined.latents, max_elements=MAX_LATENT_ELEMENTS, what="refined.latents")
+            except TensorError as exc:
+                raise RpcError(grpc.StatusCode.UNAVAILABLE, f"the cloud sent a malformed latent: {exc}") from None
+            yield diffusionx_pb2.SessionEvent(progress=edge_pb2.Progress(phase=edge_pb2.PHASE_DECODE, step=-1))
+            decode_started = time.perf_counter()
+            image = await asyncio.get_running_loop().run_in_executor(self.executor, self.engine.decode, latents)
+            summary = diffusionx_pb2.RoundSummary(
+                round=final.round_index, strength=refined.strength, strength_source=refined.strength_source,
+                steps_run=refined.num_steps - refined.start_step, num_steps=refined.num_steps,
+                decode_seconds=time.perf_counter() - decode_started, cloud_compute_seconds=refined.cloud_compute_seconds,
+                transfer_seconds=max(0.0, cloud_wall - refined.cloud_compute_seconds),
+                total_seconds=time.perf_counter() - started, cloud_calls=refined.cloud_calls,
+                approx_steps=refined.approx_steps, bytes_to_cloud=traffic.bytes_to_cloud,
+                bytes_from_cloud=traffic.bytes_from_cloud)
+            result = diffusionx_pb2.RoundResult(session_id=request.session_id, prompt=final.prompt, image_png=image,
+                                                summary=summary)
+            if request.return_latents:
+                result.latents.CopyFrom(to_proto(latents.to(torch.float32)))
+            yield diffusionx_pb2.SessionEvent(result=result)

@@ -1,0 +1,129 @@
+"""DiffusionX sessions over loopback gRPC, driven through the generated stubs only (as an outside
+client written against protos/ would), on the tiny random pair; results checked against the
+in-process core."""
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+import torch
+
+from ecdiff.services.background import BackgroundServices
+from ecdiff.services.config import CloudConfig, EdgeConfig
+from ecdiff.services.tensors import from_proto
+from ecdiff.sessions.rounds import RoundSpec, run_round
+from ecdiff.strategies import ECDiff
+from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, tensor_pb2
+
+PREVIEW, REFINE = 6, 8
+PROMPTS = ["a small red circle at the top left on a white background",
+           "a small blue circle at the top left on a white background",
+           "a large blue circle at the top left on a white background"]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("sessions") / "edge.sqlite")
+
+
+def start(tiny_pair, db):
+    return BackgroundServices(*tiny_pair, CloudConfig(predictors="none", refine_steps=REFINE),
+                              EdgeConfig(predictors="none", preview_steps=PREVIEW, session_db=db))
+
+
+def stub(services):
+    channel = grpc.insecure_channel(services.edge_target, options=[("grpc.max_receive_message_length", 16 << 20)])
+    return channel, diffusionx_pb2_grpc.EdgeSessionsStub(channel)
+
+
+def result_of(stream):
+    events = list(stream)
+    assert events[-1].HasField("result") and all(e.HasField("progress") for e in events[:-1])
+    return events, events[-1].result
+
+
+def latents(result):
+    return from_proto(result.latents, max_elements=10**6)
+
+
+def test_three_rounds_finalize_and_restart(tiny_pair, db):
+    cloud, edge = tiny_pair
+    with start(tiny_pair, db) as services:
+        channel, client = stub(services)
+        events, first = result_of(client.StartSession(
+            diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=11, return_latents=True)))
+        assert len(events) - 1 == PREVIEW and first.summary.strength_source == "txt2img"
+        expected = run_round(edge.pipe, edge.guidance, RoundSpec(PROMPTS[0], 11, 0, PREVIEW)).latents
+        torch.testing.assert_close(latents(first), expected, rtol=0, atol=0)  # float32 wire: exact
+        sid = first.session_id
+        events, second = result_of(client.Revise(diffusionx_pb2.ReviseRequest(
+            session_id=sid, prompt=PROMPTS[1], strength=0.5, return_latents=True)))
+        assert second.summary.round == 1 and second.summary.strength_source == "request"
+        assert second.summary.steps_run == len(events) - 1 == int(PREVIEW * 0.5)
+        expected = run_round(edge.pipe, edge.guidance, RoundSpec(PROMPTS[1], 11, 1, PREVIEW, 0.5, latents(first))).latents
+        torch.testing.assert_close(latents(second), expected, rtol=0, atol=0)
+        channel.close()
+    # A restarted edge (same store file) continues the session.
+    with start(tiny_pair, db) as services:
+        channel, client = stub(services)
+        _, third = result_of(client.Revise(diffusionx_pb2.ReviseRequest(session_id=sid, prompt=PROMPTS[2],
+                                                                         return_latents=True)))
+        assert (third.summary.round, third.summary.strength_source, third.summary.strength) == (2, "default", 0.6)
+        expected = run_round(edge.pipe, edge.guidance, RoundSpec(PROMPTS[2], 11, 2, PREVIEW, 0.6, latents(second))).latents
+        torch.testing.assert_close(latents(third), expected, rtol=0, atol=0)
+        events, final = result_of(client.Finalize(diffusionx_pb2.FinalizeRequest(
+            session_id=sid, strength=0.5, approximate=True, return_latents=True)))
+        s = final.summary
+        assert (s.round, s.strength, s.steps_run, s.num_steps) == (3, 0.5, REFINE // 2, REFINE)
+        strategy = ECDiff(pre_steps=REFINE // 2 + 3, k=2, alpha=0.5, switch_step=REFINE)
+        reference = run_round(cloud.pipe, cloud.guidance, RoundSpec(PROMPTS[2], 11, 3, REFINE, 0.5, latents(third)),
+                              role="cloud", strategy=strategy)
+        torch.testing.assert_close(latents(final), reference.latents, rtol=0, atol=0)
+        assert (s.cloud_calls, s.approx_steps) == (reference.cloud_calls, reference.approx_steps) == (3, 1)
+        assert s.bytes_to_cloud > 4 * 4 * 8 * 8 and s.cloud_compute_seconds > 0 and final.image_png[:4] == b"\x89PNG"
+        channel.close()
+
+
+@pytest.fixture(scope="module")
+def client(tiny_pair):
+    with start(tiny_pair, ":memory:") as services:
+        channel, c = stub(services)
+        yield c
+        channel.close()
+
+
+@pytest.mark.parametrize("call", ["Revise", "Finalize"])
+def test_unknown_session_is_not_found(client, call):
+    request = (diffusionx_pb2.ReviseRequest(session_id="nope", prompt=PROMPTS[0]) if call == "Revise"
+               else diffusionx_pb2.FinalizeRequest(session_id="nope"))
+    with pytest.raises(grpc.RpcError) as info:
+        list(getattr(client, call)(request))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND and "unknown session 'nope'" in info.value.details()
+
+
+def test_bad_input_is_invalid_argument(client):
+    _, first = result_of(client.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=1)))
+    bad = [
+        (client.StartSession, diffusionx_pb2.StartSessionRequest(prompt="  ", seed=1), "prompt is empty"),
+        (client.StartSession, diffusionx_pb2.StartSessionRequest(prompt="x", seed=2**63), "seed"),
+        (client.Revise, diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt="x", strength=1.5), "strength"),
+        (client.Revise, diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt="x", strength=0.0), "strength"),
+        (client.Revise, diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt=""), "prompt is empty"),
+        (client.Finalize, diffusionx_pb2.FinalizeRequest(session_id=first.session_id, strength=-0.1), "strength"),
+    ]
+    for method, request, words in bad:
+        with pytest.raises(grpc.RpcError) as info:
+            list(method(request))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in info.value.details(), request
+
+
+def test_cloud_refuses_a_malformed_latent_and_both_services_report_health(tiny_pair):
+    with start(tiny_pair, ":memory:") as services, grpc.insecure_channel(services.cloud_target) as channel, \
+            grpc.insecure_channel(services.edge_target) as edge_channel:
+        for ch, name in ((channel, "ecdiff.v1.CloudRefiner"), (edge_channel, "ecdiff.v1.EdgeSessions")):
+            status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=name)).status
+            assert status == health_pb2.HealthCheckResponse.SERVING, name
+        refiner = diffusionx_pb2_grpc.CloudRefinerStub(channel)
+        wrong = tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_FLOAT32, shape=[1, 4, 4, 4], data=bytes(4 * 64))
+        with pytest.raises(grpc.RpcError) as info:
+            list(refiner.Refine(diffusionx_pb2.RefineRequest(prompt="x", seed=1, round=1, latents=wrong)))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "shape" in info.value.details()

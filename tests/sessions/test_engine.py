@@ -1,0 +1,92 @@
+"""The transport-free DiffusionX core on the tiny random pair: rounds, batching, the engine's
+history across a restart, the refiner's strength sources."""
+
+import pytest
+import torch
+
+from ecdiff.conventions import initial_latents
+from ecdiff.denoiser import latent_shape, pipeline_denoiser
+from ecdiff.sampling import sample
+from ecdiff.loading import load_pair
+from ecdiff.sessions.engine import PreviewConfig, PreviewEngine
+from ecdiff.sessions.refine import RefineConfig, Refiner
+from ecdiff.sessions.rounds import RoundSpec, round_noise, run_round, run_rounds
+from ecdiff.sessions.store import SessionNotFound, SessionStore, StoreConfig
+from ecdiff.strategies import EdgeOnly
+
+PROMPTS = ["a small red circle at the top on a white background", "a large blue diamond at the left on a gray background"]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    torch.set_num_threads(1)
+    return load_pair(tiny=True)
+
+
+def test_txt2img_round_is_the_generation_convention(pair):
+    got = run_round(pair.edge, pair.guidance, RoundSpec(PROMPTS[0], 4, 0, 5)).latents
+    scheduler = type(pair.edge.scheduler).from_config(pair.edge.scheduler.config)
+    x = initial_latents(4, latent_shape(pair.edge), scheduler, num_steps=5)
+    expected = sample(EdgeOnly(), scheduler, None, pipeline_denoiser(pair.edge, PROMPTS[0], pair.guidance), x, num_steps=5)
+    torch.testing.assert_close(got, expected.latents, rtol=0, atol=0)
+
+
+def test_round_noise_is_per_round_and_reproducible():
+    a, b = round_noise(3, 1, (1, 4, 8, 8)), round_noise(3, 2, (1, 4, 8, 8))
+    assert torch.equal(a, round_noise(3, 1, (1, 4, 8, 8))) and not torch.equal(a, b)
+
+
+def test_a_batch_equals_its_items_one_by_one(pair):
+    init = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    specs = [RoundSpec(p, 10 + i, 2, 6, 0.5, init[i:i + 1]) for i, p in enumerate(PROMPTS)]
+    batched = run_rounds(pair.cloud, pair.guidance, specs, role="cloud").latents
+    for i, spec in enumerate(specs):
+        single = run_round(pair.cloud, pair.guidance, spec, role="cloud").latents
+        # Batched convolutions may sum in another order: float32 rounding, a few ulps of O(1) values.
+        torch.testing.assert_close(batched[i:i + 1], single, rtol=1e-5, atol=1e-5)
+
+
+def test_batches_must_share_schedule_and_strength(pair):
+    with pytest.raises(ValueError, match="same num_steps and strength"):
+        run_rounds(pair.edge, pair.guidance, [RoundSpec("a", 1, 0, 4), RoundSpec("b", 1, 0, 5)])
+    with pytest.raises(ValueError, match="img2img needs both"):
+        RoundSpec("a", 1, 1, 4, 0.5, None)
+
+
+def test_history_survives_a_restart_and_limits_hold(pair, tmp_path):
+    path = tmp_path / "s.sqlite"
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(StoreConfig(path=path, max_rounds=2)),
+                           PreviewConfig(num_steps=4))
+    first = engine.start(PROMPTS[0], seed=1)
+    engine.store.close()
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(StoreConfig(path=path, max_rounds=2)),
+                           PreviewConfig(num_steps=4))
+    second = engine.revise(first.session_id, PROMPTS[1], 0.75)
+    expected = run_round(pair.edge, pair.guidance, RoundSpec(PROMPTS[1], 1, 1, 4, 0.75, first.latents)).latents
+    torch.testing.assert_close(second.latents, expected, rtol=0, atol=0)
+    assert second.steps_run == 3 and second.strength_source == "request"
+    with pytest.raises(ValueError, match="maximum of 2 rounds"):
+        engine.revise(first.session_id, PROMPTS[0], 0.5)
+    final = engine.finalize_input(first.session_id)
+    assert (final.prompt, final.seed, final.round_index) == (PROMPTS[1], 1, 2)
+    with pytest.raises(SessionNotFound):
+        engine.finalize_input("missing")
+
+
+def test_refiner_strength_sources(pair):
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    seen = []
+
+    def chooser(prompt, images):
+        seen.append((prompt, tuple(images.shape)))
+        return 0.65
+
+    refiner = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=10), chooser)
+    assert refiner.refine(PROMPTS[0], 1, 1, latents).strength_source == "predictor"
+    assert seen == [(PROMPTS[0], (1, 3, 64, 64))]
+    r = refiner.refine(PROMPTS[0], 1, 1, latents, strength=0.3)
+    assert (r.strength_source, r.start_step, r.cloud_calls) == ("request", 7, 3)
+    plain = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=10))
+    assert plain.refine(PROMPTS[0], 1, 1, latents).strength == 0.5
+    with pytest.raises(ValueError, match="round_index"):
+        plain.refine(PROMPTS[0], 1, 0, latents)

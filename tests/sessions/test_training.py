@@ -1,0 +1,62 @@
+"""`make predictors` at toy size on the tiny random pair: labels, resume, training, the choosers."""
+
+import json
+
+import pytest
+
+from ecdiff.sessions import labels, training
+from ecdiff.sessions.choosers import load_choosers
+from ecdiff.sessions.engine import PreviewConfig, PreviewEngine
+from ecdiff.sessions.predictors import CANDIDATE_STRENGTHS
+from ecdiff.sessions.prompts import read_sessions
+from ecdiff.sessions.store import SessionStore
+from ecdiff.loading import load_pair
+
+ARGS = ["--tiny", "--limit", "3", "--cloud-sessions", "2", "--batch", "2", "--preview-steps", "3",
+        "--refine-steps", "3", "--epochs", "3", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predictors")
+    out, cache = root / "out", root / "cache"
+    assert training.main([*ARGS, "--out", str(out), "--cache", str(cache)]) == 0
+    return out, cache
+
+
+def test_training_writes_weights_card_and_measured_validation(trained):
+    out, _ = trained
+    meta = json.loads((out / "config.json").read_text())["training"]
+    sessions = read_sessions(training.DEFAULT_SESSIONS)[:3]
+    assert meta["edge_labels"] == sum(len(s.prompts) - 1 for s in sessions) and meta["cloud_labels"] == 2
+    v = meta["edge_validation"]
+    # The labels are the best candidate of each example: no fixed strength and no predictor beats them.
+    assert v["examples"] >= 1 and all(v["oracle"]["fidelity"] >= f["fidelity"] for f in v["fixed"].values())
+    assert v["oracle"]["fidelity"] >= v["predictor"]["fidelity"] and 0.4 <= v["predictor"]["strength"] <= 0.9
+    assert {"edge.safetensors", "cloud.safetensors", "README.md"} <= {p.name for p in out.iterdir()}
+
+
+def test_a_rerun_reads_every_chunk_from_the_cache(trained, tmp_path, monkeypatch):
+    _, cache = trained
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a cached chunk")
+
+    monkeypatch.setattr(labels, "edge_chunk", fail)
+    monkeypatch.setattr(labels, "cloud_chunk", fail)
+    assert training.main([*ARGS, "--out", str(tmp_path / "again"), "--cache", str(cache)]) == 0
+
+
+def test_choosers_drive_the_engine(trained):
+    edge_choice, cloud_choice = load_choosers(str(trained[0]))
+    assert edge_choice("a red circle", "a blue square") in CANDIDATE_STRENGTHS
+    pair = load_pair(tiny=True)
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(), PreviewConfig(num_steps=3), edge_choice)
+    first = engine.start("a small red circle at the top on a white background", seed=3)
+    second = engine.revise(first.session_id, "a small red square at the top on a white background")
+    assert second.strength_source == "predictor" and second.strength in CANDIDATE_STRENGTHS
+
+
+def test_bad_flags_are_clear_errors(capsys):
+    assert training.main(["--tiny", "--val-fraction", "1.5"]) == 2
+    assert "--val-fraction" in capsys.readouterr().err
