@@ -52,7 +52,7 @@ class UNetTrainConfig:
             raise ValueError("peak_lr and min_snr_gamma must be > 0")
 
 
-CLOUD_TRAINING = UNetTrainConfig(name="toyworld-cloud", architecture="cloud", steps=2100)
+CLOUD_TRAINING = UNetTrainConfig(name="toyworld-cloud", architecture="cloud", steps=3900)
 EDGE_TRAINING = UNetTrainConfig(name="toyworld-edge", architecture="edge", steps=1100, seed=1)
 
 
