@@ -2,7 +2,8 @@
 
 `EdgeStrength(previous_prompt, prompt) -> strength` on the edge, before a revision round;
 `CloudStrength(prompt, preview_images) -> strength` on the cloud, before the refinement.
-Both return a candidate strength (0.40..0.90, step 0.05).
+Both return a candidate strength (0.40..0.90, step 0.05): the lowest one whose predicted fidelity is
+within the predictors' `tolerance` of the predicted maximum.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Callable, Optional
 import torch
 
 from .embeddings import TextEmbedder
-from .predictors import CloudPredictor, EdgePredictor, Predictors, load_predictors, snap_strength
+from .predictors import CloudPredictor, EdgePredictor, Predictors, choose_strengths, load_predictors
 
 EdgeStrengthFn = Callable[[str, str], float]
 CloudStrengthFn = Callable[[str, torch.Tensor], float]
@@ -25,7 +26,8 @@ class EdgeStrength:
     @torch.no_grad()
     def __call__(self, previous: str, prompt: str) -> float:
         e = self.text([previous, prompt])
-        return snap_strength(float(self.predictors.edge(EdgePredictor.inputs(e[:1], e[1:]))[0]))
+        predicted = self.predictors.edge(EdgePredictor.inputs(e[:1], e[1:]))
+        return choose_strengths(predicted, self.predictors.config.tolerance)[0]
 
 
 class CloudStrength:
@@ -35,7 +37,7 @@ class CloudStrength:
     @torch.no_grad()
     def __call__(self, prompt: str, images: torch.Tensor) -> float:
         x = CloudPredictor.inputs(self.text([prompt]), self.scorer.features(images))
-        return snap_strength(float(self.predictors.cloud(x)[0]))
+        return choose_strengths(self.predictors.cloud(x), self.predictors.config.tolerance)[0]
 
 
 def load_choosers(folder: Optional[str] = None) -> tuple[EdgeStrength, CloudStrength]:

@@ -65,6 +65,15 @@ def _try_candidates(pipe, guidance, scorer, specs: list[RoundSpec], role: str,
     return [list(col) for col in zip(*fidelity)], latents
 
 
+def _active(sessions: Sequence[PromptSession], r: int) -> list[int]:
+    return [i for i, s in enumerate(sessions) if len(s.prompts) > r]
+
+
+def revision_order(sessions: Sequence[PromptSession]) -> list[tuple[int, int]]:
+    """(session position, round) of each of a chunk's edge records, in `edge_chunk`'s order."""
+    return [(i, r) for r in range(1, max(len(s.prompts) for s in sessions)) for i in _active(sessions, r)]
+
+
 def edge_chunk(pair, scorer, sessions: Sequence[PromptSession], config: LabelConfig,
                progress: bool = False) -> tuple[list[dict], torch.Tensor]:
     """Edge labels of one chunk, and the last preview latent of each session."""
@@ -72,7 +81,7 @@ def edge_chunk(pair, scorer, sessions: Sequence[PromptSession], config: LabelCon
     current = list(run_rounds(pair.edge, pair.guidance, specs).latents.split(1))
     records = []
     for r in range(1, max(len(s.prompts) for s in sessions)):
-        active = [i for i, s in enumerate(sessions) if len(s.prompts) > r]
+        active = _active(sessions, r)
         specs = [RoundSpec(sessions[i].prompts[r], sessions[i].seed, r, config.preview_steps, 1.0, current[i])
                  for i in active]
         fidelity, outs = _try_candidates(pair.edge, pair.guidance, scorer, specs, "edge", progress)
@@ -95,8 +104,20 @@ def cloud_chunk(pair, scorer, sessions: Sequence[PromptSession], previews: torch
 @dataclass(frozen=True)
 class LabelSet:
     edge: list[dict]
-    cloud: list[dict]
+    cloud: list[dict]  # one per session: the first len(cloud) sessions, in order
     previews: torch.Tensor  # last preview latent of each cloud-labelled session, in order
+    edge_sessions: list[int]  # index (into the sessions) of each edge record's session
+
+
+def _record_sessions(chunk: Sequence[PromptSession], offset: int, records: list[dict], where: Path) -> list[int]:
+    """The session of each cached edge record, checked against the record's prompts."""
+    order = revision_order(chunk)
+    matches = len(order) == len(records) and all(
+        (rec["previous"], rec["prompt"]) == (chunk[i].prompts[r - 1], chunk[i].prompts[r])
+        for (i, r), rec in zip(order, records))
+    if not matches:
+        raise ValueError(f"cached labels {where} do not match the sessions; delete that folder to rebuild it")
+    return [offset + i for i, _ in order]
 
 
 def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelConfig, cache: Path,
@@ -107,7 +128,7 @@ def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelC
     folder = cache / key
     folder.mkdir(parents=True, exist_ok=True)
     chunks = [sessions[i:i + config.batch] for i in range(0, len(sessions), config.batch)]
-    edge, cloud, previews = [], [], []
+    edge, cloud, previews, edge_sessions = [], [], [], []
     cloud_chunks = -(-cloud_sessions // config.batch)
     bar = tqdm(total=len(chunks) + min(cloud_chunks, len(chunks)), desc="labels (chunks)", unit="chunk",
                disable=not progress)
@@ -117,7 +138,9 @@ def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelC
             records, last = edge_chunk(pair, scorer, chunk, config, progress)
             save_file({"previews": last.contiguous()}, str(latents_file))
             _write_json(edge_file, records)
-        edge += json.loads(edge_file.read_text())
+        records = json.loads(edge_file.read_text())
+        edge_sessions += _record_sessions(chunk, n * config.batch, records, edge_file)
+        edge += records
         bar.update()
         if n < cloud_chunks:
             last = load_file(str(latents_file))["previews"]
@@ -129,7 +152,7 @@ def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelC
             previews.append(last[:take])
             bar.update()
     bar.close()
-    return LabelSet(edge, cloud, torch.cat(previews) if previews else torch.empty(0))
+    return LabelSet(edge, cloud, torch.cat(previews) if previews else torch.empty(0), edge_sessions)
 
 
 def _write_json(path: Path, value) -> None:

@@ -1,10 +1,15 @@
 """DiffusionX's strength predictors and the candidate strengths they choose from.
 
+Both heads predict the prompt fidelity (points) the round would reach at EVERY candidate strength,
+trained on the labels' full fidelity vectors (not only their argmax, which ties make noisy); the
+choice is the lowest candidate whose prediction is within `tolerance` points of the predicted
+maximum (`choose_strengths`): strength is the cost, so a near-tie goes to the cheaper strength.
+
 - Edge: a small MLP on the MiniLM embeddings of the previous and the current prompt
-  (input [e_prev, e_cur, e_cur - e_prev]) -> strength in [0.40, 0.90] (a scaled sigmoid), snapped
-  to the nearest candidate. Trained with MSE and weight decay.
+  (input [e_prev, e_cur, e_cur - e_prev]) -> 11 fidelities in (0, 100) (a scaled sigmoid).
+  Trained with MSE and weight decay.
 - Cloud: ridge regression (closed form, L2 penalty `ridge`) on [MiniLM(prompt), scorer features of
-  the preview, 1] -> strength, clipped and snapped the same way.
+  the preview, 1] -> 11 fidelities.
 
 Weights ship as safetensors plus a config.json in one folder (`models/diffusionx-predictors/`).
 """
@@ -20,16 +25,19 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-STRENGTH_MIN, STRENGTH_MAX, STRENGTH_STEP = 0.40, 0.90, 0.05
+STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.05
 CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(11))
 PREDICTORS_DIR_NAME = "diffusionx-predictors"
 _EDGE, _CLOUD, _CONFIG = "edge.safetensors", "cloud.safetensors", "config.json"
+_FIELDS = ("text_dim", "image_dim", "hidden", "ridge", "tolerance")
 
 
-def snap_strength(value: float) -> float:
-    """Clip to [0.40, 0.90] and round to the nearest candidate (0.05 apart)."""
-    clipped = min(max(float(value), STRENGTH_MIN), STRENGTH_MAX)
-    return CANDIDATE_STRENGTHS[round((clipped - STRENGTH_MIN) / STRENGTH_STEP)]
+def choose_strengths(predicted: torch.Tensor, tolerance: float) -> list[float]:
+    """Per row of predicted fidelities [N, 11]: the lowest candidate within `tolerance` of the row's max."""
+    if predicted.ndim != 2 or predicted.shape[1] != len(CANDIDATE_STRENGTHS):
+        raise ValueError(f"expected predicted fidelities [N, {len(CANDIDATE_STRENGTHS)}], got {tuple(predicted.shape)}")
+    near = predicted >= predicted.max(dim=1, keepdim=True).values - tolerance
+    return [CANDIDATE_STRENGTHS[int(i)] for i in near.to(torch.uint8).argmax(dim=1)]  # argmax: first True
 
 
 @dataclass(frozen=True)
@@ -38,28 +46,32 @@ class PredictorConfig:
     image_dim: int = 256
     hidden: int = 64
     ridge: float = 1.0
+    # Points of predicted fidelity given up for a lower strength. Fidelity moves in 20-point steps
+    # per example, so 1 point only breaks near-ties of the predicted means. A default, not tuned.
+    tolerance: float = 1.0
 
     def __post_init__(self) -> None:
-        if min(self.text_dim, self.image_dim, self.hidden) < 1 or not self.ridge >= 0:
-            raise ValueError(f"dimensions must be >= 1 and ridge >= 0, got {self}")
+        if min(self.text_dim, self.image_dim, self.hidden) < 1 or not self.ridge >= 0 or not self.tolerance >= 0:
+            raise ValueError(f"dimensions must be >= 1, ridge and tolerance >= 0, got {self}")
 
 
 class EdgePredictor(nn.Module):
     def __init__(self, config: PredictorConfig) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(3 * config.text_dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, 1))
+        self.net = nn.Sequential(nn.Linear(3 * config.text_dim, config.hidden), nn.ReLU(),
+                                 nn.Linear(config.hidden, len(CANDIDATE_STRENGTHS)))
 
     @staticmethod
     def inputs(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         return torch.cat([previous, current, current - previous], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw strength in (0.40, 0.90) of inputs [N, 3 * text_dim]."""
-        return STRENGTH_MIN + (STRENGTH_MAX - STRENGTH_MIN) * torch.sigmoid(self.net(x).squeeze(-1))
+        """Predicted fidelity (points, in (0, 100)) at every candidate, [N, 11], of inputs [N, 3 * text_dim]."""
+        return 100.0 * torch.sigmoid(self.net(x))
 
 
 class CloudPredictor:
-    """Ridge regression head: strength = [text, image, 1] @ weight."""
+    """Ridge regression head: fidelities [N, 11] = [text, image, 1] @ weight [D + 1, 11]."""
 
     def __init__(self, weight: torch.Tensor) -> None:
         self.weight = weight.to(torch.float64)
@@ -70,7 +82,7 @@ class CloudPredictor:
 
     @classmethod
     def fit(cls, x: torch.Tensor, y: torch.Tensor, ridge: float) -> "CloudPredictor":
-        """argmin |x w - y|^2 + ridge |w without the bias|^2 (the bias is not penalised)."""
+        """argmin |x W - y|^2 + ridge |W without the bias row|^2 (the bias is not penalised)."""
         x, y = x.to(torch.float64), y.to(torch.float64)
         penalty = torch.eye(x.shape[1], dtype=torch.float64) * ridge
         penalty[-1, -1] = 0.0
@@ -103,7 +115,9 @@ def load_predictors(folder: str | Path | None = None) -> Predictors:
     if not (folder / _CONFIG).is_file():
         raise FileNotFoundError(f"no DiffusionX predictors at {folder} (run `make predictors`)")
     raw = json.loads((folder / _CONFIG).read_text())
-    config = PredictorConfig(**{k: raw[k] for k in ("text_dim", "image_dim", "hidden", "ridge")})
+    if "tolerance" not in raw:
+        raise ValueError(f"{folder} holds the old single-strength predictors; retrain them (`make predictors`)")
+    config = PredictorConfig(**{k: raw[k] for k in _FIELDS})
     edge = EdgePredictor(config)
     edge.load_state_dict(load_file(str(folder / _EDGE)))
     return Predictors(config, edge.eval(), CloudPredictor(load_file(str(folder / _CLOUD))["weight"]))

@@ -3,11 +3,14 @@
     python -m ecdiff.sessions.training [--tiny] [--limit N] [--cloud-sessions N] [--out DIR]
 
 Labels (`ecdiff.sessions.labels`, cached and resumable under --cache) on the training sessions;
-the edge MLP and the cloud ridge head are fitted on all but a seeded validation fraction, which
-measures them: mean absolute error, exact-label rate, and on the validation examples the mean
-fidelity and mean strength of the predictor's choice against every fixed strength (strength is
-the cost: img2img runs int(steps * strength) steps). Writes the weights, config.json (with those
-numbers) and a README card to --out.
+both heads learn the fidelity at every candidate strength, their regularisation (edge weight decay,
+cloud ridge penalty) picked from the given values by session-fold cross-validation on the training
+split (`ecdiff.sessions.crossval`). A seeded fraction of the SESSIONS is held out (all rounds of a
+session on one side) and measures them: RMSE of the predicted fidelities, the choice's distance to
+the label (argmax, ties low), and the mean fidelity and mean strength of the predictor's choices
+against every fixed strength and the labels (strength is the cost: img2img runs
+int(steps * strength) steps). Writes the weights, config.json (with those numbers) and a README
+card to --out.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import torch
 from tqdm import tqdm
 
 from .embeddings import TextEmbedder, preview_images
+from .crossval import pick
 from .labels import LabelConfig, build_labels
 from .predictors import (CANDIDATE_STRENGTHS, PREDICTORS_DIR_NAME, CloudPredictor, EdgePredictor, PredictorConfig,
-                         Predictors, snap_strength)
+                         Predictors, choose_strengths)
 from .predictors_card import write_card
 from .prompts import read_sessions
 
@@ -37,22 +41,24 @@ def train_edge(x: torch.Tensor, y: torch.Tensor, config: PredictorConfig, *, epo
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in tqdm(range(epochs), desc="edge predictor", unit="epoch", disable=not progress):
         optimizer.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss = torch.nn.functional.mse_loss(model(x) / 100, y / 100)  # fractions: a well-scaled loss
         loss.backward()
         optimizer.step()
     return model.eval()
 
 
-def evaluate(predicted: torch.Tensor, records: list[dict]) -> dict:
-    """The predictor's snapped choices against the labels and against every fixed strength."""
+def evaluate(predicted: torch.Tensor, records: list[dict], tolerance: float) -> dict:
+    """Predicted fidelities [N, 11] and the choices made from them, against the labels and every fixed strength."""
     if not records:
         return {}
-    choices = [snap_strength(float(p)) for p in predicted]
+    choices = choose_strengths(predicted, tolerance)
+    truth = torch.tensor([r["fidelity"] for r in records], dtype=torch.float64)
     fid = lambda r, s: r["fidelity"][CANDIDATE_STRENGTHS.index(s)]  # noqa: E731
     n = len(records)
     fixed = {f"{s:.2f}": {"fidelity": sum(fid(r, s) for r in records) / n, "strength": s} for s in CANDIDATE_STRENGTHS}
     return {
         "examples": n,
+        "rmse": float(((predicted.to(torch.float64) - truth) ** 2).mean().sqrt()),
         "mae": sum(abs(c - r["best"]) for c, r in zip(choices, records)) / n,
         "exact": sum(c == r["best"] for c, r in zip(choices, records)) / n,
         "predictor": {"fidelity": sum(fid(r, c) for r, c in zip(records, choices)) / n, "strength": sum(choices) / n},
@@ -61,10 +67,20 @@ def evaluate(predicted: torch.Tensor, records: list[dict]) -> dict:
     }
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    held = int(round(n * fraction)) if n > 1 else 0
-    return sorted(order[held:]), sorted(order[:held])
+def held_out_sessions(n_sessions: int, n_cloud: int, fraction: float, seed: int) -> set[int]:
+    """A seeded `fraction` of the sessions (at least one kept for fitting), drawn separately from the
+    cloud-labelled ones (the first `n_cloud`) and the rest so both heads get their share."""
+    total = min(int(round(n_sessions * fraction)), n_sessions - 1) if n_sessions else 0
+    cloud = min(int(round(n_cloud * fraction)), max(n_cloud - 1, 0), total)
+    g = torch.Generator().manual_seed(seed)
+    held = torch.randperm(n_cloud, generator=g)[:cloud].tolist()
+    held += (n_cloud + torch.randperm(n_sessions - n_cloud, generator=g)[:total - cloud]).tolist()
+    return set(held)
+
+
+def _split(sessions: list[int], held: set[int]) -> tuple[list[int], list[int]]:
+    """Record indices (fit, validation) of records whose sessions are `sessions`."""
+    return [i for i, s in enumerate(sessions) if s not in held], [i for i, s in enumerate(sessions) if s in held]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         sessions = read_sessions(args.sessions)[: args.limit]
         label_config = LabelConfig(args.preview_steps, args.refine_steps, args.batch)
-        PredictorConfig(hidden=args.hidden, ridge=args.ridge)  # validates the flags before any work
+        PredictorConfig(hidden=args.hidden, tolerance=args.tolerance)  # validates flags early
+        if min(args.ridge) < 0 or min(args.weight_decay) < 0 or args.cv_folds < 2:
+            raise ValueError("--ridge and --weight-decay values must be >= 0 and --cv-folds >= 2")
         if not 0 <= args.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
         pair = load_pair(tiny=args.tiny)
@@ -87,34 +105,58 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     progress = not args.no_progress
     cloud_sessions = len(sessions) if args.cloud_sessions is None else min(args.cloud_sessions, len(sessions))
-    labels = build_labels(pair, scorer, sessions, label_config, args.cache, cloud_sessions, progress)
+    try:
+        labels = build_labels(pair, scorer, sessions, label_config, args.cache, cloud_sessions, progress)
+    except ValueError as exc:  # a cache that does not match the sessions
+        print(f"predictors: error: {exc}", file=sys.stderr)
+        return 2
     text = TextEmbedder()
-    config = PredictorConfig(text_dim=text.dim, image_dim=scorer.feature_dim, hidden=args.hidden, ridge=args.ridge)
-
-    e = labels.edge
-    x_edge = EdgePredictor.inputs(text([r["previous"] for r in e]), text([r["prompt"] for r in e]))
-    y_edge = torch.tensor([r["best"] for r in e], dtype=torch.float32)
-    fit, val = _split(len(e), args.val_fraction, args.seed)
-    edge = train_edge(x_edge[fit], y_edge[fit], config, epochs=args.epochs, lr=args.lr,
-                      weight_decay=args.weight_decay, seed=args.seed, progress=progress)
-    with torch.no_grad():
-        edge_eval = evaluate(edge(x_edge[val]), [e[i] for i in val])
-
+    held = held_out_sessions(len(sessions), len(labels.cloud), args.val_fraction, args.seed)
     c = labels.cloud
-    images = preview_images(pair.cloud, labels.previews) if c else torch.empty(0)
-    x_cloud = CloudPredictor.inputs(text([r["prompt"] for r in c]), scorer.features(images)) if c else None
-    y_cloud = torch.tensor([r["best"] for r in c], dtype=torch.float64)
-    cfit, cval = _split(len(c), args.val_fraction, args.seed)
+    cfit, cval = _split(list(range(len(c))), held)
     if len(cfit) < 1:
         print("predictors: error: no cloud labels to fit (raise --cloud-sessions)", file=sys.stderr)
         return 2
-    cloud = CloudPredictor.fit(x_cloud[cfit], y_cloud[cfit], args.ridge)
-    cloud_eval = evaluate(cloud(x_cloud[cval]), [c[i] for i in cval])
+
+    e = labels.edge
+    x_edge = EdgePredictor.inputs(text([r["previous"] for r in e]), text([r["prompt"] for r in e]))
+    y_edge = torch.tensor([r["fidelity"] for r in e], dtype=torch.float32)
+    fit, val = _split(labels.edge_sessions, held)
+    images = preview_images(pair.cloud, labels.previews)
+    x_cloud = CloudPredictor.inputs(text([r["prompt"] for r in c]), scorer.features(images))
+    y_cloud = torch.tensor([r["fidelity"] for r in c], dtype=torch.float64)
+    edge_config = PredictorConfig(text_dim=text.dim, hidden=args.hidden)
+
+    def edge_fit_predict(x_fit, y_fit, x_eval, weight_decay):
+        model = train_edge(x_fit, y_fit, edge_config, epochs=args.epochs, lr=args.lr, weight_decay=weight_decay,
+                           seed=args.seed, progress=False)
+        with torch.no_grad():
+            return model(x_eval)
+
+    try:
+        weight_decay, edge_cv = pick(edge_fit_predict, x_edge[fit], y_edge[fit], [labels.edge_sessions[i] for i in fit],
+                                     args.weight_decay, args.cv_folds, args.seed)
+        ridge, cloud_cv = pick(lambda xf, yf, xe, lam: CloudPredictor.fit(xf, yf, lam)(xe), x_cloud[cfit],
+                               y_cloud[cfit], cfit, args.ridge, args.cv_folds, args.seed)
+    except ValueError as exc:
+        print(f"predictors: error: {exc}", file=sys.stderr)
+        return 2
+    config = PredictorConfig(text_dim=text.dim, image_dim=scorer.feature_dim, hidden=args.hidden, ridge=ridge,
+                             tolerance=args.tolerance)
+    edge = train_edge(x_edge[fit], y_edge[fit], config, epochs=args.epochs, lr=args.lr,
+                      weight_decay=weight_decay, seed=args.seed, progress=progress)
+    with torch.no_grad():
+        edge_eval = evaluate(edge(x_edge[val]), [e[i] for i in val], config.tolerance)
+
+    cloud = CloudPredictor.fit(x_cloud[cfit], y_cloud[cfit], ridge)
+    cloud_eval = evaluate(cloud(x_cloud[cval]), [c[i] for i in cval], config.tolerance)
 
     metadata = {"models": pair.name, "sessions_file": str(args.sessions), "sessions": len(sessions),
                 "edge_labels": len(e), "cloud_labels": len(c), "label_config": asdict(label_config),
-                "epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed,
-                "val_fraction": args.val_fraction, "edge_validation": edge_eval, "cloud_validation": cloud_eval}
+                "epochs": args.epochs, "lr": args.lr, "weight_decay": weight_decay, "ridge": ridge, "seed": args.seed,
+                "cv_folds": args.cv_folds, "edge_cv_mse": edge_cv, "cloud_cv_mse": cloud_cv,
+                "tolerance": config.tolerance, "val_fraction": args.val_fraction, "validation_sessions": len(held),
+                "edge_validation": edge_eval, "cloud_validation": cloud_eval}
     Predictors(config, edge, cloud).save(args.out, metadata)
     write_card(args.out, metadata)
     print(f"predictors written to {args.out}", file=sys.stderr)
@@ -135,9 +177,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=64, help="edge MLP hidden width")
     p.add_argument("--epochs", type=int, default=400, help="edge MLP full-batch epochs")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-2, help="edge MLP AdamW weight decay")
-    p.add_argument("--ridge", type=float, default=1.0, help="cloud head L2 penalty")
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--weight-decay", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0, 30.0],
+                   help="edge MLP AdamW weight decay: one value, or several to pick from by cross-validation")
+    p.add_argument("--ridge", type=float, nargs="+", default=[0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5],
+                   help="cloud head L2 penalty: one value, or several to pick from by cross-validation")
+    p.add_argument("--cv-folds", type=int, default=5, help="session folds of the training split (default 5)")
+    p.add_argument("--tolerance", type=float, default=PredictorConfig.tolerance,
+                   help="points of predicted fidelity traded for a lower strength (default 1.0)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="held-out fraction of the sessions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "diffusionx-labels")

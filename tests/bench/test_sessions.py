@@ -7,7 +7,7 @@ import torch
 
 from ecdiff.cli import main
 from ecdiff.services.link import LinkConfig
-from ecdiff.sessions.predictors import CloudPredictor, EdgePredictor, PredictorConfig, Predictors
+from ecdiff.sessions.predictors import CANDIDATE_STRENGTHS, CloudPredictor, EdgePredictor, PredictorConfig, Predictors
 from ecdiff.sessions.prompts import PromptSession
 
 SESSIONS = [PromptSession(5, ("a small red circle at the top on a white background",
@@ -19,11 +19,11 @@ SESSIONS = [PromptSession(5, ("a small red circle at the top on a white backgrou
 
 @pytest.fixture(scope="module")
 def predictors(tmp_path_factory):
-    """Constant predictors: cloud 0.55 (bias only), edge whatever its random MLP says."""
+    """Constant predictors: cloud 0.55 (bias only, predicted fidelity peaks there), edge its random MLP's."""
     folder = tmp_path_factory.mktemp("predictors")
     config = PredictorConfig()
-    weight = torch.zeros(config.text_dim + config.image_dim + 1, dtype=torch.float64)
-    weight[-1] = 0.55
+    weight = torch.zeros(config.text_dim + config.image_dim + 1, len(CANDIDATE_STRENGTHS), dtype=torch.float64)
+    weight[-1] = torch.tensor([100 - 100 * abs(s - 0.55) for s in CANDIDATE_STRENGTHS])
     torch.manual_seed(0)
     Predictors(config, EdgePredictor(config).eval(), CloudPredictor(weight)).save(folder)
     return folder

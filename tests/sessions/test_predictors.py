@@ -4,13 +4,29 @@ import torch
 
 from ecdiff.sessions.labels import best_strength
 from ecdiff.sessions.predictors import (CANDIDATE_STRENGTHS, CloudPredictor, EdgePredictor, PredictorConfig, Predictors,
-                                        load_predictors, snap_strength)
+                                        choose_strengths, load_predictors)
 
 
-def test_candidates_and_snapping():
+def test_candidates():
     assert CANDIDATE_STRENGTHS == (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
-    assert [snap_strength(v) for v in (-1.0, 0.1, 0.42, 0.43, 0.674, 0.676, 0.9, 3.0)] == \
-        [0.4, 0.4, 0.4, 0.45, 0.65, 0.7, 0.9, 0.9]
+
+
+def test_choice_is_the_lowest_candidate_within_tolerance_of_the_predicted_max():
+    rising = [70, 71, 72, 73, 74, 75, 76, 77, 78, 79.5, 80]  # max 80 at 0.90
+    flat = [80] * 11
+    peaked = [50, 60, 90, 60, 50, 50, 50, 50, 50, 50, 89.5]  # max 90 at 0.50; 89.5 at 0.90 is higher cost
+    predicted = torch.tensor([rising, flat, peaked])
+    assert choose_strengths(predicted, 0.0) == [0.9, 0.4, 0.5]
+    assert choose_strengths(predicted, 1.0) == [0.85, 0.4, 0.5]  # 79.5 >= 80 - 1
+    assert choose_strengths(predicted, 2.5) == [0.8, 0.4, 0.5]  # 78 >= 77.5, 77 is not
+    assert choose_strengths(predicted, 40.0) == [0.4, 0.4, 0.4]
+    with pytest.raises(ValueError, match="11"):
+        choose_strengths(torch.zeros(2, 10), 1.0)
+
+
+def test_config_rejects_a_negative_tolerance():
+    with pytest.raises(ValueError, match="tolerance"):
+        PredictorConfig(tolerance=-0.5)
 
 
 def test_best_strength_breaks_ties_toward_the_lower_strength():
@@ -22,28 +38,28 @@ def test_best_strength_breaks_ties_toward_the_lower_strength():
 def test_ridge_head_is_the_closed_form_solution():
     rng = np.random.default_rng(0)
     text, image = torch.tensor(rng.normal(size=(30, 4))), torch.tensor(rng.normal(size=(30, 3)))
-    y = torch.tensor(rng.uniform(0.4, 0.9, size=30))
+    y = torch.tensor(rng.uniform(0, 100, size=(30, 11)))  # one fidelity column per candidate
     x = CloudPredictor.inputs(text, image)
     lam = 2.5
-    # Reference: least squares on x stacked over sqrt(lam) I (bias row left out), numpy.
+    # Reference: least squares on x stacked over sqrt(lam) I (bias row left out), numpy, all columns at once.
     augmented = np.vstack([x.numpy(), np.sqrt(lam) * np.eye(8)[:7]])
-    target = np.concatenate([y.numpy(), np.zeros(7)])
+    target = np.concatenate([y.numpy(), np.zeros((7, 11))])
     expected = np.linalg.lstsq(augmented, target, rcond=None)[0]
     torch.testing.assert_close(CloudPredictor.fit(x, y, lam).weight, torch.tensor(expected), rtol=1e-9, atol=1e-9)
 
 
-def test_edge_output_stays_in_the_candidate_range():
+def test_edge_output_is_a_fidelity_per_candidate_in_points():
     torch.manual_seed(0)
     model = EdgePredictor(PredictorConfig(text_dim=5, hidden=4))
     out = model(torch.randn(100, 15) * 100)
-    assert out.min() >= 0.4 and out.max() <= 0.9
+    assert out.shape == (100, 11) and out.min() >= 0 and out.max() <= 100
 
 
 def test_save_and_load_round_trip(tmp_path):
-    config = PredictorConfig(text_dim=5, image_dim=3, hidden=4, ridge=0.5)
+    config = PredictorConfig(text_dim=5, image_dim=3, hidden=4, ridge=0.5, tolerance=2.0)
     torch.manual_seed(1)
     edge = EdgePredictor(config).eval()
-    cloud = CloudPredictor(torch.randn(9, dtype=torch.float64))
+    cloud = CloudPredictor(torch.randn(9, 11, dtype=torch.float64))
     Predictors(config, edge, cloud).save(tmp_path, {"note": "test"})
     loaded = load_predictors(tmp_path)
     x = torch.randn(4, 15)
@@ -53,6 +69,9 @@ def test_save_and_load_round_trip(tmp_path):
     torch.testing.assert_close(loaded.cloud.weight, cloud.weight, rtol=2**-23, atol=0)
 
 
-def test_missing_folder_is_a_clear_error(tmp_path):
+def test_missing_folder_and_old_format_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="make predictors"):
         load_predictors(tmp_path / "absent")
+    (tmp_path / "config.json").write_text('{"text_dim": 5, "image_dim": 3, "hidden": 4, "ridge": 1.0}')
+    with pytest.raises(ValueError, match="retrain"):
+        load_predictors(tmp_path)

@@ -1,6 +1,7 @@
 """`make predictors` at toy size on the tiny random pair: labels, resume, training, the choosers."""
 
 import json
+import shutil
 
 import pytest
 
@@ -47,6 +48,28 @@ def test_a_rerun_reads_every_chunk_from_the_cache(trained, tmp_path, monkeypatch
     assert training.main([*ARGS, "--out", str(tmp_path / "again"), "--cache", str(cache)]) == 0
 
 
+def test_validation_holds_out_whole_sessions(trained):
+    meta = json.loads((trained[0] / "config.json").read_text())["training"]
+    sessions = read_sessions(training.DEFAULT_SESSIONS)[:3]
+    held = training.held_out_sessions(3, 2, 0.2, 0)
+    # round(3 * 0.2) = 1 session held out, none of the 2 cloud-labelled ones (round(0.4) = 0).
+    assert meta["validation_sessions"] == len(held) == 1 and min(held) >= 2
+    assert meta["edge_validation"]["examples"] == sum(len(sessions[s].prompts) - 1 for s in held)
+    assert meta["cloud_validation"] == {} and meta["weight_decay"] in (0.01, 0.1, 1.0, 10.0, 30.0)
+
+
+def test_a_cache_that_does_not_match_the_sessions_is_a_clear_error(trained, tmp_path, capsys):
+    _, cache = trained
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    edge_file = next(copy.glob("*/edge-0000.json"))
+    records = json.loads(edge_file.read_text())
+    records[0]["prompt"] = "a prompt of another session"
+    edge_file.write_text(json.dumps(records))
+    assert training.main([*ARGS, "--out", str(tmp_path / "out"), "--cache", str(copy)]) == 2
+    assert "do not match the sessions" in capsys.readouterr().err
+
+
 def test_choosers_drive_the_engine(trained):
     edge_choice, cloud_choice = load_choosers(str(trained[0]))
     assert edge_choice("a red circle", "a blue square") in CANDIDATE_STRENGTHS
@@ -60,3 +83,5 @@ def test_choosers_drive_the_engine(trained):
 def test_bad_flags_are_clear_errors(capsys):
     assert training.main(["--tiny", "--val-fraction", "1.5"]) == 2
     assert "--val-fraction" in capsys.readouterr().err
+    assert training.main(["--tiny", "--cv-folds", "1"]) == 2
+    assert "--cv-folds" in capsys.readouterr().err
