@@ -4,7 +4,9 @@ import torch
 
 from ecdiff.models.training.architectures import build_scheduler
 from ecdiff.models.training.loop import WallClock, load_checkpoint, lr_at, save_checkpoint, step_generator
-from ecdiff.models.training.train_unet import diffusion_loss
+import pytest
+
+from ecdiff.models.training.train_unet import UNetTrainConfig, diffusion_loss
 
 
 def test_lr_schedule_warmup_then_cosine():
@@ -46,14 +48,16 @@ class _ConstantEps(torch.nn.Module):
         return type("Out", (), {"sample": torch.zeros_like(x)})()
 
 
-def test_min_snr_loss_matches_formula():
+@pytest.mark.parametrize("max_timestep", [1000, 400])
+def test_min_snr_loss_matches_formula(max_timestep):
     scheduler = build_scheduler()
     x0 = torch.randn(6, 4, 8, 8)
     gamma = 5.0
-    loss = diffusion_loss(_ConstantEps(), scheduler, x0, torch.zeros(6, 32, 384), gamma, step_generator(0, 0))
+    loss = diffusion_loss(_ConstantEps(), scheduler, x0, torch.zeros(6, 32, 384), gamma, step_generator(0, 0),
+                          max_timestep)
     # Replay the same draws: t first, then noise, from the same seeded generator.
     gen = step_generator(0, 0)
-    t = torch.randint(0, 1000, (6,), generator=gen)
+    t = torch.randint(0, max_timestep, (6,), generator=gen)
     noise = torch.randn(x0.shape, generator=gen)
     betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
     alpha_bar = torch.cumprod(1 - betas, 0)[t]
@@ -61,3 +65,15 @@ def test_min_snr_loss_matches_formula():
     weight = torch.minimum(snr, torch.full_like(snr, gamma)) / snr
     expected = (weight * noise.double().square().mean((1, 2, 3))).mean()
     torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=0)  # fp32 vs fp64 schedule
+
+
+def test_late_phase_restricts_timesteps_from_its_step_on():
+    config = UNetTrainConfig(name="x", architecture="edge", steps=30, late_from_step=10, late_max_timestep=400)
+    assert [config.max_timestep(step, 1000) for step in (0, 9, 10, 29)] == [1000, 1000, 400, 400]
+    assert UNetTrainConfig(name="x", architecture="edge", steps=30).max_timestep(29, 1000) == 1000
+
+
+@pytest.mark.parametrize("kwargs", [{"late_from_step": 30}, {"late_from_step": -1}, {"late_max_timestep": 0}])
+def test_late_phase_config_rejects_bad_values(kwargs):
+    with pytest.raises(ValueError, match="late_"):
+        UNetTrainConfig(name="x", architecture="edge", steps=30, **kwargs)

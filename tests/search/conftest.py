@@ -1,11 +1,1 @@
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models on a shared 2-core machine: one thread is faster than two contending ones.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from support.one_thread import one_torch_thread  # noqa: F401  (autouse fixture)

@@ -100,3 +100,38 @@ def test_sigterm_stops_the_cloud_within_its_grace_period_and_the_edge_still_answ
         cloud.kill()
         if edge is not None:
             on(loop, edge.stop(0))
+
+
+@pytest.mark.slow
+def test_cloud_stalled_mid_stream_times_out_and_the_edge_finishes(tiny_pair, reference, loop):
+    # SIGSTOP freezes the cloud without closing its socket: only the edge's event timeout can notice.
+    timeout_s = 1.0
+    cloud = ServiceProcess("cloud", ["--model", "tiny", "--torch-threads", "1"])
+    edge = None
+    try:
+        edge = on(loop, start_edge(EdgeConfig(port=0, cloud=cloud.target, checkpoint_every=2,
+                                              cloud_event_timeout_s=timeout_s), tiny_pair[1]))
+        with grpc.insecure_channel(edge.target) as channel:
+            call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(edge_pb2.GenerateRequest(
+                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True), timeout=300)
+            events, stopped_at, resumed_at = [], None, None
+            for event in call:
+                events.append(event)
+                if stopped_at is None and event.HasField("progress") and event.progress.phase == edge_pb2.PHASE_CLOUD \
+                        and event.progress.step == 6:
+                    cloud.proc.send_signal(signal.SIGSTOP)
+                    stopped_at = time.time()
+                if resumed_at is None and event.HasField("notice"):
+                    resumed_at = time.time()
+        s = events[-1].result.summary
+        assert s.degraded and f"no event from the cloud for {timeout_s:g} s" in s.degraded_reason
+        assert timeout_s <= resumed_at - stopped_at < timeout_s + 30  # not a hang until the RPC deadline
+        j = s.handoff_step
+        assert j >= 6 and j % 2 == 0 and s.edge_calls == STEPS - j
+        expected = reference(HybridSD(j), PROMPT, 5, STEPS)
+        assert torch.equal(from_proto(events[-1].result.latents, max_elements=1 << 16), expected.latents)
+    finally:
+        cloud.proc.send_signal(signal.SIGCONT)
+        cloud.kill()
+        if edge is not None:
+            on(loop, edge.stop(0))

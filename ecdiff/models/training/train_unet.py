@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 import torch
 from tqdm import tqdm
@@ -38,6 +39,11 @@ class UNetTrainConfig:
     min_snr_gamma: float = 5.0
     seed: int = 0
     checkpoint_every: int = 100
+    # From `late_from_step` on, train only on timesteps below `late_max_timestep`: the low-noise
+    # steps the edge runs after a handoff (DDIM step 30 of 50 is t ~ 400), so HybridSD/EC-Diff
+    # finish closer to the cloud while the edge's own layout (high-noise) skill stays as it was.
+    late_from_step: Optional[int] = None
+    late_max_timestep: int = 1000
 
     def __post_init__(self) -> None:
         if self.architecture not in _ARCHITECTURES:
@@ -50,10 +56,19 @@ class UNetTrainConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.peak_lr <= 0 or self.min_snr_gamma <= 0:
             raise ValueError("peak_lr and min_snr_gamma must be > 0")
+        if self.late_from_step is not None and not 0 <= self.late_from_step < self.steps:
+            raise ValueError(f"late_from_step must be in [0, steps), got {self.late_from_step}")
+        if not 0 < self.late_max_timestep <= 1000:
+            raise ValueError(f"late_max_timestep must be in (0, 1000], got {self.late_max_timestep}")
+
+    def max_timestep(self, step: int, num_train_timesteps: int) -> int:
+        late = self.late_from_step is not None and step >= self.late_from_step
+        return min(self.late_max_timestep, num_train_timesteps) if late else num_train_timesteps
 
 
 CLOUD_TRAINING = UNetTrainConfig(name="toyworld-cloud", architecture="cloud", steps=3900)
-EDGE_TRAINING = UNetTrainConfig(name="toyworld-edge", architecture="edge", steps=1100, seed=1)
+EDGE_TRAINING = UNetTrainConfig(name="toyworld-edge", architecture="edge", steps=2600, seed=1,
+                                late_from_step=1100, late_max_timestep=400)
 
 
 def _conditioning(scene_ids: torch.Tensor, table: torch.Tensor, empty: torch.Tensor,
@@ -66,8 +81,9 @@ def _conditioning(scene_ids: torch.Tensor, table: torch.Tensor, empty: torch.Ten
     return torch.where(drop[:, None, None], empty.float(), states)
 
 
-def diffusion_loss(unet, scheduler, x0: torch.Tensor, states: torch.Tensor, gamma: float, gen: torch.Generator) -> torch.Tensor:
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=gen)
+def diffusion_loss(unet, scheduler, x0: torch.Tensor, states: torch.Tensor, gamma: float, gen: torch.Generator,
+                   max_timestep: int) -> torch.Tensor:
+    t = torch.randint(0, max_timestep, (len(x0),), generator=gen)
     noise = torch.randn(x0.shape, generator=gen)
     noisy = scheduler.add_noise(x0, noise, t)
     eps = unet(noisy, t, states).sample
@@ -102,7 +118,8 @@ def train_unet(config: UNetTrainConfig) -> None:
         states = _conditioning(scene_ids[idx], table, empty, config, gen)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.peak_lr, config.warmup_steps)
-        loss = diffusion_loss(unet, scheduler, latents[idx].float(), states, config.min_snr_gamma, gen)
+        max_t = config.max_timestep(step, scheduler.config.num_train_timesteps)
+        loss = diffusion_loss(unet, scheduler, latents[idx].float(), states, config.min_snr_gamma, gen, max_t)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
