@@ -24,12 +24,13 @@ from ecdiff.models.training.paths import cache_dir
 PHASES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("vae", "latents"), ("scorer", "text")),
     (("cloud",), ("edge", "decoder")),
-    (("evaluate",),),
+    (("distill", "evaluate"),),  # the edge's distillation needs the trained cloud as its teacher
 )
 
 
 def _stages() -> dict:
     from ecdiff.models.training import evaluate, model_cards
+    from ecdiff.models.training.distill_edge import distill_edge
     from ecdiff.models.training.latents import build_latents
     from ecdiff.models.training.text_cache import build_text_cache
     from ecdiff.models.training.train_scorer import train_scorer
@@ -44,7 +45,7 @@ def _stages() -> dict:
     return {
         "scorer": train_scorer, "text": build_text_cache, "vae": train_vae, "latents": build_latents,
         "cloud": lambda: train_unet(CLOUD_TRAINING), "edge": lambda: train_unet(EDGE_TRAINING),
-        "decoder": train_vae_decoder,
+        "decoder": train_vae_decoder, "distill": distill_edge,
         "evaluate": evaluate_and_write_cards,
     }
 
