@@ -21,7 +21,7 @@ from ecdiff.loading import load_scorer
 from ecdiff.metrics import scorer_fid, stack_images
 from ecdiff.search.pair_args import pair_from_args
 from ecdiff.search.params import ECDiffParams
-from ecdiff.search.prompts import read_prompts
+from ecdiff.search.prompts import add_prompt_arguments, read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
 from ecdiff.strategy_config import CONFIG_ENV, StrategyDefaults
 
@@ -156,8 +156,7 @@ def run(args) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--prompts", type=Path, required=True, help="prompt file (lines, or TSV with prompt[/seed])")
-    parser.add_argument("--seed", type=int, default=0, help="first seed for prompts without one (default: 0)")
+    add_prompt_arguments(parser)
     parser.add_argument("--steps", type=int, help="denoising steps (default: the strategy config's, 50)")
     parser.add_argument("--strategy-config", type=Path,
                         help=f"strategy config with EC-Diff's parameters (default: ${CONFIG_ENV} or configs/strategy.toml, "

@@ -11,7 +11,7 @@ from ..strategy_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, StrategyDefaults
 from .config import SearchConfig
 from .evaluator import PipelineEvaluator
 from .pair_args import add_pair_arguments, pair_from_args
-from .prompts import read_prompts
+from .prompts import add_prompt_arguments, read_prompts
 from .runner import RESULT_FILE, run_search
 
 
@@ -45,8 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("search", help="two-stage greedy search of EC-Diff's k, alpha and s",
                                    description=__doc__ + " See docs/search.md.")
     add_pair_arguments(parser)
-    parser.add_argument("--prompts", type=Path, required=True, help="prompt file (lines, or TSV with prompt[/seed])")
-    parser.add_argument("--seed", type=int, default=0, help="first seed for prompts without one (default: 0)")
+    add_prompt_arguments(parser)
     parser.add_argument("--config", type=Path, help="TOML file with a [search] table (grids, starts, weights, ...)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: config, 50)")
     parser.add_argument("--pre-steps", type=int, help="p (default: config, 7); see `ecdiff noise-curve`")

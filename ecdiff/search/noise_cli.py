@@ -10,7 +10,7 @@ from pathlib import Path
 from ..conventions import DEFAULT_NUM_STEPS
 from .noise_curve import noise_differences, plot_curve, propose_p
 from .pair_args import add_pair_arguments, pair_from_args
-from .prompts import read_prompts
+from .prompts import add_prompt_arguments, read_prompts
 
 
 def run(args) -> int:
@@ -36,8 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("noise-curve", help="plot the noise-difference curve and propose p",
                                    description=__doc__ + " See docs/search.md.")
     add_pair_arguments(parser)
-    parser.add_argument("--prompts", type=Path, required=True, help="prompt file (lines, or TSV with prompt[/seed])")
-    parser.add_argument("--seed", type=int, default=0, help="first seed for prompts without one (default: 0)")
+    add_prompt_arguments(parser)
     parser.add_argument("--steps", type=int, default=DEFAULT_NUM_STEPS, help="denoising steps (default: 50)")
     parser.add_argument("--fraction", type=float, default=0.1, help="flatness threshold of the rule (default: 0.1)")
     parser.add_argument("--out", type=Path, default=Path("out/noise-curve"), help="output folder")

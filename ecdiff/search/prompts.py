@@ -49,3 +49,9 @@ def read_prompts(path: str | Path, base_seed: int = 0) -> list[PromptItem]:
     except OSError as exc:
         raise ValueError(f"cannot read prompt file {path}: {exc.strerror}") from None
     return parse_prompts(text, base_seed, str(path))
+
+
+def add_prompt_arguments(parser) -> None:
+    """`--prompts FILE` and `--seed`, read back with `read_prompts(args.prompts, args.seed)`."""
+    parser.add_argument("--prompts", type=Path, required=True, help="prompt file (lines, or TSV with prompt[/seed])")
+    parser.add_argument("--seed", type=int, default=0, help="first seed for prompts without one (default: 0)")
