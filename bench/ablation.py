@@ -60,7 +60,7 @@ def run(args) -> int:
         print(f"ecdiff bench ablation: error: {exc}", file=sys.stderr)
         return 2
     methods, reference_of = ablation_methods(params)
-    cache = ImageCache(args.out / "images", json.dumps([pair.name, pair.guidance, params.num_steps]))
+    cache = ImageCache(args.out / "images", json.dumps([pair.cache_key, params.num_steps]))
     records = run_methods(methods, items, cache, in_process(pair, params.num_steps), warmup=not args.no_warmup,
                           progress=not args.no_progress)
     rows = []

@@ -1,29 +1,36 @@
 """End-to-end latency: every picture generated through the gRPC services, as a client sees it.
 
-Both services run in this process on loopback (grpc.aio on a background event loop, the shipped
-servicers, `ecdiff.services.background`), on the pair's own models; the edge shapes its hop to
-the cloud at the given bandwidth. The client is the SDK (`EdgeClient`), one request at a time;
-latency is the client's wall time from sending the request to holding the result (PNG). The
-services measure where the time went: cloud compute, transfer (the edge's wall time for the cloud
-phase minus the cloud's compute, so real gRPC costs plus the shaping), edge compute and decode.
-The handoff travels as float32, so the pictures equal the in-process ones bit for bit.
+Both services run as child processes (`ecdiff serve cloud|edge`, as deployed: one process each, the
+shipped servicers, the pair's own models, `--torch-threads` each) on loopback; the edge shapes its
+hop to the cloud at the given bandwidth. Separate processes matter on a small CPU: with both
+servers and the client in one Python process, the per-step stream events of one fight the other's
+denoising loop for the GIL (measured on 2 cores: the edge's 50 steps took 1.31 s instead of 1.11 s,
+and 3-4x longer with two torch threads per thread pool). The client is the SDK (`EdgeClient`), one
+request at a time; latency is the client's wall time from sending the request to holding the
+result (PNG). The services measure where the time went: cloud compute, transfer (the edge's wall
+time for the cloud phase minus the cloud's compute, so real gRPC costs plus the shaping), edge
+compute and decode. The handoff travels as float32, so the pictures equal the in-process ones bit
+for bit.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 import grpc
 from PIL import Image
 
 from ecdiff.clients.sdk import EdgeClient
-from ecdiff.loading import ModelPair
+from ecdiff.loading import TINY, TINY_GUIDANCE, LoadedModel, ModelPair
 from ecdiff.search.prompts import PromptItem
-from ecdiff.services.background import BackgroundServices
-from ecdiff.services.config import CloudConfig, EdgeConfig
+from ecdiff.services.config import EdgeConfig
+from ecdiff.services.process import ServiceProcess
 from ecdiff.strategy_config import PARAM_NAMES
 
 from .quality_runner import Method, Record
@@ -33,15 +40,43 @@ class ServiceError(RuntimeError):
     """A picture the services could not deliver as asked (an RPC error, or a degraded run)."""
 
 
+def default_service_threads() -> int:
+    """Half the cores each: the two services share this machine, the client needs next to none."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     bandwidth_mbps: float = 18.88  # EC-Diff's WiFi
     latency_ms: float = 0.0
     checkpoint_every: int = EdgeConfig.checkpoint_every  # the services' default: fault-recovery latents cost bytes too
+    service_threads: int = 0  # torch threads of each service process; 0 = default_service_threads()
+
+    def __post_init__(self) -> None:
+        if self.service_threads < 0:
+            raise ValueError(f"service threads must be >= 0, got {self.service_threads}")
+        if self.service_threads == 0:
+            object.__setattr__(self, "service_threads", default_service_threads())
 
     def as_dict(self) -> dict:
         return {"bandwidth_mbps": self.bandwidth_mbps, "latency_ms": self.latency_ms,
-                "checkpoint_every": self.checkpoint_every}
+                "checkpoint_every": self.checkpoint_every, "service_threads": self.service_threads}
+
+
+def served_name(model: LoadedModel) -> str:
+    """The `--model` that makes `ecdiff serve` load this model (the tiny pair is rebuilt from its seed)."""
+    return TINY if model.name == f"{TINY}-{model.role}" else model.name
+
+
+def check_servable(pair: ModelPair) -> None:
+    """The services run each model at its own guidance; a pair with another one cannot be measured there."""
+    from ecdiff.models import DEFAULT_GUIDANCE  # what `load_model` gives every non-tiny model
+
+    for model in (pair.cloud_model, pair.edge_model):
+        own = TINY_GUIDANCE if served_name(model) == TINY else float(DEFAULT_GUIDANCE)
+        if model.guidance != own:
+            raise ValueError(f"the services run {model.name} at its own guidance {own:g}, not {model.guidance:g}: "
+                             "drop --guidance for e2e latency, or measure in-process only")
 
 
 def request_options(method: Method, num_steps: int) -> dict:
@@ -56,18 +91,33 @@ def request_options(method: Method, num_steps: int) -> dict:
 class ThroughServices:
     """A `GenerateFn` that runs each picture through both services; use as a context manager."""
 
-    def __init__(self, pair: ModelPair, num_steps: int, link: LinkSettings) -> None:
-        self.pair, self.num_steps, self.link = pair, num_steps, link
-        self.services: BackgroundServices | None = None  # started by the first picture: a fully cached run needs none
+    def __init__(self, pair: ModelPair, num_steps: int, link: LinkSettings, log_dir: Optional[Path] = None) -> None:
+        check_servable(pair)
+        self.pair, self.num_steps, self.link, self.log_dir = pair, num_steps, link, log_dir
+        # Started by the first picture: a fully cached run needs none.
+        self.services: list[ServiceProcess] = []
         self.client: EdgeClient | None = None
 
     def _start(self) -> EdgeClient:
-        edge_config = EdgeConfig(bandwidth_mbps=self.link.bandwidth_mbps, latency_ms=self.link.latency_ms,
-                                 checkpoint_every=self.link.checkpoint_every)
-        self.services = BackgroundServices(self.pair.cloud_model, self.pair.edge_model, CloudConfig(), edge_config)
-        self.client = EdgeClient(self.services.edge_target)
+        common = ["--torch-threads", str(self.link.service_threads), "--predictors", "none"]
+        try:
+            self.services.append(ServiceProcess("cloud", ["--model", served_name(self.pair.cloud_model), *common],
+                                                self._log("cloud")))
+            self.services.append(ServiceProcess("edge", [
+                "--model", served_name(self.pair.edge_model), "--cloud", self.services[0].target, *common,
+                "--bandwidth-mbps", str(self.link.bandwidth_mbps), "--latency-ms", str(self.link.latency_ms),
+                "--checkpoint-every", str(self.link.checkpoint_every), "--session-db", ":memory:"], self._log("edge")))
+        except (RuntimeError, TimeoutError) as exc:
+            raise ServiceError(f"could not start the services: {exc}") from None
+        self.client = EdgeClient(self.services[1].target)
         self.client.wait_ready(30)
         return self.client
+
+    def _log(self, role: str) -> Optional[Path]:
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"e2e-{role}.log"
 
     def __call__(self, method: Method, item: PromptItem) -> Record:
         options = request_options(method, self.num_steps)
@@ -95,9 +145,9 @@ class ThroughServices:
             if self.client is not None:
                 self.client.close()
         finally:
-            if self.services is not None:
-                self.services.stop()
-            self.client = self.services = None
+            for service in reversed(self.services):  # the edge first: it is the cloud's client
+                service.stop()
+            self.client, self.services = None, []
 
     def __enter__(self) -> "ThroughServices":
         return self

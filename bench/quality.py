@@ -25,7 +25,7 @@ from ecdiff.search.prompts import add_prompt_arguments, read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
 from ecdiff.strategy_config import CONFIG_ENV, StrategyDefaults
 
-from .e2e import LinkSettings, ServiceError, ThroughServices, e2e_summary
+from .e2e import LinkSettings, ServiceError, ThroughServices, check_servable, e2e_summary
 from .quality_report import write_quality_outputs
 from .quality_runner import ImageCache, Method, Record, compare, in_process, machine_info, median_latency, run_methods
 
@@ -71,7 +71,7 @@ def fidelity_or_none(scorer, images, prompts: list[str]) -> float | None:
 
 def generate_all(args, pair, methods, items, num_steps, link: LinkSettings) -> dict[str, dict[str, list[Record]]]:
     """{latency mode: {method: records}} for the modes asked for."""
-    run_key = [pair.name, pair.guidance, num_steps]
+    run_key = [pair.cache_key, num_steps]
     options = {"warmup": not args.no_warmup, "progress": not args.no_progress}
     records = {}
     if args.latency in ("in-process", "both"):
@@ -79,7 +79,7 @@ def generate_all(args, pair, methods, items, num_steps, link: LinkSettings) -> d
         records["in-process"] = run_methods(methods, items, cache, in_process(pair, num_steps), **options)
     if args.latency in ("e2e", "both"):
         cache = ImageCache(args.out / "images", json.dumps([*run_key, "e2e", link.as_dict()]))
-        with ThroughServices(pair, num_steps, link) as through:
+        with ThroughServices(pair, num_steps, link, log_dir=args.out) as through:
             records["e2e"] = run_methods(methods, items, cache, through, desc="through the services", **options)
     return records
 
@@ -121,11 +121,14 @@ def run(args) -> int:
         params = ecdiff_params_from_args(args)
         items = read_prompts(args.prompts, args.seed)
         pair = pair_from_args(args)
+        link = LinkSettings(args.bandwidth_mbps, service_threads=args.service_threads)
+        if args.latency != "in-process":
+            check_servable(pair)
         scorer = load_scorer()
     except ValueError as exc:
         print(f"ecdiff bench quality: error: {exc}", file=sys.stderr)
         return 2
-    num_steps, link = params.num_steps, LinkSettings(args.bandwidth_mbps)
+    num_steps = params.num_steps
     methods = quality_methods(params)
     print(f"models: {pair.name}; {len(items)} prompts; {num_steps} steps; latency {args.latency}", file=sys.stderr)
     try:
@@ -168,7 +171,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bandwidth-mbps", type=float, default=18.88,
                         help="edge<->cloud bandwidth: shaping of the services' hop (e2e), transfer model (in-process); default 18.88")
     parser.add_argument("--latency", choices=LATENCY_MODES, default="in-process",
-                        help="in-process (default), e2e (through the gRPC services on loopback), or both")
+                        help="in-process (default), e2e (through the gRPC services, one child process each, "
+                             "on loopback), or both")
+    parser.add_argument("--service-threads", type=int, default=0,
+                        help="e2e: torch threads of each service process (default: half the cores, at least 1)")
     parser.add_argument("--out", type=Path, default=Path("out/bench-quality"), help="output folder (images cached inside)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run of each method")

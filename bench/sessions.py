@@ -76,7 +76,7 @@ def run(args) -> int:
         return 2
     pair = setup.pair
     print(f"models: {pair.name}; {len(sessions)} sessions; methods {', '.join(methods)}", file=sys.stderr)
-    cache = SessionCache(args.out / "sessions", json.dumps([pair.name, pair.guidance, args.steps]))
+    cache = SessionCache(args.out / "sessions", json.dumps([pair.cache_key, args.steps]))
     records = {m: [cache.load_session(by_name[m], s) for s in sessions] for m in methods}
     todo = [(m, i) for m in methods for i in range(len(sessions)) if records[m][i] is None]
     if todo and not args.no_warmup:  # one untimed session per method, so one-time costs land in no timing

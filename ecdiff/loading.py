@@ -13,9 +13,12 @@ trained model:
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass, replace
 from typing import Optional
+
+import torch
 
 ROLES = ("cloud", "edge")
 TINY = "tiny"
@@ -54,6 +57,22 @@ class ModelPair:
     @property
     def guidance(self) -> float:
         return self.cloud_model.guidance
+
+    @functools.cached_property
+    def cache_key(self) -> str:
+        """Names, guidance and a digest of every weight: caches keyed by it miss when a model is retrained
+        under the same name (a name alone once served stale labels after a fine-tune)."""
+        return f"{self.name}@{self.guidance:g}#{weights_digest(self.cloud)[:12]}+{weights_digest(self.edge)[:12]}"
+
+
+def weights_digest(pipe) -> str:
+    """sha256 over the UNet's and the VAE's parameters and buffers, in state-dict order."""
+    digest = hashlib.sha256()
+    for module in (pipe.unet, pipe.vae):
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)

@@ -41,8 +41,7 @@ class PipelineEvaluator:
 
     def fingerprint(self) -> str:
         return json.dumps({
-            "pair": self.pair.name,
-            "guidance": self.pair.guidance,
+            "pair": self.pair.cache_key,
             "num_steps": self.num_steps,
             "items": [[item.prompt, item.seed] for item in self.items],
         }, sort_keys=True)

@@ -123,7 +123,7 @@ def _record_sessions(chunk: Sequence[PromptSession], offset: int, records: list[
 def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelConfig, cache: Path,
                  cloud_sessions: int, progress: bool = True) -> LabelSet:
     """Edge labels for every session, cloud labels for the first `cloud_sessions`; cached per chunk."""
-    key = hashlib.sha256(json.dumps([pair.name, pair.guidance, asdict(config), [s.to_json() for s in sessions]])
+    key = hashlib.sha256(json.dumps([pair.cache_key, asdict(config), [s.to_json() for s in sessions]])
                          .encode()).hexdigest()[:16]
     folder = cache / key
     folder.mkdir(parents=True, exist_ok=True)

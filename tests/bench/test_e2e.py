@@ -28,9 +28,27 @@ def test_variants_the_services_do_not_run_are_refused(method):
         request_options(method, 6)
 
 
-def test_a_refused_request_is_a_service_error_and_nothing_is_left_running():
-    with ThroughServices(load_pair(tiny=True), 2000, LinkSettings()) as through:  # above the services' max_steps
+def test_a_refused_request_is_a_service_error_and_nothing_is_left_running(tmp_path):
+    link = LinkSettings(service_threads=1)
+    with ThroughServices(load_pair(tiny=True), 2000, link, log_dir=tmp_path) as through:  # above the services' max_steps
         with pytest.raises(ServiceError, match="INVALID_ARGUMENT"):
             through(Method("cloud", None, {"strategy": "cloud"}), PromptItem("a red circle", 1))
-        assert through.services is not None
-    assert through.services is None and through.client is None
+        processes = [service.proc for service in through.services]
+        assert [service.role for service in through.services] == ["cloud", "edge"]
+    assert through.services == [] and through.client is None
+    assert all(proc.poll() is not None for proc in processes)  # both children stopped
+    assert all("serving" in (tmp_path / f"e2e-{role}.log").read_text() for role in ("cloud", "edge"))
+
+
+def test_a_guidance_the_services_do_not_run_is_refused_before_anything_starts():
+    with pytest.raises(ValueError, match="own guidance 3, not 5.5"):
+        ThroughServices(load_pair(tiny=True, guidance=5.5), 6, LinkSettings())
+
+
+def test_service_threads_default_to_half_the_cores(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert LinkSettings().service_threads == 8 and LinkSettings(service_threads=3).service_threads == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert LinkSettings().service_threads == 1
+    with pytest.raises(ValueError, match="service threads must be >= 0"):
+        LinkSettings(service_threads=-1)

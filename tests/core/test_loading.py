@@ -1,8 +1,11 @@
 """The one model loader: tiny pair on request, trained pair or a clear error, guidance override."""
 
-import pytest
+from dataclasses import replace
 
-from ecdiff.loading import TINY_GUIDANCE, TINY_PAIR_NAME, load_model, load_pair
+import pytest
+import torch
+
+from ecdiff.loading import TINY_GUIDANCE, TINY_PAIR_NAME, ModelPair, load_model, load_pair
 
 
 def test_tiny_pair_is_shared_with_the_services_loader():
@@ -31,3 +34,18 @@ def test_missing_trained_pair_is_an_error_naming_tiny(monkeypatch):
         load_model("edge", "toyworld-edge")
     with pytest.raises(ValueError, match="--tiny"):
         load_pair(tiny=True, cloud="toyworld-cloud")
+
+
+def test_cache_key_follows_the_weights_not_only_the_names():
+    from ecdiff.tiny_models import tiny_pipelines
+
+    fresh = load_pair(tiny=True)
+    same = ModelPair(fresh.cloud_model, fresh.edge_model, fresh.name)
+    assert same.cache_key == fresh.cache_key  # computed, not random
+    assert load_pair(tiny=True, guidance=5.5).cache_key != fresh.cache_key
+    cloud, edge = tiny_pipelines(seed=0)  # an independent build with equal weights
+    with torch.no_grad():
+        edge.unet.conv_out.bias.add_(1e-3)  # "retrained under the same name"
+    retrained = ModelPair(fresh.cloud_model, replace(fresh.edge_model, pipe=edge), fresh.name)
+    assert retrained.cache_key.split("#")[0] == fresh.cache_key.split("#")[0]
+    assert retrained.cache_key != fresh.cache_key
