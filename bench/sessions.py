@@ -50,7 +50,7 @@ def _setup(args, methods: list[str]):
         except FileNotFoundError as exc:
             raise ValueError(f"{exc}; or leave diffusionx out of --methods") from None
     setup = SessionSetup(pair, args.steps, args.preview_steps, args.fixed_strength, args.approximate,
-                         edge_chooser, cloud_chooser)
+                         edge_chooser, cloud_chooser, scorer)
     dx = {"preview_steps": args.preview_steps, "approximate": args.approximate}
     params = {
         "cloud": {}, "edge": {},

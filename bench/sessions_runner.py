@@ -8,6 +8,10 @@
   latent goes up, the cloud refines it at the fixed strength / the cloud predictor's (`steps`
   schedule), the latent comes down and the edge decodes it.
 
+What the user sees after each round (each round's image; for DiffusionX the previews, before the
+refinement) is scored too: `round_fidelity`, the alignment scorer's prompt fidelity of each round's
+picture for that round's prompt; it is what the edge predictor's strengths buy.
+
 Message sizes are the serialized protobuf sizes of the messages the services exchange
 (StartSessionRequest + RoundResult for cloud-only rounds; RefineRequest + Refined for the
 refinement); the transfer time is modelled from them (`services.link`), not measured.
@@ -25,6 +29,7 @@ from typing import Optional
 from PIL import Image
 
 from ecdiff.images import decode_images, png_bytes
+from ecdiff.metrics import stack_images
 from ecdiff.search.prompts import PromptItem
 from ecdiff.services.link import Link, LinkConfig
 from ecdiff.services.tensors import to_proto
@@ -50,6 +55,7 @@ class SessionRecord:
     edge_strengths: list[float] = field(default_factory=list)
     refine_strength: Optional[float] = None
     steps_run: int = 0  # denoising steps, all rounds and models
+    round_fidelity: list[float] = field(default_factory=list)  # each round's picture for its prompt (points)
     from_cache: bool = False
 
     def transfer_s(self, link: LinkConfig) -> float:
@@ -69,6 +75,13 @@ class SessionSetup:
     approximate: bool = False  # refine with EC-Diff's k-step approximation
     edge_chooser: Optional[object] = None  # EdgeStrength, for "diffusionx"
     cloud_chooser: Optional[object] = None  # CloudStrength, for "diffusionx"
+    scorer: Optional[object] = None  # scores each round's picture; None: no round fidelity
+
+    def round_fidelity(self, pngs: list[bytes], prompts: list[str]) -> list[float]:
+        if self.scorer is None:
+            return []
+        images = stack_images([Image.open(io.BytesIO(png)).convert("RGB") for png in pngs])
+        return [float(f) for f in self.scorer.fidelity(images, prompts)]
 
 
 def run_session(method: str, setup: SessionSetup, session: PromptSession) -> SessionRecord:
@@ -82,6 +95,7 @@ def run_session(method: str, setup: SessionSetup, session: PromptSession) -> Ses
 def _txt2img_rounds(role: str, setup: SessionSetup, session: PromptSession) -> SessionRecord:
     pipe = setup.pair.cloud if role == "cloud" else setup.pair.edge
     record = SessionRecord(image=None)  # type: ignore[arg-type]
+    pngs = []
     for prompt in session.prompts:
         started = time.perf_counter()
         result = run_round(pipe, setup.pair.guidance, RoundSpec(prompt, session.seed, 0, setup.steps), role=role)
@@ -89,6 +103,7 @@ def _txt2img_rounds(role: str, setup: SessionSetup, session: PromptSession) -> S
         started = time.perf_counter()
         image = png_bytes(decode_images(pipe, result.latents)[0])
         decode = time.perf_counter() - started
+        pngs.append(image)
         record.steps_run += len(result.steps)
         if role == "cloud":
             record.cloud_compute_s += compute + decode
@@ -98,6 +113,7 @@ def _txt2img_rounds(role: str, setup: SessionSetup, session: PromptSession) -> S
             record.edge_compute_s += compute
             record.decode_s += decode
     record.image = Image.open(io.BytesIO(image)).convert("RGB")
+    record.round_fidelity = setup.round_fidelity(pngs, list(session.prompts))
     return record
 
 
@@ -119,6 +135,7 @@ def _diffusionx(predicted: bool, setup: SessionSetup, session: PromptSession) ->
     if edge_chooser is not None:
         record.edge_compute_s += engine.predictor.seconds
     record.edge_strengths = [r.strength for r in rounds[1:]]
+    record.round_fidelity = setup.round_fidelity([r.image_png for r in rounds], [r.prompt for r in rounds])
     final = engine.finalize_input(outcome.session_id)
     refiner = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=setup.steps),
                       setup.cloud_chooser if predicted else None)
@@ -154,7 +171,8 @@ class _timed:
             self.seconds += time.perf_counter() - started
 
 
-_META = ("edge_compute_s", "cloud_compute_s", "decode_s", "messages", "edge_strengths", "refine_strength", "steps_run")
+_META = ("edge_compute_s", "cloud_compute_s", "decode_s", "messages", "edge_strengths", "refine_strength", "steps_run",
+         "round_fidelity")
 
 
 class SessionCache(ImageCache):

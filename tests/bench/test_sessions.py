@@ -52,7 +52,14 @@ def test_results_schema_tables_and_resume(tmp_path, predictors, monkeypatch):
     assert details["diffusionx"]["refine_strength"] == pytest.approx(0.55)
     assert details["edge"]["transfer_s"] == 0 and details["diffusionx"]["transfer_s"] > 0
     tables = (tmp_path / "out" / "tables.md").read_text()
-    assert all(f"## Table {n}" in tables for n in (1, 2, 3, 4))
+    assert all(f"## Table {n}" in tables for n in (1, 2, 3, 4)) and "Preview fidelity" in tables
+    # One round fidelity per round; for cloud and edge the last round's picture IS the final image.
+    for method in by:
+        folders = [d for d in (tmp_path / "out" / "sessions").iterdir() if d.name.rsplit("-", 1)[0] == method]
+        metas = [json.loads(f.read_text()) for d in folders for f in d.glob("*.json")]
+        assert sorted(len(m["round_fidelity"]) for m in metas) == [2, 3]
+        if method in ("cloud", "edge"):
+            assert sum(m["round_fidelity"][-1] for m in metas) / 2 == pytest.approx(by[method]["fidelity"])
 
     def fail(*args):
         raise AssertionError("ran a cached session again")

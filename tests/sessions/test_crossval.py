@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ecdiff.sessions.crossval import cv_mse, pick, session_folds
+from ecdiff.sessions.crossval import cv_mse, out_of_fold, pick, pick_tolerance, session_folds
 from ecdiff.sessions.training import held_out_sessions
 
 SESSIONS = [0, 0, 1, 2, 2, 2, 3, 4, 4, 5]  # record -> session
@@ -39,3 +39,47 @@ def test_held_out_sessions_share_out_the_cloud_labelled_ones():
     assert len(held) == 32 and sum(s < 60 for s in held) == 12
     assert held == held_out_sessions(160, 60, 0.2, seed=0) != held_out_sessions(160, 60, 0.2, seed=1)
     assert held_out_sessions(1, 1, 0.9, seed=0) == set()  # the only session is kept for fitting
+
+
+def test_out_of_fold_predictions_come_from_the_other_folds_in_record_order():
+    x, y = torch.arange(4.0).unsqueeze(1), torch.tensor([[1.0], [3.0], [5.0], [7.0]])
+    mean_of_fit = lambda xf, yf, xe, v: yf.mean().expand(len(xe), 1)  # noqa: E731
+    predicted = out_of_fold(mean_of_fit, x, y, [[0, 2], [1, 3]], 0.0)
+    torch.testing.assert_close(predicted, torch.tensor([[5.0], [3.0], [5.0], [3.0]], dtype=torch.float64))
+
+
+def _strength_rows(*rows):
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_tolerance_is_the_cheapest_at_least_as_faithful_as_the_best_fixed_strength():
+    # Measured fidelity of 3 records at the 11 candidates; the best fixed strength is 0.50 (mean 80).
+    fidelity = _strength_rows([0, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100],
+                              [0, 0, 100, 100, 100, 100, 100, 100, 100, 100, 100],
+                              [100, 100, 40, 40, 40, 40, 40, 40, 40, 40, 40])
+    # Predictions rise slowly with strength; record 2's peak is at 0.40.
+    predicted = _strength_rows([50, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99],
+                               [50, 60, 91, 92, 93, 94, 95, 96, 97, 98, 99],
+                               [99, 98, 50, 50, 50, 50, 50, 50, 50, 50, 50])
+    chosen, table = pick_tolerance(predicted, fidelity, [0.0, 5.0, 8.5, 50.0])
+    assert table["best-fixed"] == {"fidelity": pytest.approx(80.0), "strength": 0.5}
+    # 0: choices 0.90, 0.90, 0.40 -> fidelity (100 + 100 + 100) / 3; mean strength 2.2 / 3.
+    assert table["0.0"] == {"fidelity": pytest.approx(100.0), "strength": pytest.approx(2.2 / 3)}
+    # 5: 0.65, 0.65, 0.40 -> 100 at mean 1.7 / 3. 8.5 (>= 90.5): 0.50, 0.50, 0.40 -> 100 at 1.4 / 3.
+    assert table["8.5"] == {"fidelity": pytest.approx(100.0), "strength": pytest.approx(1.4 / 3)}
+    # 50: 0.40 everywhere -> (0 + 0 + 100) / 3 = 33.3 < 80: cheaper but not faithful enough.
+    assert table["50.0"] == {"fidelity": pytest.approx(100 / 3), "strength": pytest.approx(0.4)}
+    assert chosen == 8.5
+
+
+def test_without_a_tolerance_as_faithful_as_fixed_the_most_faithful_wins():
+    fidelity = _strength_rows([100] * 11, [100] * 11)
+    predicted = _strength_rows([0] * 10 + [1], [0] * 10 + [1])  # always 0.90 at tolerance < 1
+    chosen, table = pick_tolerance(predicted, fidelity, [0.5, 2.0])
+    assert table["best-fixed"]["strength"] == 0.4  # ties go to the cheaper fixed strength
+    assert chosen == 2.0 and table["2.0"]["strength"] == pytest.approx(0.4)
+    fidelity = _strength_rows([0] * 10 + [100], [100] + [0] * 10)  # best fixed: 50 (at 0.40 or 0.90)
+    predicted = _strength_rows([0] * 11, [0] * 11)  # every tolerance chooses 0.40: fidelity 50 == fixed
+    assert pick_tolerance(predicted, fidelity, [3.0, 1.0])[0] == 1.0  # equal cost: the smaller tolerance
+    with pytest.raises(ValueError, match="non-empty"):
+        pick_tolerance(predicted, fidelity, [])

@@ -24,9 +24,10 @@ def test_choice_is_the_lowest_candidate_within_tolerance_of_the_predicted_max():
         choose_strengths(torch.zeros(2, 10), 1.0)
 
 
-def test_config_rejects_a_negative_tolerance():
-    with pytest.raises(ValueError, match="tolerance"):
-        PredictorConfig(tolerance=-0.5)
+@pytest.mark.parametrize("field", ["edge_tolerance", "cloud_tolerance"])
+def test_config_rejects_a_negative_tolerance(field):
+    with pytest.raises(ValueError, match="tolerances >= 0"):
+        PredictorConfig(**{field: -0.5})
 
 
 def test_best_strength_breaks_ties_toward_the_lower_strength():
@@ -56,7 +57,7 @@ def test_edge_output_is_a_fidelity_per_candidate_in_points():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    config = PredictorConfig(text_dim=5, image_dim=3, hidden=4, ridge=0.5, tolerance=2.0)
+    config = PredictorConfig(text_dim=5, image_dim=3, hidden=4, ridge=0.5, edge_tolerance=2.0, cloud_tolerance=3.0)
     torch.manual_seed(1)
     edge = EdgePredictor(config).eval()
     cloud = CloudPredictor(torch.randn(9, 11, dtype=torch.float64))
@@ -72,6 +73,6 @@ def test_save_and_load_round_trip(tmp_path):
 def test_missing_folder_and_old_format_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="make predictors"):
         load_predictors(tmp_path / "absent")
-    (tmp_path / "config.json").write_text('{"text_dim": 5, "image_dim": 3, "hidden": 4, "ridge": 1.0}')
+    (tmp_path / "config.json").write_text('{"text_dim": 5, "image_dim": 3, "hidden": 4, "ridge": 1.0, "tolerance": 1.0}')
     with pytest.raises(ValueError, match="retrain"):
         load_predictors(tmp_path)
