@@ -22,6 +22,7 @@ from ecdiff.search.pair_args import pair_from_args
 from ecdiff.services.link import LinkConfig
 from ecdiff.sessions.predictors import PREDICTORS_DIR_NAME
 from ecdiff.sessions.prompts import read_sessions
+from ecdiff.sessions.refine import RefineConfig
 
 from .quality_runner import Method, machine_info
 from .sessions_report import build_results, write_outputs
@@ -33,6 +34,14 @@ def _predictor_key(folder: Path) -> str:
     for name in ("edge.safetensors", "cloud.safetensors"):
         digest.update((folder / name).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _approximation(args) -> dict | None:
+    """The refinement's EC-Diff approximation settings, None without --approximate."""
+    if not args.approximate:
+        return None
+    c = RefineConfig()
+    return {"pre_steps": c.pre_steps, "k": c.k, "alpha": c.alpha}
 
 
 def _setup(args, methods: list[str]):
@@ -51,7 +60,8 @@ def _setup(args, methods: list[str]):
             raise ValueError(f"{exc}; or leave diffusionx out of --methods") from None
     setup = SessionSetup(pair, args.steps, args.preview_steps, args.fixed_strength, args.approximate,
                          edge_chooser, cloud_chooser, scorer)
-    dx = {"preview_steps": args.preview_steps, "approximate": args.approximate}
+    # The refinement's approximation settings change its images: part of the cache key.
+    dx = {"preview_steps": args.preview_steps, "approximate": args.approximate, "approximation": _approximation(args)}
     params = {
         "cloud": {}, "edge": {},
         "diffusionx-fixed": {**dx, "strength": args.fixed_strength},
@@ -86,7 +96,7 @@ def run(args) -> int:
         records[m][i] = cache.store_session(by_name[m], sessions[i], run_session(m, setup, sessions[i]))
     results = build_results(records, sessions, scorer, link, machine_info(pair.cloud.device),
                             {"models": pair.name, "steps": args.steps, "preview_steps": args.preview_steps,
-                             "fixed_strength": args.fixed_strength, "approximate": args.approximate,
+                             "fixed_strength": args.fixed_strength, "approximation": _approximation(args),
                              "sessions_file": str(args.sessions)})
     write_outputs(args.out, results)
     print((args.out / "tables.md").read_text())

@@ -61,6 +61,11 @@ def build_results(records: dict, sessions, scorer, link, machine: dict, run: dic
             "run": {**run, "sessions": len(sessions), "bandwidth_mbps": link.bandwidth_mbps, "latency_ms": link.latency_ms}}
 
 
+def _approximation(run: dict) -> str:
+    a = run.get("approximation")
+    return f"yes (p {a['pre_steps']} from the start step, k {a['k']}, alpha {a['alpha']})" if a else "no"
+
+
 def _f(value, digits=3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -95,7 +100,8 @@ def tables(results: dict) -> str:
             f"{_f(c['fidelity'], 1)} / {_f(c['latency_s'])} (n={c['sessions']})" if c else "n/a" for c in cells) + " |")
     out += ["", f"{run['sessions']} sessions from {run['sessions_file']}, models {run['models']}; full generations and "
             f"the refinement {run['steps']} DDIM steps, previews {run['preview_steps']}; diffusionx-fixed strength "
-            f"{run['fixed_strength']}; EC-Diff approximation in the refinement: {'yes' if run['approximate'] else 'no'}. "
+            f"{run['fixed_strength']}; EC-Diff approximation in the refinement: "
+            f"{_approximation(run)}. "
             "Fidelity: alignment-scorer prompt fidelity (points) of the final image for the final prompt; preview "
             "fidelity: the same for each round's preview and its prompt, mean over rounds. "
             "Scorer-FID: Frechet distance of scorer features of the final images to exact renders of the final prompts' scenes (not Inception FID; few sessions make it a sanity check only). Latency: mean "

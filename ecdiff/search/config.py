@@ -35,7 +35,7 @@ def _positive_int(name: str, value) -> None:
 @dataclass(frozen=True)
 class SearchConfig:
     num_steps: int = 50
-    pre_steps: int = 7  # p, chosen beforehand from the noise-difference curve (`ecdiff noise-curve`)
+    pre_steps: int = 7  # p, fixed before the search: the paper's 7 (`ecdiff noise-curve` proposes one; docs/search.md)
     k_grid: tuple[int, ...] = (1, 2, 3, 4, 5)
     k_patience: int = 3  # stop after this many consecutive non-improving k
     alpha_grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

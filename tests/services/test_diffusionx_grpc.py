@@ -10,6 +10,7 @@ import torch
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.tensors import from_proto
+from ecdiff.sessions.refine import RefineConfig
 from ecdiff.sessions.rounds import RoundSpec, run_round
 from ecdiff.strategies import ECDiff
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, tensor_pb2
@@ -74,7 +75,8 @@ def test_three_rounds_finalize_and_restart(tiny_pair, db):
             session_id=sid, strength=0.5, approximate=True, return_latents=True)))
         s = final.summary
         assert (s.round, s.strength, s.steps_run, s.num_steps) == (3, 0.5, REFINE // 2, REFINE)
-        strategy = ECDiff(pre_steps=REFINE // 2 + 3, k=2, alpha=0.5, switch_step=REFINE)
+        c = RefineConfig()  # the refinement's approximation settings
+        strategy = ECDiff(pre_steps=REFINE // 2 + c.pre_steps, k=c.k, alpha=c.alpha, switch_step=REFINE)
         reference = run_round(cloud.pipe, cloud.guidance, RoundSpec(PROMPTS[2], 11, 3, REFINE, 0.5, latents(third)),
                               role="cloud", strategy=strategy)
         torch.testing.assert_close(latents(final), reference.latents, rtol=0, atol=0)
