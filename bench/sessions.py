@@ -11,6 +11,7 @@ Writes results.json, tables.md; sessions are cached under OUT/sessions (resumabl
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -111,8 +112,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of full generations and the refinement")
     parser.add_argument("--preview-steps", type=int, default=25, help="DDIM steps of a preview schedule")
     parser.add_argument("--fixed-strength", type=float, default=0.6, help="diffusionx-fixed's strength (default 0.6)")
-    parser.add_argument("--approximate", action="store_true",
-                        help="refine with EC-Diff's k-step approximation (p 3, k 2, alpha 0.5 from the start step)")
+    parser.add_argument("--approximate", action=argparse.BooleanOptionalAction, default=True,
+                        help="refine with EC-Diff's k-step approximation (RefineConfig: 3 real calls from the start "
+                             "step, then k 1, alpha 0.3), as a client asks with Finalize(approximate=true); "
+                             "--no-approximate for the exact refinement (default: approximate)")
     parser.add_argument("--predictors", type=Path, help=f"predictor folder (default models/{PREDICTORS_DIR_NAME})")
     parser.add_argument("--bandwidth-mbps", type=float, default=20.0, help="link of the transfer model (default 20)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency per message (default 0)")

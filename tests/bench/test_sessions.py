@@ -53,6 +53,7 @@ def test_results_schema_tables_and_resume(tmp_path, predictors, monkeypatch):
     assert details["edge"]["transfer_s"] == 0 and details["diffusionx"]["transfer_s"] > 0
     tables = (tmp_path / "out" / "tables.md").read_text()
     assert all(f"## Table {n}" in tables for n in (1, 2, 3, 4)) and "Preview fidelity" in tables
+    assert "approximation in the refinement: yes (p 3 from the start step, k 1, alpha 0.3)" in tables  # the default
     # One round fidelity per round; for cloud and edge the last round's picture IS the final image.
     for method in by:
         folders = [d for d in (tmp_path / "out" / "sessions").iterdir() if d.name.rsplit("-", 1)[0] == method]
