@@ -51,7 +51,7 @@ bench: $(STAMP)
 # EC-Diff's k, alpha, s for the embedded pair on the search prompts (disjoint from the bench's);
 # SEARCH_ARGS=--install writes the result into configs/strategy.toml.
 search: $(STAMP)
-	$(VENV)/bin/ecdiff search --config configs/search.toml --prompts bench/search_prompts.tsv --out out/search $(SEARCH_ARGS)
+	$(VENV)/bin/ecdiff search --prompts bench/search_prompts.tsv --out out/search $(SEARCH_ARGS)
 
 # DiffusionX sessions benchmark on the held-out sessions (BENCH_ARGS="--tiny --limit 4 --steps 8 --preview-steps 6" for a smoke run).
 bench-sessions: $(STAMP)
