@@ -111,7 +111,9 @@ def run_methods(methods: Sequence[Method], items: Sequence[PromptItem], cache: I
                 *, warmup: bool = True, progress: bool = True, desc: str = "generating") -> dict[str, list[Record]]:
     """Every method on every prompt (cached entries are loaded, the rest generated and stored)."""
     results: dict[str, list[Record | None]] = {m.name: [cache.load(m, item) for item in items] for m in methods}
-    todo = [(m, i) for m in methods for i, _ in enumerate(items) if results[m.name][i] is None]
+    # Prompt-major order: every method's pictures of one prompt are generated together, so a change
+    # of machine load during a long run lands on all methods alike instead of on whichever ran then.
+    todo = [(m, i) for i, _ in enumerate(items) for m in methods if results[m.name][i] is None]
     if warmup:  # one untimed run per method to be generated, so one-time costs do not land in a timing
         for method in {m.name: m for m, _ in todo}.values():
             generate_fn(method, items[0])

@@ -89,7 +89,8 @@ def run(args) -> int:
     print(f"models: {pair.name}; {len(sessions)} sessions; methods {', '.join(methods)}", file=sys.stderr)
     cache = SessionCache(args.out / "sessions", json.dumps([pair.cache_key, args.steps]))
     records = {m: [cache.load_session(by_name[m], s) for s in sessions] for m in methods}
-    todo = [(m, i) for m in methods for i in range(len(sessions)) if records[m][i] is None]
+    # Session-major: a change of machine load lands on all methods alike (as in bench quality).
+    todo = [(m, i) for i in range(len(sessions)) for m in methods if records[m][i] is None]
     if todo and not args.no_warmup:  # one untimed session per method, so one-time costs land in no timing
         for m in dict.fromkeys(m for m, _ in todo):
             run_session(m, setup, sessions[0])
