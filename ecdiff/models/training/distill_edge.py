@@ -25,7 +25,7 @@ from ecdiff.models.training.latents import load_latents
 from ecdiff.models.training.loop import WallClock, load_checkpoint, save_checkpoint, step_generator
 from ecdiff.models.training.paths import cache_dir, models_dir
 from ecdiff.models.training.text_cache import load_text_cache
-from ecdiff.models.training.train_unet import CLOUD_TRAINING, EDGE_TRAINING, _conditioning, _ema_update
+from ecdiff.models.training.train_unet import CLOUD_TRAINING, EDGE_TRAINING, _conditioning, optimise_with_ema
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,7 @@ def distill_edge(config: DistillConfig = DistillConfig()) -> None:
         idx = torch.randint(0, len(latents), (config.batch_size,), generator=gen)
         states = _conditioning(scene_ids[idx], table, empty, EDGE_TRAINING, gen)
         loss = distill_loss(student, teacher, scheduler, latents[idx].float(), states, config.max_timestep, gen)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
-        _ema_update(ema, student, min(config.ema_decay, (1 + step) / (10 + step)))
+        optimise_with_ema(loss, student, ema, optimizer, step, config.ema_decay)
         bar.set_postfix(loss=f"{loss.item():.5f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_checkpoint(ckpt, step + 1, model=student, ema=ema, optimizer=optimizer, clock=clock)

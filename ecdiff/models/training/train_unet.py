@@ -99,6 +99,16 @@ def _ema_update(ema, model, decay: float) -> None:
         e.lerp_(p, 1 - decay)
 
 
+def optimise_with_ema(loss: torch.Tensor, model, ema, optimizer, step: int, ema_decay: float) -> None:
+    """Backward, clip to norm 1, step, then the EMA update (shared by training and distillation)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    # EMA warms up so early steps are not frozen into the average of a short run.
+    _ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))
+
+
 def train_unet(config: UNetTrainConfig) -> None:
     torch.manual_seed(config.seed)
     latents, scene_ids = load_latents()
@@ -120,12 +130,7 @@ def train_unet(config: UNetTrainConfig) -> None:
             group["lr"] = lr_at(step, config.steps, config.peak_lr, config.warmup_steps)
         max_t = config.max_timestep(step, scheduler.config.num_train_timesteps)
         loss = diffusion_loss(unet, scheduler, latents[idx].float(), states, config.min_snr_gamma, gen, max_t)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        # EMA warms up so early steps are not frozen into the average of a short run.
-        _ema_update(ema, unet, min(config.ema_decay, (1 + step) / (10 + step)))
+        optimise_with_ema(loss, unet, ema, optimizer, step, config.ema_decay)
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_checkpoint(ckpt, step + 1, model=unet, ema=ema, optimizer=optimizer, clock=clock)
