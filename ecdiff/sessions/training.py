@@ -135,18 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             return model(x_eval)
 
+    def cloud_fit_predict(x_fit, y_fit, x_eval, ridge):
+        return CloudPredictor.fit(x_fit, y_fit, ridge)(x_eval)
+
+    edge_groups = [labels.edge_sessions[i] for i in fit]  # cloud records are one per session: cfit itself
     try:
-        weight_decay, edge_cv = pick(edge_fit_predict, x_edge[fit], y_edge[fit], [labels.edge_sessions[i] for i in fit],
+        weight_decay, edge_cv = pick(edge_fit_predict, x_edge[fit], y_edge[fit], edge_groups,
                                      args.weight_decay, args.cv_folds, args.seed)
-        ridge, cloud_cv = pick(lambda xf, yf, xe, lam: CloudPredictor.fit(xf, yf, lam)(xe), x_cloud[cfit],
-                               y_cloud[cfit], cfit, args.ridge, args.cv_folds, args.seed)
+        ridge, cloud_cv = pick(cloud_fit_predict, x_cloud[cfit], y_cloud[cfit], cfit, args.ridge, args.cv_folds, args.seed)
         # Each head's tolerance, from its out-of-fold predictions at the picked regularisation.
-        edge_folds = session_folds([labels.edge_sessions[i] for i in fit], args.cv_folds, args.seed)
-        edge_tolerance, edge_tolerances = pick_tolerance(
-            out_of_fold(edge_fit_predict, x_edge[fit], y_edge[fit], edge_folds, weight_decay), y_edge[fit], args.tolerance)
-        cloud_folds = session_folds(cfit, args.cv_folds, args.seed)
-        cloud_oof = out_of_fold(lambda xf, yf, xe, lam: CloudPredictor.fit(xf, yf, lam)(xe), x_cloud[cfit],
-                                y_cloud[cfit], cloud_folds, ridge)
+        edge_oof = out_of_fold(edge_fit_predict, x_edge[fit], y_edge[fit],
+                               session_folds(edge_groups, args.cv_folds, args.seed), weight_decay)
+        edge_tolerance, edge_tolerances = pick_tolerance(edge_oof, y_edge[fit], args.tolerance)
+        cloud_oof = out_of_fold(cloud_fit_predict, x_cloud[cfit], y_cloud[cfit],
+                                session_folds(cfit, args.cv_folds, args.seed), ridge)
         cloud_tolerance, cloud_tolerances = pick_tolerance(cloud_oof, y_cloud[cfit], args.tolerance)
     except ValueError as exc:
         print(f"predictors: error: {exc}", file=sys.stderr)
@@ -166,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                 "epochs": args.epochs, "lr": args.lr, "weight_decay": weight_decay, "ridge": ridge, "seed": args.seed,
                 "cv_folds": args.cv_folds, "edge_cv_mse": edge_cv, "cloud_cv_mse": cloud_cv,
                 "edge_tolerance": edge_tolerance, "cloud_tolerance": cloud_tolerance,
-                "edge_cv_tolerances": edge_tolerances, "cloud_cv_tolerances": cloud_tolerances, "val_fraction": args.val_fraction, "validation_sessions": len(held),
+                "edge_cv_tolerances": edge_tolerances, "cloud_cv_tolerances": cloud_tolerances,
+                "val_fraction": args.val_fraction, "validation_sessions": len(held),
                 "edge_validation": edge_eval, "cloud_validation": cloud_eval}
     Predictors(config, edge, cloud).save(args.out, metadata)
     write_card(args.out, metadata)
