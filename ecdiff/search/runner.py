@@ -2,7 +2,7 @@
 
 Output folder:
     points.jsonl  every distinct point evaluated, in order: params, measurement, objective terms,
-                  and whether the measurement came from the cache
+                  whether the measurement came from the cache, and which point's timing it uses
     path.json     the config, the cloud reference, the path taken (each step with its decision)
                   and the result
     strategy.toml the result, in the strategy-parameter format (`ecdiff.strategy_config`) that the
@@ -19,9 +19,10 @@ from .cache import MeasurementCache, point_key
 from .config import SearchConfig
 from .evaluator import Evaluator
 from .greedy import SearchOutcome, two_stage_search
-from .objective import objective_terms
-from ..strategy_config import StrategyDefaults
+from .objective import Timing, objective_terms
 from .params import ECDiffParams
+from ..strategies import PlanCounts
+from ..strategy_config import StrategyDefaults
 
 RESULT_FILE = "strategy.toml"
 
@@ -36,14 +37,23 @@ def run_search(config: SearchConfig, evaluator: Evaluator, cache_dir: str | Path
     cache = MeasurementCache(cache_dir, evaluator.fingerprint())
     cloud, cloud_cached = cache.get_or_measure(f"T{config.num_steps}-cloud", lambda: evaluator.cloud_reference(config.num_steps))
     points: dict[str, dict] = {}
+    # Points with the same work (plan counts; alpha changes values, not work) share the timing of the
+    # first of them on the path, so timing noise cannot rank them: their SSIM does.
+    timings: dict[PlanCounts, tuple[str, Timing]] = {}
 
     def score(params: ECDiffParams) -> float:
         key = point_key(params)
         if key not in points:
-            measurement, cached = cache.get_or_measure(key, lambda: evaluator.measure(params))
-            terms = objective_terms(measurement, cloud, config.weights)
+            work = PlanCounts.of(params.strategy().plan(params.num_steps))
+            timed_at, timing = timings.get(work, (key, None))
+            measurement, cached = cache.get_or_measure(key, lambda: evaluator.measure(params, timing))
+            if timing is None:
+                timings[work] = (key, measurement.timing)
+            else:  # a cached entry may come from a run that timed this work elsewhere
+                measurement = measurement.with_timing(timing)
+            terms = objective_terms(measurement, config.weights)
             points[key] = {"params": params.as_dict(), "measurement": measurement.as_dict(),
-                           "terms": terms.as_dict(), "from_cache": cached}
+                           "terms": terms.as_dict(), "from_cache": cached, "timed_at": timed_at}
         return points[key]["terms"]["value"]
 
     outcome = two_stage_search(config, score)
