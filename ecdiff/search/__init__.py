@@ -4,6 +4,7 @@ benchmarks (model pair, prompt files, timed generation). See docs/search.md.
 """
 
 from .config import SearchConfig
+from .costs import StepCosts
 from .objective import Measurement, ObjectiveTerms, objective_terms
 from .params import ECDiffParams
 
@@ -12,5 +13,6 @@ __all__ = [
     "Measurement",
     "ObjectiveTerms",
     "SearchConfig",
+    "StepCosts",
     "objective_terms",
 ]

@@ -1,4 +1,4 @@
-"""Measurements cached on disk, keyed by the evaluator's fingerprint and the parameter point.
+"""Measurements (and the step costs) cached on disk, keyed by the evaluator's fingerprint and the point.
 
 Layout: <root>/<sha256(fingerprint)[:16]>/{fingerprint.txt, <key>.json}. A changed model pair,
 prompt set, seed list or step count changes the fingerprint and so starts a fresh cache; the same
@@ -11,10 +11,11 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
-from .objective import Measurement
 from .params import ECDiffParams
+
+Cached = TypeVar("Cached")  # a Measurement or the StepCosts
 
 
 def point_key(params: ECDiffParams) -> str:
@@ -27,16 +28,16 @@ class MeasurementCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "fingerprint.txt").write_text(fingerprint + "\n")
 
-    def get_or_measure(self, key: str, measure: Callable[[], Measurement]) -> tuple[Measurement, bool]:
-        """(measurement, True when it came from the cache)."""
+    def get_or_measure(self, key: str, measure: Callable[[], Cached], decode: Callable[[dict], Cached]) -> tuple[Cached, bool]:
+        """(the value, True when it came from the cache); values have as_dict(), `decode` reads it back."""
         path = self.folder / f"{key}.json"
         if path.is_file():
             try:
-                return Measurement.from_dict(json.loads(path.read_text())), True
+                return decode(json.loads(path.read_text())), True
             except (ValueError, KeyError, TypeError):
                 pass  # a damaged entry is measured again and overwritten
-        measurement = measure()
+        value = measure()
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(measurement.as_dict()))
+        tmp.write_text(json.dumps(value.as_dict()))
         os.replace(tmp, path)  # atomic: an interrupted run leaves no half-written entry
-        return measurement, False
+        return value, False

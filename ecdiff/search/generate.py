@@ -17,7 +17,8 @@ from ..denoiser import latent_shape, pipeline_denoiser
 from ..images import decode_images
 from ..loading import ModelPair
 from ..sampling import sample
-from ..strategies import StepKind, Strategy
+from ..strategies import PlanCounts, StepKind, Strategy
+from .costs import TimedPicture
 
 SCHEDULERS = ("ddim", "euler", "dpm++")
 
@@ -43,6 +44,11 @@ class Generated:
     edge_calls: int
     approx_steps: int
     transfer_bytes: int  # the latent handed from cloud to edge (raw tensor bytes); 0 without handoff
+    step_seconds: dict[StepKind, float]  # the sampler's seconds per step kind, summed over the picture
+
+    def timed(self) -> TimedPicture:
+        return TimedPicture(self.latency_s, PlanCounts(self.cloud_calls, self.approx_steps, self.edge_calls),
+                            self.step_seconds)
 
 
 def generate(pair: ModelPair, strategy: Strategy, prompt: str, seed: int, num_steps: int,
@@ -65,4 +71,5 @@ def generate(pair: ModelPair, strategy: Strategy, prompt: str, seed: int, num_st
         edge_calls=result.edge_calls,
         approx_steps=result.approx_steps,
         transfer_bytes=result.handoff.numel() * result.handoff.element_size() if handoff else 0,
+        step_seconds={kind: sum(r.seconds for r in result.steps if r.kind == kind) for kind in StepKind},
     )

@@ -1,10 +1,11 @@
 """Runs the two-stage search with an evaluator and a disk cache, and writes everything down.
 
 Output folder:
-    points.jsonl  every distinct point evaluated, in order: params, measurement, objective terms,
-                  whether the measurement came from the cache, and which point's timing it uses
-    path.json     the config, the cloud reference, the path taken (each step with its decision)
-                  and the result
+    points.jsonl  every distinct point evaluated, in order: params, measurement, the seconds per
+                  picture its work costs by the step costs, objective terms, and whether the
+                  measurement came from the cache
+    path.json     the config, the step costs, the path taken (each step with its decision) and
+                  the result
     strategy.toml the result, in the strategy-parameter format (`ecdiff.strategy_config`) that the
                   services and the bench read; its header comment says where the values came from
 """
@@ -19,10 +20,10 @@ from .cache import MeasurementCache, point_key
 from .config import SearchConfig
 from .evaluator import Evaluator
 from .greedy import SearchOutcome, two_stage_search
-from .objective import Timing, objective_terms
-from .params import ECDiffParams
-from ..strategies import PlanCounts
+from .costs import StepCosts
+from .objective import Measurement, objective_terms
 from ..strategy_config import StrategyDefaults
+from .params import ECDiffParams
 
 RESULT_FILE = "strategy.toml"
 
@@ -35,32 +36,25 @@ def run_search(config: SearchConfig, evaluator: Evaluator, cache_dir: str | Path
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = MeasurementCache(cache_dir, evaluator.fingerprint())
-    cloud, cloud_cached = cache.get_or_measure(f"T{config.num_steps}-cloud", lambda: evaluator.cloud_reference(config.num_steps))
+    costs, costs_cached = cache.get_or_measure(f"T{config.num_steps}-step-costs",
+                                               lambda: evaluator.calibrate(config.num_steps), StepCosts.from_dict)
     points: dict[str, dict] = {}
-    # Points with the same work (plan counts; alpha changes values, not work) share the timing of the
-    # first of them on the path, so timing noise cannot rank them: their SSIM does.
-    timings: dict[PlanCounts, tuple[str, Timing]] = {}
 
     def score(params: ECDiffParams) -> float:
         key = point_key(params)
         if key not in points:
-            work = PlanCounts.of(params.strategy().plan(params.num_steps))
-            timed_at, timing = timings.get(work, (key, None))
-            measurement, cached = cache.get_or_measure(key, lambda: evaluator.measure(params, timing))
-            if timing is None:
-                timings[work] = (key, measurement.timing)
-            else:  # a cached entry may come from a run that timed this work elsewhere
-                measurement = measurement.with_timing(timing)
-            terms = objective_terms(measurement, config.weights)
+            measurement, cached = cache.get_or_measure(key, lambda: evaluator.measure(params), Measurement.from_dict)
+            terms = objective_terms(measurement, costs, config.weights)
             points[key] = {"params": params.as_dict(), "measurement": measurement.as_dict(),
-                           "terms": terms.as_dict(), "from_cache": cached, "timed_at": timed_at}
+                           "costed_latency_s": costs.seconds(measurement.counts),
+                           "terms": terms.as_dict(), "from_cache": cached}
         return points[key]["terms"]["value"]
 
     outcome = two_stage_search(config, score)
     (out_dir / "points.jsonl").write_text("".join(json.dumps(p) + "\n" for p in points.values()))
     (out_dir / "path.json").write_text(json.dumps({
         "config": config.as_dict(),
-        "cloud_reference": {"measurement": cloud.as_dict(), "from_cache": cloud_cached},
+        "step_costs": {"seconds": costs.as_dict(), "from_cache": costs_cached},
         "path": [step.as_dict() for step in outcome.path],
         "result": {"params": outcome.best.as_dict(), "objective": outcome.objective},
         "evaluations": len(points),

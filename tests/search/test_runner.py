@@ -2,56 +2,46 @@ import json
 
 import pytest
 
-from ecdiff.search import ECDiffParams, Measurement, SearchConfig, objective_terms
-from ecdiff.search.objective import Timing
-from ecdiff.strategies import PlanCounts
+from ecdiff.search import ECDiffParams, Measurement, SearchConfig, StepCosts, objective_terms
 from ecdiff.search.runner import run_search
+from ecdiff.strategies import PlanCounts
 from ecdiff.strategy_config import StrategyDefaults
 
 
+COSTS = StepCosts(cloud_s=0.07, approx_s=0.001, edge_s=0.02, cloud_only_overhead_s=0.1, collaborative_overhead_s=0.15)
+
+
+def _measurement(params, quality, latency_s=1.0):
+    counts = PlanCounts.of(params.strategy().plan(params.num_steps))
+    return Measurement(quality, latency_s, counts.cloud, counts.approx, counts.edge, params.num_steps)
+
+
 class TableEvaluator:
-    """Deterministic fake: SSIM from a formula, half the cloud time, true plan cloud-call counts."""
+    """Deterministic fake: SSIM from a formula, fixed step costs, true plan counts."""
 
     def __init__(self, tag="table"):
-        self.tag, self.calls, self.timed, self.cloud_calls_made = tag, [], [], 0
+        self.tag, self.calls, self.calibrations = tag, [], 0
 
     def fingerprint(self):
         return self.tag
 
-    def cloud_reference(self, num_steps):
-        self.cloud_calls_made += 1
-        return Measurement(1.0, 2.0, num_steps, num_steps, 1.0)
+    def calibrate(self, num_steps):
+        self.calibrations += 1
+        return COSTS
 
-    def measure(self, params, timing):
+    def measure(self, params):
         self.calls.append(params)
         quality = 1.0 - 0.05 * abs(params.k - 3) - abs(params.alpha - 0.7) - 0.01 * abs(params.switch_step - 33)
-        counts = params.strategy().plan(params.num_steps).count("cloud")
-        if timing is None:
-            self.timed.append(params)
-            timing = Timing(1.0, 0.5)
-        return Measurement(quality, timing.latency_s, counts, params.num_steps, timing.relative_latency)
-
-
-class NoisyClock(TableEvaluator):
-    """Times every point it is asked to time differently (timing noise), and makes low alpha slightly
-    better in SSIM; points of equal work are then ranked right only if they share one timing."""
-
-    def measure(self, params, timing):
-        if timing is None:
-            timing = Timing(1.0, 0.5 - 0.01 * len(self.timed))  # each new timing looks faster
-            self.timed.append(params)
-        quality = 0.95 - 0.001 * params.alpha
-        counts = params.strategy().plan(params.num_steps).count("cloud")
-        self.calls.append(params)
-        return Measurement(quality, timing.latency_s, counts, params.num_steps, timing.relative_latency)
+        return _measurement(params, quality)
 
 
 def test_objective_formula():
-    m = Measurement(0.9, 1.0, 20, 50, 0.25)
-    terms = objective_terms(m, (0.3, 0.3, 0.4))
-    # Efficiency = 1 - relative latency 1/4 (not the absolute seconds), Burden = 1 - 20/50.
-    assert (terms.ssim, terms.efficiency, terms.burden) == (0.9, 0.75, 0.6)
-    assert terms.value == pytest.approx(0.3 * 0.9 + 0.3 * 0.75 + 0.4 * 0.6)
+    m = Measurement(0.9, 1.0, 20, 10, 20, 50)
+    terms = objective_terms(m, COSTS, (0.3, 0.3, 0.4))
+    # t(cloud) = 0.1 + 50 * 0.07 = 3.6 s; t = 0.15 + 20 * 0.07 + 10 * 0.001 + 20 * 0.02 = 1.96 s; Burden = 1 - 20/50.
+    assert terms.efficiency == pytest.approx(1 - 1.96 / 3.6)
+    assert (terms.ssim, terms.burden) == (0.9, 0.6)
+    assert terms.value == pytest.approx(0.3 * 0.9 + 0.3 * (1 - 1.96 / 3.6) + 0.4 * 0.6)
 
 
 def test_run_writes_points_path_and_config_and_reuses_cache(tmp_path):
@@ -59,7 +49,7 @@ def test_run_writes_points_path_and_config_and_reuses_cache(tmp_path):
     first = TableEvaluator()
     outcome = run_search(config, first, tmp_path / "cache", tmp_path / "out1")
     assert (outcome.best.k, outcome.best.alpha, outcome.best.switch_step) == (3, 0.7, 33)
-    assert first.cloud_calls_made == 1
+    assert first.calibrations == 1
     keys = [(p.k, p.alpha, p.switch_step) for p in first.calls]
     assert len(keys) == len(set(keys))  # each point measured once, even where the walk revisits it
 
@@ -74,7 +64,7 @@ def test_run_writes_points_path_and_config_and_reuses_cache(tmp_path):
 
     second = TableEvaluator()
     again = run_search(config, second, tmp_path / "cache", tmp_path / "out2")
-    assert second.calls == [] and second.cloud_calls_made == 0
+    assert second.calls == [] and second.calibrations == 0
     assert again.best == outcome.best and again.path == outcome.path
     assert all(json.loads(line)["from_cache"] for line in (tmp_path / "out2" / "points.jsonl").read_text().splitlines())
 
@@ -89,24 +79,25 @@ def test_recorded_objectives_follow_the_formula(tmp_path):
     for line in (tmp_path / "o" / "points.jsonl").read_text().splitlines():
         point = json.loads(line)
         m = Measurement.from_dict(point["measurement"])
-        assert point["terms"] == objective_terms(m, config.weights).as_dict()
-        assert point["terms"]["efficiency"] == 0.5  # relative latency 0.5
+        assert point["terms"] == objective_terms(m, COSTS, config.weights).as_dict()
+        assert point["costed_latency_s"] == COSTS.seconds(m.counts)
+    assert json.loads((tmp_path / "o" / "path.json").read_text())["step_costs"]["seconds"] == COSTS.as_dict()
 
 
-def test_points_of_equal_work_share_one_timing(tmp_path):
-    config = SearchConfig(k_grid=(2,), s_grid=(35,), s_start=35)  # stage 1 walks alpha only, at equal work
-    evaluator = NoisyClock()
-    outcome = run_search(config, evaluator, tmp_path / "c", tmp_path / "o")
-    works = [PlanCounts.of(p.strategy().plan(50)) for p in evaluator.timed]
-    assert len(works) == len(set(works))  # each distinct work timed once
+class DriftingClock(TableEvaluator):
+    """Each point's own stopwatch looks faster than the last (a drifting machine); SSIM is slightly
+    better at lower alpha. Only the work may rank points, so the walk must follow SSIM."""
+
+    def measure(self, params):
+        self.calls.append(params)
+        return _measurement(params, 0.95 - 0.001 * params.alpha, latency_s=2.0 - 0.1 * len(self.calls))
+
+
+def test_points_of_equal_work_are_ranked_by_ssim_not_by_their_stopwatch(tmp_path):
+    config = SearchConfig(k_grid=(2,), s_grid=(35,), s_start=35)
+    outcome = run_search(config, DriftingClock(), tmp_path / "c", tmp_path / "o")
     points = [json.loads(line) for line in (tmp_path / "o" / "points.jsonl").read_text().splitlines()]
     alpha_points = [p for p in points if p["params"]["switch_step"] == 30]
-    assert {p["timed_at"] for p in alpha_points} == {"T50-p7-k2-a0.5-s30"}
-    assert len({p["terms"]["efficiency"] for p in alpha_points}) == 1
-    # With equal timings, SSIM decides: the walk goes down to the lowest alpha. (With its own timing
-    # each point would look faster than the last, and the walk would follow the clock instead.)
+    assert len({p["terms"]["efficiency"] for p in alpha_points}) == 1  # equal work, equal Efficiency
+    assert len({p["measurement"]["latency_s"] for p in alpha_points}) == len(alpha_points)
     assert outcome.best.alpha == 0.1
-
-    # A rerun from the cache scores every point with the same shared timings.
-    again = run_search(config, NoisyClock(), tmp_path / "c", tmp_path / "o2")
-    assert again.best == outcome.best and again.path == outcome.path

@@ -25,6 +25,9 @@ def test_search_end_to_end_on_tiny_models(tmp_path):
     for p in points:
         m = p["measurement"]
         assert 0.0 < m["ssim"] <= 1.0 and m["latency_s"] > 0 and m["num_steps"] == 8
+        assert m["cloud_calls"] + m["approx_steps"] + m["edge_steps"] == 8
+    costs = json.loads((tmp_path / "out" / "path.json").read_text())["step_costs"]["seconds"]
+    assert all(v > 0 for v in costs.values())  # every kind of step was timed in calibration
 
     # One point's SSIM, recomputed from independently generated images.
     point = next(p for p in points if p["params"] == outcome.best.as_dict())
