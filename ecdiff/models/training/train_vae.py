@@ -14,6 +14,15 @@ colour is in the latent from the first steps (a linear map the encoder learns at
 decoder only has to sharpen it, and the UNet later works on latents whose first three channels
 are a low-resolution picture. The scaling factor is measured at the end so that
 scaled latents have unit standard deviation, as SD's 0.18215 does for its VAE.
+
+Shape-coding latents: a small training-only classifier reads the object's shape from the sampled
+latents and its cross-entropy (weight `shape_weight`) joins the loss; it is dropped when the VAE is
+shipped. Without it the encoder kept too little shape for small objects (a 16 px box covers 2x2
+latent cells, three of four channels anchored to colour): a conv probe trained afterwards on the
+latents read small shapes right in only 87-94 %, and no decoder can draw what the latent lost.
+Measured (scorer on 1000 fresh reconstructions; `evaluate --only vae`), after this stage / after the
+decoder fine-tune: weight 0: shape 76 % / 88.1 %; 0.1: 84.0 % / 97.1 %; 0.3: 92.6 % / 99.4 % (PSNR
+30.5 / 32.5 dB; every other attribute 100 %).
 """
 
 from __future__ import annotations
@@ -23,14 +32,17 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from ecdiff.models.registry import VAE_DIR_NAME
-from ecdiff.models.training.architectures import build_vae
+from ecdiff.models.training.architectures import LATENT_CHANNELS, build_vae
 from ecdiff.models.training.data import to_unit_range, training_renders
 from ecdiff.models.training.loop import WallClock, load_checkpoint, lr_at, save_checkpoint, step_generator
 from ecdiff.models.training.paths import cache_dir, models_dir
-from ecdiff.toyworld import BACKGROUNDS
+from ecdiff.toyworld import ATTRIBUTES, BACKGROUNDS, SHAPES
+
+SHAPE_LABEL = list(ATTRIBUTES).index("shape")  # column of the shape in training_renders' labels
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class VAETrainConfig:
     kl_weight: float = 1e-6
     object_weight: float = 4.0
     anchor_weight: float = 1.0
+    shape_weight: float = 0.3  # cross-entropy of the training-only shape classifier on the latents
     sample_posterior: bool = True  # False: decode the posterior mean (no latent noise in training)
     dataset_size: int = 20000
     seed: int = 0
@@ -51,8 +64,9 @@ class VAETrainConfig:
         for name in ("steps", "batch_size", "warmup_steps", "dataset_size", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.peak_lr <= 0 or self.kl_weight < 0 or self.object_weight < 0 or self.anchor_weight < 0:
-            raise ValueError("peak_lr must be > 0; kl_weight, object_weight and anchor_weight must be >= 0")
+        weights = (self.kl_weight, self.object_weight, self.anchor_weight, self.shape_weight)
+        if self.peak_lr <= 0 or min(weights) < 0:
+            raise ValueError("peak_lr must be > 0; kl_weight, object_weight, anchor_weight and shape_weight must be >= 0")
 
 
 def _background_colors() -> torch.Tensor:
@@ -61,9 +75,17 @@ def _background_colors() -> torch.Tensor:
     return (rgb / 127.5 - 1.0)[:, :, None, None]
 
 
-def vae_loss(vae, x: torch.Tensor, backgrounds: torch.Tensor, config: VAETrainConfig, generator) -> tuple[torch.Tensor, dict]:
+def shape_probe() -> nn.Module:
+    """Training-only classifier: latents (N, 4, 8, 8) -> shape logits, position-invariant by max-pooling."""
+    return nn.Sequential(nn.Conv2d(LATENT_CHANNELS, 64, 3, padding=1), nn.SiLU(), nn.Conv2d(64, 64, 3, padding=1), nn.SiLU(),
+                         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, len(SHAPES)))
+
+
+def vae_loss(vae, probe: nn.Module, x: torch.Tensor, labels: torch.Tensor, backgrounds: torch.Tensor,
+             config: VAETrainConfig, generator) -> tuple[torch.Tensor, dict]:
     posterior = vae.encode(x).latent_dist
-    recon = vae.decode(posterior.sample(generator) if config.sample_posterior else posterior.mode()).sample
+    z = posterior.sample(generator) if config.sample_posterior else posterior.mode()
+    recon = vae.decode(z).sample
     is_object = ((x - backgrounds).abs().sum(1, keepdim=True) > 0.05).float()
     weight = 1 + config.object_weight * is_object
     err = recon - x
@@ -71,19 +93,22 @@ def vae_loss(vae, x: torch.Tensor, backgrounds: torch.Tensor, config: VAETrainCo
     color = F.mse_loss(F.avg_pool2d(recon, 4), F.avg_pool2d(x, 4))
     kl = posterior.kl().mean() / x[0].numel()
     anchor = F.mse_loss(posterior.mode()[:, :3], 2 * F.avg_pool2d(x, 8))
-    loss = pixel + color + config.anchor_weight * anchor + config.kl_weight * kl
-    return loss, {"pixel": pixel.item(), "color": color.item(), "anchor": anchor.item(), "mse": err.square().mean().item()}
+    shape = F.cross_entropy(probe(z), labels[:, SHAPE_LABEL])
+    loss = pixel + color + config.anchor_weight * anchor + config.kl_weight * kl + config.shape_weight * shape
+    return loss, {"pixel": pixel.item(), "color": color.item(), "anchor": anchor.item(), "shape": shape.item(),
+                  "mse": err.square().mean().item()}
 
 
 def train_vae(config: VAETrainConfig = VAETrainConfig()) -> None:
     torch.manual_seed(config.seed)
     images, labels = training_renders(config.dataset_size, config.seed)
     bg_colors = _background_colors()
-    vae = build_vae()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.peak_lr, weight_decay=0.0)
+    vae, probe = build_vae(), shape_probe()
+    params = [*vae.parameters(), *probe.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=config.peak_lr, weight_decay=0.0)
     ckpt = cache_dir() / "vae.ckpt"
     clock = WallClock()
-    start = load_checkpoint(ckpt, model=vae, optimizer=optimizer, elapsed=clock)
+    start = load_checkpoint(ckpt, model=vae, probe=probe, optimizer=optimizer, elapsed=clock)
     vae.train()
     bar = tqdm(range(start, config.steps), desc="train VAE", initial=start, total=config.steps)
     for step in bar:
@@ -92,14 +117,15 @@ def train_vae(config: VAETrainConfig = VAETrainConfig()) -> None:
         x = to_unit_range(images[idx])
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.peak_lr, config.warmup_steps)
-        loss, parts = vae_loss(vae, x, bg_colors[labels[idx, 0]], config, gen)
+        loss, parts = vae_loss(vae, probe, x, labels[idx], bg_colors[labels[idx, 0]], config, gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{10 * torch.log10(torch.tensor(4 / parts['mse'])).item():.1f}")
+        bar.set_postfix(loss=f"{loss.item():.4f}", shape=f"{parts['shape']:.3f}",
+                        psnr=f"{10 * torch.log10(torch.tensor(4 / parts['mse'])).item():.1f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            save_checkpoint(ckpt, step + 1, model=vae, optimizer=optimizer, elapsed=clock)
+            save_checkpoint(ckpt, step + 1, model=vae, probe=probe, optimizer=optimizer, elapsed=clock)
     _ship(vae, images, config, clock.elapsed())
 
 
