@@ -53,6 +53,9 @@ def vae_card(folder: Path) -> str:
         "and train_vae.py for the measured reasons).",
         f"scaling_factor = 1 / latent std (latent std {meta.get('latent_std', float('nan')):.4f}; value in config.json).",
     ]
+    if cfg.get("shape_weight"):
+        lines.append(f"Shape-coding latents: a training-only classifier reading the object's shape from the sampled latents "
+                     f"adds its cross-entropy x {cfg['shape_weight']} to the loss (dropped when shipped; see train_vae.py).")
     ft = meta.get("decoder_finetune")
     if ft:
         fcfg = ft["config"]
