@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ecdiff.models.training.architectures import build_vae
-from ecdiff.models.training.train_vae import SHAPE_LABEL, VAETrainConfig, _background_colors, shape_probe, vae_loss
+from ecdiff.models.training.train_vae import SHAPE_LABEL, VAETrainConfig, shape_probe, vae_loss
 from ecdiff.toyworld import ATTRIBUTES
 
 
@@ -13,8 +13,7 @@ def _encoder_grads(shape_weight: float):
     vae, probe = build_vae(), shape_probe()
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     labels = torch.tensor([[0, 1, 2, 0, 4], [1, 3, 0, 1, 8]])
-    loss, parts = vae_loss(vae, probe, x, labels, _background_colors()[labels[:, 0]],
-                           VAETrainConfig(shape_weight=shape_weight), torch.Generator().manual_seed(1))
+    loss, parts = vae_loss(vae, probe, x, labels, VAETrainConfig(shape_weight=shape_weight), torch.Generator().manual_seed(1))
     loss.backward()
     return [p.grad.clone() for p in vae.encoder.parameters()], [p.grad for p in probe.parameters()], parts
 

@@ -42,7 +42,8 @@ from ecdiff.models.training.loop import WallClock, load_checkpoint, lr_at, save_
 from ecdiff.models.training.paths import cache_dir, models_dir
 from ecdiff.toyworld import ATTRIBUTES, BACKGROUNDS, SHAPES
 
-SHAPE_LABEL = list(ATTRIBUTES).index("shape")  # column of the shape in training_renders' labels
+SHAPE_LABEL = list(ATTRIBUTES).index("shape")  # columns in training_renders' labels
+BACKGROUND_LABEL = list(ATTRIBUTES).index("background")
 
 
 @dataclass(frozen=True)
@@ -75,34 +76,42 @@ def _background_colors() -> torch.Tensor:
     return (rgb / 127.5 - 1.0)[:, :, None, None]
 
 
+_BACKGROUND_COLORS = _background_colors()
+
+
+def object_weighted_error(recon: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, object_weight: float) -> torch.Tensor:
+    """Mean L1 + squared error with the object's pixels weighted 1 + object_weight (shared by the VAE
+    and decoder stages): flat backgrounds are most of every image and would otherwise dominate."""
+    is_object = ((x - _BACKGROUND_COLORS[labels[:, BACKGROUND_LABEL]]).abs().sum(1, keepdim=True) > 0.05).float()
+    weight = 1 + object_weight * is_object
+    err = recon - x
+    return (weight * (err.abs() + err.square())).mean() / weight.mean()
+
+
 def shape_probe() -> nn.Module:
     """Training-only classifier: latents (N, 4, 8, 8) -> shape logits, position-invariant by max-pooling."""
     return nn.Sequential(nn.Conv2d(LATENT_CHANNELS, 64, 3, padding=1), nn.SiLU(), nn.Conv2d(64, 64, 3, padding=1), nn.SiLU(),
                          nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, len(SHAPES)))
 
 
-def vae_loss(vae, probe: nn.Module, x: torch.Tensor, labels: torch.Tensor, backgrounds: torch.Tensor,
-             config: VAETrainConfig, generator) -> tuple[torch.Tensor, dict]:
+def vae_loss(vae, probe: nn.Module, x: torch.Tensor, labels: torch.Tensor, config: VAETrainConfig,
+             generator) -> tuple[torch.Tensor, dict]:
     posterior = vae.encode(x).latent_dist
     z = posterior.sample(generator) if config.sample_posterior else posterior.mode()
     recon = vae.decode(z).sample
-    is_object = ((x - backgrounds).abs().sum(1, keepdim=True) > 0.05).float()
-    weight = 1 + config.object_weight * is_object
-    err = recon - x
-    pixel = (weight * (err.abs() + err.square())).mean() / weight.mean()
+    pixel = object_weighted_error(recon, x, labels, config.object_weight)
     color = F.mse_loss(F.avg_pool2d(recon, 4), F.avg_pool2d(x, 4))
     kl = posterior.kl().mean() / x[0].numel()
     anchor = F.mse_loss(posterior.mode()[:, :3], 2 * F.avg_pool2d(x, 8))
     shape = F.cross_entropy(probe(z), labels[:, SHAPE_LABEL])
     loss = pixel + color + config.anchor_weight * anchor + config.kl_weight * kl + config.shape_weight * shape
     return loss, {"pixel": pixel.item(), "color": color.item(), "anchor": anchor.item(), "shape": shape.item(),
-                  "mse": err.square().mean().item()}
+                  "mse": (recon - x).square().mean().item()}
 
 
 def train_vae(config: VAETrainConfig = VAETrainConfig()) -> None:
     torch.manual_seed(config.seed)
     images, labels = training_renders(config.dataset_size, config.seed)
-    bg_colors = _background_colors()
     vae, probe = build_vae(), shape_probe()
     params = [*vae.parameters(), *probe.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.peak_lr, weight_decay=0.0)
@@ -117,7 +126,7 @@ def train_vae(config: VAETrainConfig = VAETrainConfig()) -> None:
         x = to_unit_range(images[idx])
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.peak_lr, config.warmup_steps)
-        loss, parts = vae_loss(vae, probe, x, labels[idx], bg_colors[labels[idx, 0]], config, gen)
+        loss, parts = vae_loss(vae, probe, x, labels[idx], config, gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -24,7 +24,7 @@ from ecdiff.models.training.data import to_unit_range, training_renders
 from ecdiff.models.training.latents import DATASET_SEED, DATASET_SIZE, load_latents
 from ecdiff.models.training.loop import WallClock, load_checkpoint, lr_at, save_checkpoint, step_generator
 from ecdiff.models.training.paths import cache_dir
-from ecdiff.models.training.train_vae import _background_colors
+from ecdiff.models.training.train_vae import object_weighted_error
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,6 @@ def train_vae_decoder(config: DecoderTrainConfig = DecoderTrainConfig()) -> None
     torch.manual_seed(config.seed)
     latents, _ = load_latents()
     images, labels = training_renders(DATASET_SIZE, DATASET_SEED)  # the renders the latents were encoded from, same order
-    bg_colors = _background_colors()
     folder = model_path(VAE_DIR_NAME)
     vae = AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32)
     scale = vae.config.scaling_factor
@@ -67,17 +66,14 @@ def train_vae_decoder(config: DecoderTrainConfig = DecoderTrainConfig()) -> None
         z = latents[idx].float() + config.latent_noise * torch.randn(latents[idx].shape, generator=gen)
         x = to_unit_range(images[idx])
         recon = vae.decode(z / scale).sample
-        is_object = ((x - bg_colors[labels[idx, 0]]).abs().sum(1, keepdim=True) > 0.05).float()
-        weight = 1 + config.object_weight * is_object
-        err = recon - x
-        loss = (weight * (err.abs() + err.square())).mean() / weight.mean()
+        loss = object_weighted_error(recon, x, labels[idx], config.object_weight)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.peak_lr, config.warmup_steps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(decoder_params, 1.0)
         optimizer.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{10 * torch.log10(4 / err.square().mean()).item():.1f}")
+        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{10 * torch.log10(4 / (recon - x).square().mean()).item():.1f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_checkpoint(ckpt, step + 1, model=vae, optimizer=optimizer, clock=clock)
     vae.eval().to(torch.float16).save_pretrained(folder, safe_serialization=True)
