@@ -6,6 +6,8 @@
 - Pipelines: fresh scenes (own seed) -> canonical captions -> plain diffusers calls at 50 DDIM
   steps with the project's seed convention; per-attribute scorer accuracy, prompt fidelity, and
   wall time per image of single-prompt calls on this machine.
+- Both also read their images with the rule-based palette-and-geometry reader
+  (`ecdiff.toyworld.reader`), as an outside check would, so no number rests on the scorer alone.
 Results go to models/<folder>/eval.json; model_cards.py turns them into README.md.
 """
 
@@ -26,7 +28,8 @@ from ecdiff.models import DEFAULT_GUIDANCE, load_pipeline
 from ecdiff.models.registry import PIPELINES, VAE_DIR_NAME, model_path
 from ecdiff.models.scorer import attribute_matches, load_scorer, read_attributes
 from ecdiff.models.training.data import to_unit_range
-from ecdiff.toyworld import ATTRIBUTES, Jitter, canonical_caption, render_batch, sample_scenes
+from ecdiff.toyworld import ATTRIBUTES, Jitter, Scene, canonical_caption, render_batch, sample_scenes
+from ecdiff.toyworld.reader import read_images
 
 EVAL_SCENE_SEED = 20261122  # disjoint from every training seed (0, 1)
 NUM_STEPS = 50
@@ -36,11 +39,19 @@ def _machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}"
 
 
-def _accuracy(read, wanted) -> dict[str, float]:
-    matches = [attribute_matches(r, w) for r, w in zip(read, wanted)]
+def _mean_accuracy(matches: list[dict[str, bool]]) -> dict[str, float]:
     acc = {name: sum(m[name] for m in matches) / len(matches) for name in ATTRIBUTES}
     acc["mean"] = sum(acc[name] for name in ATTRIBUTES) / len(ATTRIBUTES)
     return acc
+
+
+def _accuracy(read: list[Scene], wanted: list[Scene]) -> dict[str, float]:
+    return _mean_accuracy([attribute_matches(r, w) for r, w in zip(read, wanted)])
+
+
+def _reader_accuracy(images_u8: np.ndarray, wanted: list[Scene]) -> dict[str, float]:
+    read = read_images(images_u8)
+    return _mean_accuracy([{name: r[name] == getattr(w, name) for name in ATTRIBUTES} for r, w in zip(read, wanted)])
 
 
 @torch.no_grad()
@@ -59,6 +70,7 @@ def evaluate_vae(count: int) -> dict:
         "psnr_db_of_mean_mse": float(10 * np.log10(255.0 ** 2 / mse.mean())),
         "scorer_accuracy_on_reconstructions": _accuracy(read_attributes(scorer, recon_u8), scenes),
         "scorer_accuracy_on_originals": _accuracy(read_attributes(scorer, originals), scenes),
+        "reader_accuracy_on_reconstructions": _reader_accuracy(recon_u8, scenes),
     }
 
 
@@ -84,6 +96,7 @@ def evaluate_pipeline(name: str, count: int, guidance: float, batch: int = 16, t
     return {
         "prompts": count, "steps": NUM_STEPS, "guidance": guidance,
         "accuracy": _accuracy(read_attributes(scorer, images_u8), scenes),
+        "reader_accuracy": _reader_accuracy(images_u8, scenes),
         "seconds_per_image_single_call": {"min": min(times), "median": statistics.median(times), "calls": len(times)},
         "machine": _machine(),
     }

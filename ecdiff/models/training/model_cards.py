@@ -34,6 +34,10 @@ def _accuracy_table(acc: dict) -> str:
     return "| " + " | ".join(names) + " |\n|" + "---|" * len(names) + "\n| " + " | ".join(_pct(acc[k]) for k in names) + " |"
 
 
+_READER = ("The same images read by the rule-based palette-and-geometry reader (`ecdiff.toyworld.reader`, no learned "
+           "weights: nearest palette colours, mask area, best-overlapping ideal outline), as an outside check would:")
+
+
 def _minutes(meta: dict) -> str:
     return f"{meta['wall_time_s'] / 60:.1f} min" if "wall_time_s" in meta else "not recorded"
 
@@ -70,6 +74,8 @@ def vae_card(folder: Path) -> str:
             "Alignment-scorer accuracy on reconstructions:", "", _accuracy_table(ev["scorer_accuracy_on_reconstructions"]), "",
             "Same scorer on the original renders:", "", _accuracy_table(ev["scorer_accuracy_on_originals"]), "",
         ]
+        if "reader_accuracy_on_reconstructions" in ev:
+            lines += [_READER, "", _accuracy_table(ev["reader_accuracy_on_reconstructions"]), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -100,6 +106,7 @@ def unet_card(name: str, folder: Path) -> str:
             f"## Measured ({ev['prompts']} fresh canonical prompts, {ev['steps']} steps, guidance {ev['guidance']})", "",
             "Attribute accuracy read by the alignment scorer (models/toyworld-scorer):", "",
             _accuracy_table(ev["accuracy"]), "",
+            *([_READER, "", _accuracy_table(ev["reader_accuracy"]), ""] if "reader_accuracy" in ev else []),
             f"Time per image (single-prompt call, {t['calls']} calls, after one warm-up): min {t['min']:.3f} s, "
             f"median {t['median']:.3f} s on {ev['machine']}, on a CPU shared with other jobs.", "",
         ]
