@@ -79,6 +79,22 @@ def vae_card(folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _low_noise_phase(cfg: dict) -> str:
+    if cfg.get("late_from_step") is None:
+        return ""
+    return (f"; from step {cfg['late_from_step']} on, only timesteps t < {cfg['late_max_timestep']}, the low-noise steps "
+            "this model runs after a handoff (DDIM step 30 of 50 is t ~ 400)")
+
+
+def _distillation(distillation: dict | None) -> str:
+    if not distillation:
+        return "No distillation."
+    dcfg = distillation["config"]
+    return (f"Then {dcfg['steps']} steps of distillation from {distillation['teacher']} on t < {dcfg['max_timestep']} "
+            f"(MSE to the teacher's epsilon on the same noisy latents and captions, batch {dcfg['batch_size']}, LR {dcfg['lr']}, EMA {dcfg['ema_decay']}; "
+            f"ecdiff/models/training/distill_edge.py), wall time {distillation['wall_time_s'] / 60:.1f} min.")
+
+
 def unet_card(name: str, folder: Path) -> str:
     meta, ev = _load(folder, "training.json"), _load(folder, "eval.json")
     cfg = meta.get("config", {})
@@ -95,8 +111,9 @@ def unet_card(name: str, folder: Path) -> str:
         f"captions drawn per sample (canonical with p={cfg.get('canonical_prob', '?')}, else one of the paraphrase templates), "
         f"caption dropout {cfg.get('caption_dropout', '?')} to the empty prompt (for classifier-free guidance). "
         f"{cfg.get('steps', '?')} steps of batch {cfg.get('batch_size', '?')}, AdamW peak LR {cfg.get('peak_lr', '?')}, "
-        f"Min-SNR-{cfg.get('min_snr_gamma', '?')} epsilon loss, EMA {cfg.get('ema_decay', '?')} (shipped), no distillation. "
-        f"Wall time {_minutes(meta)} (1 torch thread, shared 2-core CPU).", "",
+        f"Min-SNR-{cfg.get('min_snr_gamma', '?')} epsilon loss, EMA {cfg.get('ema_decay', '?')} (shipped)"
+        f"{_low_noise_phase(cfg)}. Wall time {_minutes(meta)} (1 torch thread, shared 2-core CPU).",
+        _distillation(meta.get("distillation")), "",
         _CONVENTION, "",
     ]
     lines += [f"Note: {note}" for note in meta.get("notes", [])] + ([""] if meta.get("notes") else [])
