@@ -17,7 +17,7 @@ help:
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make search  set up, then run the two-stage greedy search (SEARCH_ARGS=--install to ship the result)"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
-	@echo "make models  retrain the toy-world models into models/ (resumable; about 2 h 15 min on 2 CPU cores)"
+	@echo "make models  retrain the toy-world models into models/ (resumable; 1 h 37 min measured on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
