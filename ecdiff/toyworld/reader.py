@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from ecdiff.toyworld.palette import BACKGROUNDS, COLORS, IMAGE_SIZE, POSITIONS, SHAPES, SIZES
+from ecdiff.toyworld.render import inside
 
 _BORDER_PX = 2
 # Half the smallest colour-to-background distance of the palette (purple on gray, ~100).
@@ -43,19 +44,6 @@ _PIXEL_CENTRES = np.arange(IMAGE_SIZE, dtype=np.float64) + 0.5
 
 def _nearest(value: np.ndarray, table: np.ndarray) -> int:
     return int(np.argmin(((table - value) ** 2).sum(axis=1)))
-
-
-def _outline(shape: str, cx: float, cy: float, half: float) -> np.ndarray:
-    """Pixels whose centre lies inside `shape` (the renderer's inside test, not supersampled)."""
-    x = _PIXEL_CENTRES[None, :] - cx
-    y = _PIXEL_CENTRES[:, None] - cy
-    if shape == "circle":
-        return x * x + y * y <= half * half
-    if shape == "square":
-        return (np.abs(x) <= half) & (np.abs(y) <= half)
-    if shape == "triangle":
-        return (y <= half) & (np.abs(x) <= (y + half) / 2)
-    return np.abs(x) + np.abs(y) <= half  # diamond
 
 
 def _box_centre(shape: str, cx: float, cy: float, half: float) -> tuple[float, float]:
@@ -92,7 +80,7 @@ def read_image(image: np.ndarray) -> dict[str, str | None]:
     for shape in SHAPES:
         half = math.sqrt(area / _AREA_PER_HALF_SQUARED[shape])
         centre = _box_centre(shape, cx, cy, half)
-        outline = _outline(shape, *centre, half)
+        outline = inside(shape, _PIXEL_CENTRES, *centre, half)  # pixel centres: the renderer's test, not supersampled
         iou = float((outline & mask).sum() / (outline | mask).sum())
         if iou > best_iou:
             best_shape, best_iou, best_centre = shape, iou, centre

@@ -32,24 +32,27 @@ class Jitter:
             raise ValueError(f"max_scale must be in [0, 0.5), got {self.max_scale}")
 
 
-def _coverage(shape: str, cx: float, cy: float, half: float) -> np.ndarray:
-    """Fraction of each pixel covered by the shape, from a supersampled inside test."""
-    n = IMAGE_SIZE * _SUPERSAMPLE
-    coords = (np.arange(n, dtype=np.float64) + 0.5) / _SUPERSAMPLE
+def inside(shape: str, coords: np.ndarray, cx: float, cy: float, half: float) -> np.ndarray:
+    """Which points of the square grid `coords` x `coords` (pixel units) lie inside the shape
+    whose box is centred on (cx, cy) with half side `half`; rows are y, columns x."""
     x = coords[None, :] - cx
     y = coords[:, None] - cy
     if shape == "circle":
-        inside = x * x + y * y <= half * half
-    elif shape == "square":
-        inside = (np.abs(x) <= half) & (np.abs(y) <= half)
-    elif shape == "triangle":  # apex up at (cx, cy - half), base on y = cy + half
-        inside = (y <= half) & (np.abs(x) <= (y + half) / 2)
-    elif shape == "diamond":
-        inside = np.abs(x) + np.abs(y) <= half
-    else:
-        raise ValueError(f"unknown shape {shape!r}")
-    inside = inside.astype(np.float32)
-    return inside.reshape(IMAGE_SIZE, _SUPERSAMPLE, IMAGE_SIZE, _SUPERSAMPLE).mean(axis=(1, 3))
+        return x * x + y * y <= half * half
+    if shape == "square":
+        return (np.abs(x) <= half) & (np.abs(y) <= half)
+    if shape == "triangle":  # apex up at (cx, cy - half), base on y = cy + half
+        return (y <= half) & (np.abs(x) <= (y + half) / 2)
+    if shape == "diamond":
+        return np.abs(x) + np.abs(y) <= half
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _coverage(shape: str, cx: float, cy: float, half: float) -> np.ndarray:
+    """Fraction of each pixel covered by the shape, from a supersampled inside test."""
+    coords = (np.arange(IMAGE_SIZE * _SUPERSAMPLE, dtype=np.float64) + 0.5) / _SUPERSAMPLE
+    covered = inside(shape, coords, cx, cy, half).astype(np.float32)
+    return covered.reshape(IMAGE_SIZE, _SUPERSAMPLE, IMAGE_SIZE, _SUPERSAMPLE).mean(axis=(1, 3))
 
 
 def render(scene: Scene, rng: np.random.Generator | None = None, jitter: Jitter | None = None) -> np.ndarray:

@@ -42,3 +42,10 @@ def test_unet_card_states_the_low_noise_phase_and_the_distillation_only_when_tra
     card = unet_card("toyworld-edge", tmp_path)
     assert "from step 1100 on, only timesteps t < 400" in card
     assert "800 steps of distillation from toyworld-cloud on t < 400" in card and "No distillation" not in card
+
+
+def test_vae_card_states_the_shape_term_only_when_it_was_trained_with(tmp_path):
+    (tmp_path / "training.json").write_text(json.dumps({"config": {"shape_weight": 0.3}, "latent_std": 1.0}))
+    assert "cross-entropy x 0.3" in vae_card(tmp_path)
+    (tmp_path / "training.json").write_text(json.dumps({"config": {}, "latent_std": 1.0}))  # a VAE trained without it
+    assert "Shape-coding" not in vae_card(tmp_path)

@@ -35,13 +35,3 @@ def test_negative_shape_weight_is_rejected():
     with pytest.raises(ValueError, match="shape_weight"):
         VAETrainConfig(shape_weight=-0.1)
 
-
-def test_vae_card_states_the_shape_term_only_when_it_was_trained_with(tmp_path):
-    import json
-
-    from ecdiff.models.training.model_cards import vae_card
-
-    (tmp_path / "training.json").write_text(json.dumps({"config": {"shape_weight": 0.3}, "latent_std": 1.0}))
-    assert "cross-entropy x 0.3" in vae_card(tmp_path)
-    (tmp_path / "training.json").write_text(json.dumps({"config": {}, "latent_std": 1.0}))  # the shipped VAE's
-    assert "Shape-coding" not in vae_card(tmp_path)
