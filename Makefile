@@ -63,13 +63,13 @@ bench-kernels: $(STAMP)
 
 # DiffusionX: the interactive prompt sessions (deterministic; a test checks the shipped files).
 session-prompts: $(STAMP)
-	$(PY) -m ecdiff.sessions.prompts --out data/sessions
+	$(PY) -m ecdiff.diffusionx.prompts --out data/sessions
 
 # DiffusionX strength predictors: labels (cached, resumable under .cache/diffusionx-labels) and
 # training into models/diffusionx-predictors. PREDICTOR_ARGS="--tiny --limit 4 ..." for a smoke run.
 PREDICTOR_ARGS ?=
 predictors: $(STAMP)
-	$(PY) -m ecdiff.sessions.training $(PREDICTOR_ARGS)
+	$(PY) -m ecdiff.diffusionx.training $(PREDICTOR_ARGS)
 
 # Generated code is checked in; tests/services/test_protos_generated.py fails when it is stale.
 PROTO_GEN = $(PY) -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. --pyi_out=.

@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 from ecdiff.search.pair_args import pair_from_args
 from ecdiff.services.link import LinkConfig
-from ecdiff.sessions.predictors import PREDICTORS_DIR_NAME
-from ecdiff.sessions.prompts import read_sessions
-from ecdiff.sessions.refine import RefineConfig
+from ecdiff.diffusionx.predictors import PREDICTORS_DIR_NAME
+from ecdiff.diffusionx.prompts import read_sessions
+from ecdiff.diffusionx.refine import RefineConfig
 
 from .quality_runner import Method, machine_info
 from .sessions_report import build_results, write_outputs
@@ -48,7 +48,7 @@ def _approximation(args) -> dict | None:
 def _setup(args, methods: list[str]):
     from ecdiff.models import load_scorer
     from ecdiff.models.training.paths import models_dir
-    from ecdiff.sessions.choosers import load_choosers
+    from ecdiff.diffusionx.choosers import load_choosers
 
     pair = pair_from_args(args)
     scorer = load_scorer()

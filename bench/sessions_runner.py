@@ -33,11 +33,11 @@ from ecdiff.metrics import stack_images
 from ecdiff.search.prompts import PromptItem
 from ecdiff.services.link import Link, LinkConfig
 from ecdiff.services.tensors import to_proto
-from ecdiff.sessions.engine import PreviewConfig, PreviewEngine
-from ecdiff.sessions.prompts import PromptSession
-from ecdiff.sessions.refine import RefineConfig, Refiner
-from ecdiff.sessions.rounds import RoundSpec, run_round
-from ecdiff.sessions.store import SessionStore
+from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
+from ecdiff.diffusionx.prompts import PromptSession
+from ecdiff.diffusionx.refine import RefineConfig, Refiner
+from ecdiff.diffusionx.rounds import RoundSpec, run_round
+from ecdiff.diffusionx.store import SessionStore
 from ecdiff.v1 import diffusionx_pb2
 
 from .quality_runner import ImageCache, Method

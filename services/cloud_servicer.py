@@ -1,4 +1,4 @@
-"""CloudDenoiser over grpc.aio: validate, run a CloudSession in a worker thread, stream events."""
+"""CloudDenoiser over grpc.aio: validate, run a CloudPhaseRunner in a worker thread, stream events."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
 
 from .admission import Admission, Busy
-from .cloud_session import CloudHandoff, CloudJob, CloudSession, CloudStep
+from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from .convert import STEP_KINDS, param_overrides, params_to_proto
 from .identity import ModelIdentity, identity_of
 from .tensors import TensorError, to_proto, wire_dtype
@@ -34,7 +34,7 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
                  admission: Admission, executor: Executor) -> None:
         self.model, self.defaults, self.limits = model, defaults, limits
         self.identity = identity_of(model)
-        self.session = CloudSession(model)
+        self.session = CloudPhaseRunner(model)
         self.admission, self.executor = admission, executor
 
     async def GetModelInfo(self, request, context) -> cloud_pb2.ModelInfo:

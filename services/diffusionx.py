@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 from ecdiff.loading import LoadedModel
-from ecdiff.sessions.engine import PreviewConfig, PreviewEngine
-from ecdiff.sessions.refine import RefineConfig, Refiner
-from ecdiff.sessions.store import SessionStore, StoreConfig
+from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
+from ecdiff.diffusionx.refine import RefineConfig, Refiner
+from ecdiff.diffusionx.store import SessionStore, StoreConfig
 from ecdiff.v1 import diffusionx_pb2_grpc
 
 from . import refine_servicer, session_servicer
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def _choosers(spec: Optional[str]):
     """(edge chooser, cloud chooser), or (None, None) when asked for none or none is shipped."""
-    from ecdiff.sessions.choosers import load_choosers
+    from ecdiff.diffusionx.choosers import load_choosers
 
     if spec == "none":
         return None, None

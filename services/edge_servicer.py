@@ -1,7 +1,7 @@
 """EdgeDenoiser over grpc.aio: ask the cloud for the cloud phase, finish on the edge, decode.
 
 Generate: validate -> CloudDenoiser.Denoise (through the shaped link) -> check the handoff ->
-EdgeSession in a worker thread -> Result. Faults never cost the user the image: a stream that
+EdgePhaseRunner in a worker thread -> Result. Faults never cost the user the image: a stream that
 breaks mid-way is finished from the last latent received (or edge-only), marked degraded; a
 cloud unreachable at the start gives edge-only with a notice, or UNAVAILABLE with require_cloud.
 """
@@ -30,7 +30,7 @@ from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc
 from .admission import Admission
 from .config import CHANNEL_OPTIONS, MAX_LATENT_ELEMENTS
 from .convert import STEP_KINDS, param_overrides, params_to_proto
-from .edge_session import EdgeDecoding, EdgeJob, EdgeOutcome, EdgeSession, EdgeStep
+from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
 from .errors import RpcError, admitted
 from .identity import HandoffCompat, identity_of, incompatibility, timesteps_for
 from .link import Link, LinkConfig
@@ -84,7 +84,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                  checkpoint_every: int, cloud_event_timeout_s: float) -> None:
         self.model, self.defaults, self.limits = model, defaults, limits
         self.identity = identity_of(model)
-        self.session = EdgeSession(model)
+        self.session = EdgePhaseRunner(model)
         self.admission, self.executor = admission, executor
         self.cloud_target = cloud_target
         self.channel = grpc.aio.insecure_channel(cloud_target, options=CLOUD_CHANNEL_OPTIONS)

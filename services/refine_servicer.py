@@ -1,5 +1,5 @@
 """CloudRefiner over grpc.aio: DiffusionX's refinement of the edge's last preview, a thin adapter
-over `ecdiff.sessions.refine.Refiner` (validate, convert once, run in a worker thread, stream)."""
+over `ecdiff.diffusionx.refine.Refiner` (validate, convert once, run in a worker thread, stream)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from concurrent.futures import Executor
 import grpc
 
 from ecdiff.sampling import StepRecord
-from ecdiff.sessions.refine import Refinement, Refiner
+from ecdiff.diffusionx.refine import Refinement, Refiner
 from ecdiff.v1 import cloud_pb2, diffusionx_pb2, diffusionx_pb2_grpc
 
 from .admission import Admission

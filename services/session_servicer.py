@@ -1,5 +1,5 @@
 """EdgeSessions over grpc.aio: DiffusionX sessions, a thin adapter over the transport-free
-`ecdiff.sessions.engine.PreviewEngine` (previews, history) and the cloud's CloudRefiner.
+`ecdiff.diffusionx.engine.PreviewEngine` (previews, history) and the cloud's CloudRefiner.
 
 StartSession / Revise run an engine round in a worker thread and stream one Progress per step,
 then the RoundResult. Finalize reads the session's last preview, calls CloudRefiner.Refine through
@@ -21,8 +21,8 @@ import grpc
 import torch
 
 from ecdiff.sampling import StepRecord
-from ecdiff.sessions.engine import PreviewEngine, RoundOutcome
-from ecdiff.sessions.store import SessionNotFound
+from ecdiff.diffusionx.engine import PreviewEngine, RoundOutcome
+from ecdiff.diffusionx.store import SessionNotFound
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2
 
 from .admission import Admission

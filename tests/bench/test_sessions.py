@@ -7,8 +7,8 @@ import torch
 
 from ecdiff.cli import main
 from ecdiff.services.link import LinkConfig
-from ecdiff.sessions.predictors import CANDIDATE_STRENGTHS, CloudPredictor, EdgePredictor, PredictorConfig, Predictors
-from ecdiff.sessions.prompts import PromptSession
+from ecdiff.diffusionx.predictors import CANDIDATE_STRENGTHS, CloudPredictor, EdgePredictor, PredictorConfig, Predictors
+from ecdiff.diffusionx.prompts import PromptSession
 
 SESSIONS = [PromptSession(5, ("a small red circle at the top on a white background",
                               "a small blue circle at the top on a white background"), ("color",)),

@@ -10,8 +10,8 @@ import torch
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.tensors import from_proto
-from ecdiff.sessions.refine import RefineConfig
-from ecdiff.sessions.rounds import RoundSpec, run_round
+from ecdiff.diffusionx.refine import RefineConfig
+from ecdiff.diffusionx.rounds import RoundSpec, run_round
 from ecdiff.strategies import ECDiff
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, tensor_pb2
 

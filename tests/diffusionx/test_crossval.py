@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ecdiff.sessions.crossval import cv_mse, out_of_fold, pick, pick_tolerance, session_folds
-from ecdiff.sessions.training import held_out_sessions
+from ecdiff.diffusionx.crossval import cv_mse, out_of_fold, pick, pick_tolerance, session_folds
+from ecdiff.diffusionx.training import held_out_sessions
 
 SESSIONS = [0, 0, 1, 2, 2, 2, 3, 4, 4, 5]  # record -> session
 

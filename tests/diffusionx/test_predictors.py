@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from ecdiff.sessions.labels import best_strength
-from ecdiff.sessions.predictors import (CANDIDATE_STRENGTHS, CloudPredictor, EdgePredictor, PredictorConfig, Predictors,
+from ecdiff.diffusionx.labels import best_strength
+from ecdiff.diffusionx.predictors import (CANDIDATE_STRENGTHS, CloudPredictor, EdgePredictor, PredictorConfig, Predictors,
                                         choose_strengths, load_predictors)
 
 

@@ -1,6 +1,6 @@
 """The cloud phase of one request, transport-free: seeded latents, steps [0, s), the handoff.
 
-`CloudSession.run(job, emit)` is synchronous (it runs in a worker thread under the servicer);
+`CloudPhaseRunner.run(job, emit)` is synchronous (it runs in a worker thread under the servicer);
 it calls `emit` with a `CloudStep` after every step and a `CloudHandoff` at the end. `emit` may
 raise to stop the loop (cancellation), which then stops within one step.
 """
@@ -50,7 +50,7 @@ class CloudHandoff:
     compute_seconds: float
 
 
-class CloudSession:
+class CloudPhaseRunner:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
 

@@ -8,10 +8,10 @@ from ecdiff.conventions import initial_latents
 from ecdiff.denoiser import latent_shape, pipeline_denoiser
 from ecdiff.sampling import sample
 from ecdiff.loading import load_pair
-from ecdiff.sessions.engine import PreviewConfig, PreviewEngine
-from ecdiff.sessions.refine import RefineConfig, Refiner
-from ecdiff.sessions.rounds import RoundSpec, round_noise, run_round, run_rounds
-from ecdiff.sessions.store import SessionNotFound, SessionStore, StoreConfig
+from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
+from ecdiff.diffusionx.refine import RefineConfig, Refiner
+from ecdiff.diffusionx.rounds import RoundSpec, round_noise, run_round, run_rounds
+from ecdiff.diffusionx.store import SessionNotFound, SessionStore, StoreConfig
 from ecdiff.strategies import EdgeOnly
 
 PROMPTS = ["a small red circle at the top on a white background", "a large blue diamond at the left on a gray background"]

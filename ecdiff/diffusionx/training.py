@@ -1,11 +1,11 @@
 """`make predictors`: build DiffusionX's strength labels and train both predictors.
 
-    python -m ecdiff.sessions.training [--tiny] [--limit N] [--cloud-sessions N] [--out DIR]
+    python -m ecdiff.diffusionx.training [--tiny] [--limit N] [--cloud-sessions N] [--out DIR]
 
-Labels (`ecdiff.sessions.labels`, cached and resumable under --cache) on the training sessions;
+Labels (`ecdiff.diffusionx.labels`, cached and resumable under --cache) on the training sessions;
 both heads learn the fidelity at every candidate strength, their regularisation (edge weight decay,
 cloud ridge penalty) picked from the given values by session-fold cross-validation on the training
-split (`ecdiff.sessions.crossval`), then each head's choice tolerance from the out-of-fold
+split (`ecdiff.diffusionx.crossval`), then each head's choice tolerance from the out-of-fold
 predictions: the cheapest choices (lowest mean strength) at least as faithful as the best fixed
 strength on the same split. A seeded fraction of the SESSIONS is held out (all rounds of a
 session on one side) and measures them: RMSE of the predicted fidelities, the choice's distance to

@@ -5,12 +5,12 @@ import shutil
 
 import pytest
 
-from ecdiff.sessions import labels, training
-from ecdiff.sessions.choosers import load_choosers
-from ecdiff.sessions.engine import PreviewConfig, PreviewEngine
-from ecdiff.sessions.predictors import CANDIDATE_STRENGTHS
-from ecdiff.sessions.prompts import read_sessions
-from ecdiff.sessions.store import SessionStore
+from ecdiff.diffusionx import labels, training
+from ecdiff.diffusionx.choosers import load_choosers
+from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
+from ecdiff.diffusionx.predictors import CANDIDATE_STRENGTHS
+from ecdiff.diffusionx.prompts import read_sessions
+from ecdiff.diffusionx.store import SessionStore
 from ecdiff.loading import load_pair
 
 ARGS = ["--tiny", "--limit", "3", "--cloud-sessions", "2", "--batch", "2", "--preview-steps", "3",

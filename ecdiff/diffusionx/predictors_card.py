@@ -29,8 +29,8 @@ def write_card(folder: Path, m: dict) -> None:
     lines = [
         "# diffusionx-predictors",
         "",
-        "DiffusionX strength predictors (`ecdiff.sessions.predictors`), trained by `make predictors`",
-        "(`python -m ecdiff.sessions.training`).",
+        "DiffusionX strength predictors (`ecdiff.diffusionx.predictors`), trained by `make predictors`",
+        "(`python -m ecdiff.diffusionx.training`).",
         "",
         "Both predict the prompt fidelity at each of the 11 candidate strengths 0.40..0.90 and choose the lowest",
         f"candidate within a tolerance of the predicted maximum: edge {m['edge_tolerance']}, cloud {m['cloud_tolerance']}",

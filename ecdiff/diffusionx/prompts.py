@@ -6,7 +6,7 @@ edit: change one attribute (colour, shape, position, background, size), say the 
 another paraphrase template, or rewrite the caption as a new scene. Everything is drawn from one
 `numpy.random.Generator(seed)`, so a dataset is a pure function of its `SessionDataConfig`.
 
-`python -m ecdiff.sessions.prompts --out data/sessions` (`make session-prompts`) rewrites the
+`python -m ecdiff.diffusionx.prompts --out data/sessions` (`make session-prompts`) rewrites the
 shipped files byte for byte: `train.jsonl` and `heldout.jsonl`, one JSON object a line,
 `{"seed": int, "prompts": [str, ...], "edits": [str, ...]}` (`edits[i]` turns prompt i into i + 1).
 """

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ecdiff.sessions.prompts import (ATTRIBUTE_EDITS, EDITS, SessionDataConfig, generate_sessions, main,
+from ecdiff.diffusionx.prompts import (ATTRIBUTE_EDITS, EDITS, SessionDataConfig, generate_sessions, main,
                                      read_sessions)
 from ecdiff.toyworld import parse_caption
 

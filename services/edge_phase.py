@@ -1,6 +1,6 @@
 """The edge phase of one request, transport-free: continue from a latent, decode, PNG.
 
-`EdgeSession.finish(job, emit)` (synchronous, in a worker thread) emits an `EdgeStep` per step,
+`EdgePhaseRunner.finish(job, emit)` (synchronous, in a worker thread) emits an `EdgeStep` per step,
 `EdgeDecoding`, then the `EdgeOutcome`; it runs steps [start, T) with the edge model through
 `Sampler.run` (same strategy, num_steps and scheduler config as the cloud, so the result equals
 the in-process `sample` bit for bit given the exact handoff latent), then decodes with the
@@ -60,7 +60,7 @@ class EdgeOutcome:
     decode_seconds: float
 
 
-class EdgeSession:
+class EdgePhaseRunner:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
 

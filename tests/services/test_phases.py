@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from ecdiff.images import decode_images, png_bytes
-from ecdiff.services.cloud_session import CloudHandoff, CloudJob, CloudSession, CloudStep
-from ecdiff.services.edge_session import EdgeJob, EdgeOutcome, EdgeSession, EdgeStep
+from ecdiff.services.cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
+from ecdiff.services.edge_phase import EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
 from ecdiff.services.threads import Stopped
 from ecdiff.strategies import HybridSD
 from ecdiff.strategy_config import StrategyDefaults
@@ -17,10 +17,10 @@ def run_split(pair, name, params, prompt, seed, latents_every=0):
     cloud, edge = pair
     strategy, resolved = StrategyDefaults.load().resolve(name, STEPS, params)
     events = []
-    handoff = CloudSession(cloud).run(CloudJob(prompt, seed, STEPS, name, strategy, resolved, latents_every), events.append)
+    handoff = CloudPhaseRunner(cloud).run(CloudJob(prompt, seed, STEPS, name, strategy, resolved, latents_every), events.append)
     assert events[-1] is handoff and isinstance(handoff, CloudHandoff)
     edge_events = []
-    outcome = EdgeSession(edge).finish(
+    outcome = EdgePhaseRunner(edge).finish(
         EdgeJob(prompt, seed, STEPS, strategy, handoff.step, handoff.latents, cloud.guidance), edge_events.append)
     assert edge_events[-1] is outcome and isinstance(outcome, EdgeOutcome)
     return strategy, events[:-1], handoff, edge_events, outcome
@@ -70,10 +70,10 @@ def test_degraded_edge_finish_from_a_checkpoint_uses_the_edge_from_there(tiny_pa
     prompt, seed = "a yellow triangle", 3
     steps = []
     strategy, resolved = StrategyDefaults.load().resolve("cloud", STEPS, {})
-    CloudSession(cloud).run(CloudJob(prompt, seed, STEPS, "cloud", strategy, resolved, latents_every=4), steps.append)
+    CloudPhaseRunner(cloud).run(CloudJob(prompt, seed, STEPS, "cloud", strategy, resolved, latents_every=4), steps.append)
     checkpoint = next(e for e in steps if isinstance(e, CloudStep) and e.latents is not None)  # after step 3
     assert checkpoint.record.index == 3
-    outcome = EdgeSession(edge).finish(
+    outcome = EdgePhaseRunner(edge).finish(
         EdgeJob(prompt, seed, STEPS, HybridSD(4), 4, checkpoint.latents, edge.guidance), lambda e: None)
     # The same as the in-process HybridSD(4): cloud for steps 0..3, edge from 4 on.
     expected = reference(HybridSD(4), prompt, seed, STEPS)
@@ -92,7 +92,7 @@ def test_emit_raising_stops_the_loop_within_one_step(tiny_pair):
 
     try:
         with pytest.raises(Stopped):
-            CloudSession(cloud).run(CloudJob("x", 0, STEPS, "cloud", strategy, resolved), emit)
+            CloudPhaseRunner(cloud).run(CloudJob("x", 0, STEPS, "cloud", strategy, resolved), emit)
     finally:
         handle.remove()
     assert len(calls) == 3  # steps 0, 1, 2 ran; step 3 never started

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ecdiff.sessions import SessionNotFound, SessionStore, StoreConfig
+from ecdiff.diffusionx import SessionNotFound, SessionStore, StoreConfig
 
 
 class Clock:
