@@ -1,8 +1,12 @@
-"""Denoiser adapters: a UNet plus classifier-free guidance as `eps = f(latents, t)`.
+"""The denoiser: a UNet plus classifier-free guidance over a batch of samples.
 
-Guidance is computed exactly as diffusers' StableDiffusionPipeline does: one batched UNet call
-on [negative, positive] embeddings, then eps = uncond + w * (cond - uncond), guidance only when
-w > 1 (and the UNet has no guidance-embedding input).
+`UNetDenoiser(unet)(latents, timesteps, conditioning)` takes a batch of latents, a per-sample
+timestep tensor (diffusers' UNet2DConditionModel takes a 1-D timestep of batch size) and per-sample
+conditioning and guidance (`ecdiff.conditioning`), and returns each sample's guided noise. Guidance
+is computed as diffusers' StableDiffusionPipeline does it: one UNet call on the unconditional rows
+of the guided samples followed by every sample's conditional row, then
+eps = uncond + w * (cond - uncond) for each guided sample; a batch of one is exactly the pipeline's
+call. `bind` fixes the conditioning and gives the `eps = f(latents, t)` callable `sample` drives.
 """
 
 from __future__ import annotations
@@ -11,54 +15,64 @@ from dataclasses import dataclass
 
 import torch
 
+from .conditioning import Conditioning, encode_conditioning
 from .conventions import NEGATIVE_PROMPT
 
 
-@dataclass(frozen=True)
-class PromptEmbeddings:
-    positive: torch.Tensor  # [batch, tokens, dim]
-    negative: torch.Tensor | None  # None when guidance is off
-
-
-class GuidedUNetDenoiser:
-    """Callable `eps = denoiser(latents, t)` over a diffusers UNet2DConditionModel."""
-
-    def __init__(self, unet, embeddings: PromptEmbeddings, guidance_scale: float) -> None:
-        if not guidance_scale >= 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale!r}")
+class UNetDenoiser:
+    def __init__(self, unet) -> None:
         self.unet = unet
-        self.guidance_scale = float(guidance_scale)
-        self.do_guidance = guidance_scale > 1.0 and unet.config.time_cond_proj_dim is None
-        if self.do_guidance and embeddings.negative is None:
-            raise ValueError("guidance_scale > 1 needs negative (unconditional) prompt embeddings")
-        self.embeddings = embeddings
-        self._batched = (
-            torch.cat([embeddings.negative, embeddings.positive]) if self.do_guidance else embeddings.positive
-        )
 
     @torch.no_grad()
+    def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
+        batch = latents.shape[0]
+        if conditioning.batch_size != batch:
+            raise ValueError(f"conditioning for {conditioning.batch_size} samples, latents for {batch}")
+        timesteps = torch.as_tensor(timesteps, device=latents.device).reshape(-1).expand(batch)
+        guided = conditioning.guided(self.unet)
+        if not any(guided):
+            return self._unet(latents, timesteps, conditioning.prompt_embeds, conditioning.added)
+        rows = [i for i, g in enumerate(guided) if g]
+        if len(rows) == batch:
+            uncond_latents, uncond_t = latents, timesteps
+            negatives, negative_added = conditioning.negative_embeds, conditioning.negative_added
+        else:
+            uncond_latents, uncond_t = latents[rows], timesteps[rows]
+            negatives = conditioning.negative_embeds[rows]
+            negative_added = {k: v[rows] for k, v in conditioning.negative_added.items()}
+        out = self._unet(
+            torch.cat([uncond_latents, latents]), torch.cat([uncond_t, timesteps]),
+            torch.cat([negatives, conditioning.prompt_embeds]),
+            {k: torch.cat([negative_added[k], v]) for k, v in conditioning.added.items()})
+        uncond, cond = out[: len(rows)], out[len(rows):]
+        scales = [conditioning.guidance[i] for i in rows]
+        if len(rows) == batch and len(set(scales)) == 1:
+            return uncond + scales[0] * (cond - uncond)
+        eps = cond.clone()
+        w = torch.tensor(scales, dtype=cond.dtype, device=cond.device).view(-1, *([1] * (cond.dim() - 1)))
+        eps[rows] = uncond + w * (cond[rows] - uncond)
+        return eps
+
+    def _unet(self, latents, timesteps, states, added) -> torch.Tensor:
+        kwargs = {"added_cond_kwargs": dict(added)} if added else {}
+        return self.unet(latents, timesteps, encoder_hidden_states=states, return_dict=False, **kwargs)[0]
+
+
+@dataclass(frozen=True)
+class BoundDenoiser:
+    """A denoiser with its conditioning fixed: `eps = f(latents, t)` for one request's samples."""
+
+    denoiser: UNetDenoiser
+    conditioning: Conditioning
+
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
-        model_in = torch.cat([latents] * 2) if self.do_guidance else latents
-        out = self.unet(model_in, timestep, encoder_hidden_states=self._batched, return_dict=False)[0]
-        if not self.do_guidance:
-            return out
-        uncond, cond = out.chunk(2)
-        return uncond + self.guidance_scale * (cond - uncond)
-
-
-def encode_prompt(pipe, prompt: str | list[str], guidance_scale: float,
-                  negative_prompt: str = NEGATIVE_PROMPT) -> PromptEmbeddings:
-    """Prompt embeddings through the pipeline's own `encode_prompt` (same tokenizer settings)."""
-    do_guidance = guidance_scale > 1.0
-    positive, negative = pipe.encode_prompt(
-        prompt, pipe.device, 1, do_guidance, negative_prompt=negative_prompt if do_guidance else None
-    )
-    return PromptEmbeddings(positive=positive, negative=negative if do_guidance else None)
+        return self.denoiser(latents, timestep, self.conditioning)
 
 
 def pipeline_denoiser(pipe, prompt: str | list[str], guidance_scale: float,
-                      negative_prompt: str = NEGATIVE_PROMPT) -> GuidedUNetDenoiser:
-    return GuidedUNetDenoiser(pipe.unet, encode_prompt(pipe, prompt, guidance_scale, negative_prompt), guidance_scale)
+                      negative_prompt: str = NEGATIVE_PROMPT) -> BoundDenoiser:
+    """`eps = f(latents, t)` for prompt(s) on a diffusers StableDiffusionPipeline."""
+    return BoundDenoiser(UNetDenoiser(pipe.unet), encode_conditioning(pipe, prompt, guidance_scale, negative_prompt))
 
 
 def latent_shape(pipe, batch: int = 1, height: int | None = None, width: int | None = None) -> tuple[int, int, int, int]:

@@ -30,6 +30,17 @@ def img2img_start_step(num_steps: int, strength: float) -> int:
     return num_steps - steps_to_run
 
 
+def noised_to_start(scheduler, init_latents: torch.Tensor, noise: torch.Tensor, num_steps: int,
+                    strength: float) -> tuple[int, torch.Tensor]:
+    """(start step, `init_latents` noised to its timestep with `noise`); sets the scheduler's timesteps."""
+    if noise.shape != init_latents.shape:
+        raise ValueError(f"noise {tuple(noise.shape)} and init_latents {tuple(init_latents.shape)} differ in shape")
+    start = img2img_start_step(num_steps, strength)
+    scheduler.set_timesteps(num_steps, device=init_latents.device)
+    t_start = scheduler.timesteps[start : start + 1]
+    return start, scheduler.add_noise(init_latents, noise.to(init_latents.dtype), t_start)
+
+
 def img2img(
     strategy: Strategy,
     scheduler,
@@ -43,10 +54,5 @@ def img2img(
     on_step: Optional[StepCallback] = None,
 ) -> SampleResult:
     """Noise `init_latents` to the start step's timestep with `noise`, then run the plan from there."""
-    if noise.shape != init_latents.shape:
-        raise ValueError(f"noise {tuple(noise.shape)} and init_latents {tuple(init_latents.shape)} differ in shape")
-    start = img2img_start_step(num_steps, strength)
-    scheduler.set_timesteps(num_steps, device=init_latents.device)
-    t_start = scheduler.timesteps[start : start + 1]
-    noised = scheduler.add_noise(init_latents, noise.to(init_latents.dtype), t_start)
+    start, noised = noised_to_start(scheduler, init_latents, noise, num_steps, strength)
     return sample(strategy, scheduler, cloud, edge, noised, num_steps=num_steps, on_step=on_step, start_step=start)

@@ -15,9 +15,13 @@ see `ecdiff.schedules`) through the fused ops of `ecdiff.kernels`: a run of cons
 approximated steps is one `approx_steps` call, a real step one `correct_step` call.
 Every other diffusers scheduler goes through `scheduler.step` one step at a time.
 
-The loop is resumable: `Sampler.run(state, stop)` continues from a `SamplerState` (latent, noise
-used at the previous step, gradient), which is how the cloud phase and the edge phase can run in
-different processes and still equal the in-process `sample` bit for bit.
+The loop is a per-request state machine driven from outside (`SamplingRequest`: what do you need
+next, a model call or a run of approximated steps? here is the model's output, advance), the
+way vLLM's engine drives its requests; the strategy's `step_rules` carry each step's kind and
+gradient rule, so this module knows no strategy class. `Sampler.run` and `sample` are its simplest
+drivers. A request continues from a `SamplerState` (latent, noise used at the previous step,
+gradient), which is how the cloud phase and the edge phase can run in different processes and
+still equal the in-process `sample` bit for bit.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import torch
 from .kernels import SUPPORTED_DTYPES as KERNEL_DTYPES
 from .kernels import approx_steps, correct_step
 from .schedules import DDIMCoefficients, coefficient_form_unsupported_reason, ddim_coefficients
-from .strategies import ECDiff, Plan, PlanCounts, StepKind, Strategy
+from .strategies import Plan, PlanCounts, StepKind, StepRules, Strategy
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """eps = denoiser(latents, timestep): the (already guided) model output for a batch of latents."""
@@ -134,8 +138,114 @@ class _SchedulerStepUpdater:
         return latents, eps
 
 
+@dataclass(frozen=True)
+class ModelCall:
+    """The request needs the `kind` model's output for `model_input` at `timestep` (step `step`)."""
+
+    kind: StepKind
+    step: int
+    timestep: torch.Tensor
+    model_input: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ApproxRun:
+    """The request's steps [start, stop) are approximated: no model call, only the kernels."""
+
+    start: int
+    stop: int
+
+
+Need = ModelCall | ApproxRun | None
+"""What a request needs next; None when it has reached its stop step."""
+
+
+class SamplingRequest:
+    """One request's way through steps [state.step, stop) of a prepared plan, driven from outside.
+
+    The driver asks `next()` what the request needs: a `ModelCall` (answer with `complete(output)`),
+    an `ApproxRun` (let it run with `approximate()`), or None (done; `state` is the state entering
+    `stop`). Steps are emitted to `on_step` / `records` as they complete. A driver may interleave
+    any number of requests, which is how a batching engine shares one model call between them.
+    """
+
+    def __init__(self, sampler: "Sampler", state: SamplerState, stop: int,
+                 on_step: Optional[StepCallback] = None, records: Optional[list[StepRecord]] = None) -> None:
+        if not 0 <= state.step <= stop <= sampler.num_steps:
+            raise ValueError(f"cannot run steps [{state.step}, {stop}) of a {sampler.num_steps}-step plan")
+        _check_latents(state.latents)
+        self.sampler, self.stop = sampler, stop
+        self.on_step, self.records = on_step, records
+        self._x, self._eps_prev, self._delta, self._i = state.latents, state.eps_prev, state.delta, state.step
+        self._need: Need = None
+        self._started = 0.0
+
+    @property
+    def state(self) -> SamplerState:
+        return SamplerState(step=self._i, latents=self._x, eps_prev=self._eps_prev, delta=self._delta)
+
+    def next(self) -> Need:
+        if self._need is not None:
+            return self._need
+        i, rules = self._i, self.sampler.rules
+        if i >= self.stop:
+            return None
+        self._started = time.perf_counter()
+        kind = rules[i].kind
+        if kind == StepKind.APPROX:
+            if self._eps_prev is None or self._delta is None:
+                raise ValueError(f"step {i} is approximated but the state carries no noise gradient")
+            run_end = i
+            while run_end < self.stop and rules[run_end].kind == StepKind.APPROX:
+                run_end += 1
+            self._need = ApproxRun(i, run_end)
+        else:
+            sampler = self.sampler
+            self._need = ModelCall(kind, i, sampler.timesteps[i], sampler.updater.model_input(i, self._x))
+        return self._need
+
+    def complete(self, model_output: torch.Tensor) -> None:
+        """Advance past the pending model call with the model's output for it."""
+        call = self._need
+        if not isinstance(call, ModelCall):
+            raise RuntimeError(f"step {self._i} of this request is not waiting for a model call")
+        i, x = call.step, self._x
+        _check_model_output(model_output, x, call.kind, i)
+        gradient = self.sampler.rules[i].gradient
+        x_next, eps, delta = self.sampler.updater.real_step(
+            i, x, model_output, self._eps_prev if gradient is not None else None, gradient or 1.0)
+        if delta is not None:
+            self._delta = delta
+        self._x, self._eps_prev, self._i, self._need = x_next, eps, i + 1, None
+        self._emit(i, call.kind, time.perf_counter() - self._started, x_next)
+
+    def approximate(self) -> None:
+        """Run the pending approximated steps (one fused kernel call on the DDIM path)."""
+        run = self._need
+        if not isinstance(run, ApproxRun):
+            raise RuntimeError(f"step {self._i} of this request is not an approximated run")
+        self._x, self._eps_prev = self.sampler.updater.approx_run(run.start, run.stop, self._x, self._eps_prev,
+                                                                  self._delta)
+        self._i, self._need = run.stop, None
+        share = (time.perf_counter() - self._started) / (run.stop - run.start)
+        for j in range(run.start, run.stop):
+            self._emit(j, StepKind.APPROX, share, self._x if j == run.stop - 1 else None)
+
+    def _emit(self, i: int, kind: StepKind, seconds: float, latents: Optional[torch.Tensor]) -> None:
+        record = StepRecord(index=i, timestep=int(self.sampler.timesteps[i]), kind=kind, seconds=seconds)
+        if self.records is not None:
+            self.records.append(record)
+        if self.on_step is not None:
+            self.on_step(record, latents)
+
+
 class Sampler:
-    """One prepared run of a strategy on a scheduler: plan, timesteps and update rule fixed."""
+    """One prepared run of a strategy: step rules, timesteps and update rule fixed.
+
+    The sampler works on its own copy of `scheduler` (`set_timesteps` mutates a scheduler, and
+    stateful ones such as DPM-Solver++ must not be shared); the caller's is left as it was.
+    `request(state, stop)` gives the per-request state machine; `run` is its simplest driver.
+    """
 
     def __init__(
         self,
@@ -147,85 +257,44 @@ class Sampler:
         num_steps: int,
         device: torch.device | str | None = None,
     ) -> None:
-        self.plan: Plan = strategy.plan(num_steps)
+        self.rules: StepRules = strategy.step_rules(num_steps)
+        self.plan: Plan = tuple(rule.kind for rule in self.rules)
         self.counts = PlanCounts.of(self.plan)
         self.switch_step = strategy.handoff_step(num_steps)
         self.strategy = strategy
         self.cloud, self.edge = cloud, edge
         self.num_steps = num_steps
-        scheduler.set_timesteps(num_steps, device=device)
-        self.scheduler = scheduler
-        self.timesteps = scheduler.timesteps
-        if coefficient_form_unsupported_reason(scheduler) is None:
-            self.updater: _Updater = _CoefficientUpdater(ddim_coefficients(scheduler))
+        self.scheduler = type(scheduler).from_config(scheduler.config)
+        self.scheduler.set_timesteps(num_steps, device=device)
+        self.timesteps = self.scheduler.timesteps
+        if coefficient_form_unsupported_reason(self.scheduler) is None:
+            self.updater: _Updater = _CoefficientUpdater(ddim_coefficients(self.scheduler))
         else:
-            self.updater = _SchedulerStepUpdater(scheduler)
-        if isinstance(strategy, ECDiff):
-            self._pre_steps, self._alpha = strategy.pre_steps, strategy.alpha
-        else:
-            self._pre_steps, self._alpha = None, 1.0
-        # The gradient only matters if an approximated step is still ahead.
-        last_approx = max((i for i, kind in enumerate(self.plan) if kind == StepKind.APPROX), default=-1)
-        self._gradient_until = last_approx
+            self.updater = _SchedulerStepUpdater(self.scheduler)
 
     def initial_state(self, latents: torch.Tensor) -> SamplerState:
         _check_latents(latents)
         return SamplerState(step=0, latents=latents)
 
+    def request(self, state: SamplerState, stop: Optional[int] = None, on_step: Optional[StepCallback] = None,
+                records: Optional[list[StepRecord]] = None) -> SamplingRequest:
+        return SamplingRequest(self, state, self.num_steps if stop is None else stop, on_step, records)
+
     def run(self, state: SamplerState, stop: Optional[int] = None, on_step: Optional[StepCallback] = None,
             records: Optional[list[StepRecord]] = None) -> SamplerState:
         """Run steps [state.step, stop) and return the state entering `stop`."""
-        stop = self.num_steps if stop is None else stop
-        if not 0 <= state.step <= stop <= self.num_steps:
-            raise ValueError(f"cannot run steps [{state.step}, {stop}) of a {self.num_steps}-step plan")
-        _check_latents(state.latents)
+        request = self.request(state, stop, on_step, records)
         for kind, model in ((StepKind.CLOUD, self.cloud), (StepKind.EDGE, self.edge)):
-            if model is None and kind in self.plan[state.step:stop]:
-                raise ValueError(f"steps [{state.step}, {stop}) of {self.strategy!r} need the {kind} model, but it is None")
-        x, eps_prev, delta = state.latents, state.eps_prev, state.delta
-        i = state.step
-        while i < stop:
-            kind = self.plan[i]
-            started = time.perf_counter()
-            if kind == StepKind.APPROX:
-                if eps_prev is None or delta is None:
-                    raise ValueError(f"step {i} is approximated but the state carries no noise gradient")
-                run_end = i
-                while run_end < stop and self.plan[run_end] == StepKind.APPROX:
-                    run_end += 1
-                x, eps_prev = self.updater.approx_run(i, run_end, x, eps_prev, delta)
-                share = (time.perf_counter() - started) / (run_end - i)
-                for j in range(i, run_end):
-                    self._emit(records, on_step, j, kind, share, x if j == run_end - 1 else None)
-                i = run_end
-                continue
-            model = self.cloud if kind == StepKind.CLOUD else self.edge
-            out = model(self.updater.model_input(i, x), self.timesteps[i])
-            _check_model_output(out, x, kind, i)
-            alpha = self._gradient_alpha(i, kind)
-            x_next, eps, new_delta = self.updater.real_step(i, x, out, eps_prev if alpha is not None else None, alpha or 1.0)
-            if new_delta is not None:
-                delta = new_delta
-            x, eps_prev = x_next, eps
-            self._emit(records, on_step, i, kind, time.perf_counter() - started, x)
-            i += 1
-        return SamplerState(step=stop, latents=x, eps_prev=eps_prev, delta=delta)
-
-    def _gradient_alpha(self, i: int, kind: StepKind) -> Optional[float]:
-        """Smoothing for the gradient after the real call at step i, or None when no gradient is
-        formed there (before p - 1, on the edge, or with no approximated step ahead)."""
-        if kind != StepKind.CLOUD or self._pre_steps is None or i >= self._gradient_until:
-            return None
-        if i < self._pre_steps - 1:
-            return None
-        return 1.0 if i == self._pre_steps - 1 else self._alpha
-
-    def _emit(self, records, on_step, i, kind, seconds, latents) -> None:
-        record = StepRecord(index=i, timestep=int(self.timesteps[i]), kind=kind, seconds=seconds)
-        if records is not None:
-            records.append(record)
-        if on_step is not None:
-            on_step(record, latents)
+            if model is None and kind in self.plan[state.step:request.stop]:
+                raise ValueError(f"steps [{state.step}, {request.stop}) of {self.strategy!r} need the {kind} model, "
+                                 "but it is None")
+        while (need := request.next()) is not None:
+            if isinstance(need, ApproxRun):
+                request.approximate()
+            else:
+                model = self.cloud if need.kind == StepKind.CLOUD else self.edge
+                request.complete(model(need.model_input, need.timestep))
+        return request.state
 
 
 def sample(

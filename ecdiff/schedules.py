@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from diffusers import DDIMScheduler
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,22 @@ SD_DDIM_CONFIG = dict(
 
 def sd_ddim_scheduler(**overrides) -> DDIMScheduler:
     return DDIMScheduler(**{**SD_DDIM_CONFIG, **overrides})
+
+
+SCHEDULER_KINDS = ("ddim", "euler", "dpm++")
+
+
+def fresh_scheduler(pipe, kind: str | None = None):
+    """A new scheduler on `pipe`'s noise schedule: its own class, or `kind` (one of SCHEDULER_KINDS).
+    Every run gets its own: `set_timesteps` mutates a scheduler, and stateful ones (DPM-Solver++)
+    carry history from step to step."""
+    config = pipe.scheduler.config
+    if kind is None:
+        return type(pipe.scheduler).from_config(config)
+    if kind == "ddim":
+        return DDIMScheduler.from_config(config)
+    if kind == "euler":
+        return EulerDiscreteScheduler.from_config(config)
+    if kind == "dpm++":
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
+    raise ValueError(f"unknown scheduler {kind!r}; expected one of {', '.join(SCHEDULER_KINDS)}")

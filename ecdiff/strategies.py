@@ -9,6 +9,9 @@ denoising order, p = pre_steps, k, s = switch_step:
              every other cloud-phase step is approximated from the noise gradient.
     i >= s : edge phase; the edge model is called at every step.
 k = 0 means no approximation (every cloud-phase step is a real call).
+
+`step_rules(num_steps)` adds to each step of the plan the rule for the noise gradient that the
+approximated steps extrapolate with, so the sampling loop runs any strategy without knowing it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 
 class StepKind(str, enum.Enum):
@@ -29,6 +32,26 @@ class StepKind(str, enum.Enum):
 
 
 Plan = tuple[StepKind, ...]
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """One step of a plan and what its real model call does to the noise gradient.
+
+    gradient: None keeps the current gradient; a number a sets delta = a * (eps_i - eps_(i-1)),
+    eps_(i-1) being the noise used at the previous step (real or approximated).
+    """
+
+    kind: StepKind
+    gradient: Optional[float] = None
+
+
+StepRules = tuple[StepRule, ...]
+
+
+def plain_rules(plan: Plan) -> StepRules:
+    """Rules of a plan that never approximates: no gradient is ever formed."""
+    return tuple(StepRule(kind) for kind in plan)
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,8 @@ class Strategy(Protocol):
     def handoff_step(self, num_steps: int) -> int:
         """First step that runs on the edge (num_steps when the edge never runs)."""
         ...
+
+    def step_rules(self, num_steps: int) -> StepRules: ...
 
 
 def _check_num_steps(num_steps: int) -> None:
@@ -85,6 +110,9 @@ class CloudOnly:
     def plan(self, num_steps: int) -> Plan:
         return _split_plan(num_steps, self.handoff_step(num_steps), _always_cloud)
 
+    def step_rules(self, num_steps: int) -> StepRules:
+        return plain_rules(self.plan(num_steps))
+
 
 @dataclass(frozen=True)
 class EdgeOnly:
@@ -98,6 +126,9 @@ class EdgeOnly:
 
     def plan(self, num_steps: int) -> Plan:
         return _split_plan(num_steps, self.handoff_step(num_steps), _always_cloud)
+
+    def step_rules(self, num_steps: int) -> StepRules:
+        return plain_rules(self.plan(num_steps))
 
 
 @dataclass(frozen=True)
@@ -118,6 +149,9 @@ class HybridSD:
 
     def plan(self, num_steps: int) -> Plan:
         return _split_plan(num_steps, self.handoff_step(num_steps), _always_cloud)
+
+    def step_rules(self, num_steps: int) -> StepRules:
+        return plain_rules(self.plan(num_steps))
 
 
 @dataclass(frozen=True)
@@ -170,13 +204,29 @@ class ECDiff:
             lambda i: StepKind.CLOUD if self.is_real_call(i) else StepKind.APPROX,
         )
 
+    def step_rules(self, num_steps: int) -> StepRules:
+        """The gradient starts at the real call p - 1 (eps_(p-1) - eps_(p-2)) and is smoothed with
+        alpha after every later real call; it is not formed once no approximated step is ahead."""
+        plan = self.plan(num_steps)
+        last_approx = max((i for i, kind in enumerate(plan) if kind == StepKind.APPROX), default=-1)
+        start = self.pre_steps - 1
+
+        def gradient(i: int, kind: StepKind) -> Optional[float]:
+            if kind != StepKind.CLOUD or i >= last_approx or i < start:
+                return None
+            return 1.0 if i == start else self.alpha
+
+        return tuple(StepRule(kind, gradient(i, kind)) for i, kind in enumerate(plan))
+
 
 STRATEGY_NAMES = ("cloud", "edge", "hybrid", "ecdiff")
 
 
-def strategy_from_name(name: str, *, pre_steps: int = 7, k: int = 2, alpha: float = 0.5,
-                       switch_step: int = 37, cloud_steps: int = 25) -> Strategy:
-    """Build a strategy from its wire/CLI name; parameters that the strategy does not use are ignored."""
+def strategy_from_name(name: str, *, pre_steps: int, k: int, alpha: float, switch_step: int,
+                       cloud_steps: int) -> Strategy:
+    """Build a strategy from its wire/CLI name and every parameter (the defaults live in one place,
+    `configs/strategy.toml`, read by `ecdiff.strategy_config`); parameters that the strategy does not
+    use are ignored."""
     if name == "cloud":
         return CloudOnly()
     if name == "edge":

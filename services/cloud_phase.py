@@ -13,14 +13,11 @@ from typing import Callable, Optional
 
 import torch
 
-from ecdiff.conventions import initial_latents
-from ecdiff.denoiser import latent_shape, pipeline_denoiser
 from ecdiff.loading import LoadedModel
-from ecdiff.sampling import Sampler, StepRecord
+from ecdiff.preparation import prepare_run
+from ecdiff.sampling import StepRecord
 from ecdiff.strategies import Strategy
 from ecdiff.strategy_config import StrategyParams
-
-from .identity import fresh_scheduler
 
 
 @dataclass(frozen=True)
@@ -56,13 +53,10 @@ class CloudPhaseRunner:
 
     def run(self, job: CloudJob, emit: Callable[[object], None]) -> CloudHandoff:
         started = time.perf_counter()
-        pipe = self.model.pipe
-        scheduler = fresh_scheduler(self.model)
-        latents = initial_latents(job.seed, latent_shape(pipe), scheduler, num_steps=job.num_steps, device=pipe.device)
-        sampler = Sampler(job.strategy, scheduler, None, None, num_steps=job.num_steps, device=pipe.device)
+        run = prepare_run(job.strategy, prompts=job.prompt, num_steps=job.num_steps, guidance=self.model.guidance,
+                          cloud=self.model.pipe, seeds=job.seed)
+        sampler = run.sampler()
         switch = sampler.switch_step
-        if switch > 0:
-            sampler.cloud = pipeline_denoiser(pipe, job.prompt, self.model.guidance)
         every = job.latents_every
         records: list[StepRecord] = []
 
@@ -77,7 +71,7 @@ class CloudPhaseRunner:
             pending = pending and not send
             emit(CloudStep(record, x if send else None))
 
-        state = sampler.run(sampler.initial_state(latents), switch, on_step, records)
+        state = sampler.run(run.initial_state(), switch, on_step, records)
         handoff = CloudHandoff(
             step=switch,
             latents=state.latents,

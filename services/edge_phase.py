@@ -16,14 +16,11 @@ from typing import Callable, Optional
 
 import torch
 
-from ecdiff.conventions import initial_latents
-from ecdiff.denoiser import latent_shape, pipeline_denoiser
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.loading import LoadedModel
-from ecdiff.sampling import Sampler, SamplerState, StepRecord
+from ecdiff.preparation import prepare_run
+from ecdiff.sampling import StepRecord
 from ecdiff.strategies import Strategy
-
-from .identity import fresh_scheduler
 
 PREVIEW_SIZE = 64
 
@@ -67,22 +64,18 @@ class EdgePhaseRunner:
     def finish(self, job: EdgeJob, emit: Callable[[object], None]) -> EdgeOutcome:
         started = time.perf_counter()
         pipe = self.model.pipe
-        scheduler = fresh_scheduler(self.model)
-        latents = job.latents
-        if latents is None:
-            if job.start != 0:
-                raise ValueError("an edge job without latents must start at step 0")
-            latents = initial_latents(job.seed, latent_shape(pipe), scheduler, num_steps=job.num_steps, device=pipe.device)
-        sampler = Sampler(job.strategy, scheduler, None, None, num_steps=job.num_steps, device=pipe.device)
-        if job.start < job.num_steps:
-            sampler.edge = pipeline_denoiser(pipe, job.prompt, job.guidance)
+        if job.latents is None and job.start != 0:
+            raise ValueError("an edge job without latents must start at step 0")
+        start = dict(seeds=job.seed) if job.latents is None else dict(latents=job.latents, start_step=job.start)
+        run = prepare_run(job.strategy, prompts=job.prompt, num_steps=job.num_steps, guidance=job.guidance,
+                          edge=pipe, **start)
         records: list[StepRecord] = []
 
         def on_step(record: StepRecord, x: Optional[torch.Tensor]) -> None:
             due = job.preview_every > 0 and x is not None and (record.index + 1 - job.start) % job.preview_every == 0
             emit(EdgeStep(record, self.preview(x) if due else b""))
 
-        state = sampler.run(SamplerState(step=job.start, latents=latents.to(pipe.device)), None, on_step, records)
+        state = run.sampler().run(run.initial_state(), None, on_step, records)
         edge_seconds = time.perf_counter() - started
         emit(EdgeDecoding())
         decode_started = time.perf_counter()

@@ -16,10 +16,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from ecdiff.conventions import NEGATIVE_PROMPT, initial_latents
-from ecdiff.denoiser import latent_shape, pipeline_denoiser
-from ecdiff.img2img import img2img
-from ecdiff.sampling import SampleResult, StepCallback, sample
+from ecdiff.preparation import Img2ImgStart, prepare_run
+from ecdiff.sampling import SampleResult, StepCallback
 from ecdiff.strategies import CloudOnly, EdgeOnly, Strategy
 
 _ROUND_STRIDE = 1_000_003
@@ -64,18 +62,12 @@ def run_rounds(pipe, guidance: float, specs: Sequence[RoundSpec], *, role: str =
         raise ValueError("a batch needs at least one round, all with the same num_steps and strength")
     first = specs[0]
     strategy = strategy or (EdgeOnly() if role == "edge" else CloudOnly())
-    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)  # set_timesteps mutates it
-    prompts = [s.prompt for s in specs]
-    if len(specs) == 1:
-        denoiser = pipeline_denoiser(pipe, first.prompt, guidance)
-    else:  # diffusers wants the negative prompts as a list of the same length
-        denoiser = pipeline_denoiser(pipe, prompts, guidance, [NEGATIVE_PROMPT] * len(prompts))
-    cloud, edge = (None, denoiser) if role == "edge" else (denoiser, None)
+    models = {role: pipe}
+    prompts = first.prompt if len(specs) == 1 else [s.prompt for s in specs]
     if first.init is None:
-        latents = torch.cat([initial_latents(s.seed, latent_shape(pipe), scheduler, num_steps=s.num_steps,
-                                             device=pipe.device) for s in specs])
-        return sample(strategy, scheduler, cloud, edge, latents, num_steps=first.num_steps, on_step=on_step)
-    init = torch.cat([s.init for s in specs]).to(pipe.device, torch.float32)
-    noise = torch.cat([round_noise(s.seed, s.round_index, tuple(s.init.shape)) for s in specs]).to(pipe.device)
-    return img2img(strategy, scheduler, cloud, edge, init, noise, num_steps=first.num_steps, strength=first.strength,
-                   on_step=on_step)
+        start = dict(seeds=[s.seed for s in specs])
+    else:
+        noise = torch.cat([round_noise(s.seed, s.round_index, tuple(s.init.shape)) for s in specs])
+        start = dict(img2img=Img2ImgStart(torch.cat([s.init for s in specs]), noise, first.strength))
+    run = prepare_run(strategy, prompts=prompts, num_steps=first.num_steps, guidance=guidance, **models, **start)
+    return run.sample(on_step)

@@ -1,7 +1,7 @@
 """One timed generation: prompt -> seeded latents -> a strategy's plan -> decoded picture.
 
-Built only from the core (`initial_latents`, `pipeline_denoiser`, `sample`, `decode_images`), so
-the search, the noise curve and the benchmarks produce exactly what the library produces.
+Built only from the core (`prepare_run`, `decode_images`), so the search, the noise curve and the
+benchmarks produce exactly what the library produces.
 """
 
 from __future__ import annotations
@@ -9,31 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
 from PIL import Image
 
-from ..conventions import initial_latents
-from ..denoiser import latent_shape, pipeline_denoiser
 from ..images import decode_images
 from ..loading import ModelPair
-from ..sampling import sample
+from ..preparation import prepare_run
 from ..strategies import PlanCounts, StepKind, Strategy
 from .costs import TimedPicture
-
-SCHEDULERS = ("ddim", "euler", "dpm++")
-
-
-def make_scheduler(pair: ModelPair, kind: str = "ddim"):
-    """A fresh scheduler of `kind` on the cloud pipeline's noise schedule (stateful schedulers
-    such as DPM-Solver++ must not be shared between runs)."""
-    config = pair.cloud.scheduler.config
-    if kind == "ddim":
-        return DDIMScheduler.from_config(config)
-    if kind == "euler":
-        return EulerDiscreteScheduler.from_config(config)
-    if kind == "dpm++":
-        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
-    raise ValueError(f"unknown scheduler {kind!r}; expected one of {', '.join(SCHEDULERS)}")
 
 
 @dataclass(frozen=True)
@@ -53,13 +35,10 @@ class Generated:
 
 def generate(pair: ModelPair, strategy: Strategy, prompt: str, seed: int, num_steps: int,
              scheduler: str = "ddim") -> Generated:
-    sched = make_scheduler(pair, scheduler)
     plan = strategy.plan(num_steps)
     started = time.perf_counter()
-    cloud = pipeline_denoiser(pair.cloud, prompt, pair.guidance) if StepKind.CLOUD in plan else None
-    edge = pipeline_denoiser(pair.edge, prompt, pair.guidance) if StepKind.EDGE in plan else None
-    latents = initial_latents(seed, latent_shape(pair.cloud), sched, num_steps=num_steps, device=pair.cloud.device)
-    result = sample(strategy, sched, cloud, edge, latents, num_steps=num_steps)
+    result = prepare_run(strategy, prompts=prompt, num_steps=num_steps, guidance=pair.guidance, cloud=pair.cloud,
+                         edge=pair.edge, seeds=seed, scheduler=scheduler).sample()
     # The picture is decoded where the last step ran: on the edge whenever the edge finishes.
     image = decode_images(pair.edge if plan[-1] == StepKind.EDGE else pair.cloud, result.latents)[0]
     latency = time.perf_counter() - started

@@ -19,13 +19,11 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from ..conventions import initial_latents
-from ..denoiser import latent_shape, pipeline_denoiser
 from ..loading import ModelPair
+from ..preparation import prepare_run
 from ..sampling import sample
 from ..strategies import CloudOnly
 from .chart import PALETTE, Chart
-from .generate import make_scheduler
 from .prompts import PromptItem
 
 
@@ -47,17 +45,16 @@ def noise_differences(pair: ModelPair, items: Sequence[PromptItem], num_steps: i
         raise ValueError("the noise curve is defined on predicted noise; this cloud model does not predict epsilon")
     per_prompt = []
     for item in tqdm(items, desc="noise curve", unit="prompt", disable=not progress):
-        scheduler = make_scheduler(pair)
-        cloud = pipeline_denoiser(pair.cloud, item.prompt, pair.guidance)
+        run = prepare_run(CloudOnly(), prompts=item.prompt, num_steps=num_steps, guidance=pair.guidance,
+                          cloud=pair.cloud, seeds=item.seed, scheduler="ddim")
         recorded = []
 
         def recording(x, t):
-            eps = cloud(x, t)
+            eps = run.cloud(x, t)
             recorded.append(eps.double())
             return eps
 
-        latents = initial_latents(item.seed, latent_shape(pair.cloud), scheduler, num_steps=num_steps)
-        sample(CloudOnly(), scheduler, recording, None, latents, num_steps=num_steps)
+        sample(run.strategy, run.scheduler, recording, None, run.latents, num_steps=num_steps)
         per_prompt.append([float((recorded[i] - recorded[i - 1]).norm()) for i in range(1, num_steps)])
     columns = list(zip(*per_prompt))
     return NoiseCurve(

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from ecdiff.conventions import initial_latents
-from ecdiff.denoiser import GuidedUNetDenoiser, PromptEmbeddings, latent_shape, pipeline_denoiser
+from ecdiff.conditioning import Conditioning, encode_conditioning
+from ecdiff.denoiser import UNetDenoiser, latent_shape, pipeline_denoiser
 from ecdiff.sampling import sample
 from ecdiff.strategies import CloudOnly
 from ecdiff.tiny_models import tiny_pipelines
@@ -38,7 +39,43 @@ def test_initial_latents_convention(pipes):
 
 def test_guidance_needs_negative_embeddings(pipes):
     cloud, _ = pipes
+    latents, t = torch.zeros(1, 4, 8, 8), torch.tensor(500)
     with pytest.raises(ValueError, match="negative"):
-        GuidedUNetDenoiser(cloud.unet, PromptEmbeddings(torch.zeros(1, 16, 32), None), 3.0)
+        UNetDenoiser(cloud.unet)(latents, t, Conditioning(torch.zeros(1, 16, 32), None, (3.0,)))
     with pytest.raises(ValueError, match="guidance_scale"):
-        GuidedUNetDenoiser(cloud.unet, PromptEmbeddings(torch.zeros(1, 16, 32), None), -1.0)
+        Conditioning(torch.zeros(1, 16, 32), None, (-1.0,))
+    with pytest.raises(ValueError, match="conditioning for 1 samples"):
+        UNetDenoiser(cloud.unet)(torch.zeros(2, 4, 8, 8), t, Conditioning(torch.zeros(1, 16, 32), None, (1.0,)))
+
+
+PROMPTS = ["a small red circle at the top left on a white background",
+           "a large blue square in the middle on a black background",
+           "a small green triangle at the bottom right on a grey background"]
+
+
+def test_a_batch_of_requests_equals_each_request_alone(pipes):
+    """Per-sample timesteps, prompts and guidance scales (guided and unguided mixed) in one UNet call
+    give each sample its own guided noise, as separate calls would, up to batched rounding."""
+    cloud, _ = pipes
+    denoiser = UNetDenoiser(cloud.unet)
+    parts = [encode_conditioning(cloud, PROMPTS[0], 7.0), encode_conditioning(cloud, PROMPTS[1], 1.0),
+             encode_conditioning(cloud, PROMPTS[2], 3.5)]
+    latents = torch.randn((3, 4, 8, 8), generator=torch.Generator().manual_seed(0))
+    timesteps = torch.tensor([981, 501, 41])
+    batched = denoiser(latents, timesteps, Conditioning.concat(parts))
+    for i, part in enumerate(parts):
+        alone = denoiser(latents[i:i + 1], timesteps[i], part)
+        torch.testing.assert_close(batched[i:i + 1], alone, rtol=1e-4, atol=1e-5)
+
+
+
+def test_a_batch_of_one_is_the_pipelines_call(pipes):
+    """Bit for bit what diffusers' pipeline computes for one prompt: [uncond, cond] rows, then guidance."""
+    cloud, _ = pipes
+    conditioning = encode_conditioning(cloud, PROMPTS[0], 7.0)
+    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(1))
+    t = torch.tensor(601)
+    out = cloud.unet(torch.cat([latents] * 2), t, encoder_hidden_states=torch.cat(
+        [conditioning.negative_embeds, conditioning.prompt_embeds]), return_dict=False)[0]
+    uncond, cond = out.chunk(2)
+    assert torch.equal(UNetDenoiser(cloud.unet)(latents, t, conditioning), uncond + 7.0 * (cond - uncond))

@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers import DPMSolverMultistepScheduler, EulerDiscreteScheduler
 
-from ecdiff.sampling import Sampler, sample
+from ecdiff.sampling import ApproxRun, ModelCall, Sampler, sample
 from ecdiff.schedules import SD_DDIM_CONFIG, sd_ddim_scheduler
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD, PlanCounts, StepKind
 
@@ -192,3 +192,49 @@ def test_correcting_twice_matches_reference():
     expected = reference_algorithm1(T, p, k, alpha, s, sd_ddim_scheduler(), cloud, edge, x.double(), corrections=2)
     result = sample(ECDiff(p, k, alpha, s, corrections=2), sd_ddim_scheduler(), cloud, edge, x, num_steps=T)
     assert rel_err(result.latents, expected) < 1e-5
+
+
+def test_requests_driven_from_outside_interleave_without_interfering():
+    """Two requests advanced alternately by an outside driver (as an engine would) end exactly where
+    each ends alone: all of a request's state is its own."""
+    cloud, edge = SmoothDenoiser(31), SmoothDenoiser(32)
+    plans = [(ECDiff(3, 2, 0.4, 15), random_latents(7)), (ECDiff(5, 1, 0.7, 18), random_latents(8))]
+    alone = [sample(s, sd_ddim_scheduler(), cloud, edge, x, num_steps=20).latents for s, x in plans]
+    samplers = [Sampler(s, sd_ddim_scheduler(), cloud, edge, num_steps=20) for s, _ in plans]
+    requests = [sampler.request(sampler.initial_state(x)) for sampler, (_, x) in zip(samplers, plans)]
+    needs_seen = set()
+    while any(r.next() is not None for r in requests):
+        for request in requests:
+            need = request.next()
+            if need is None:
+                continue
+            needs_seen.add(type(need).__name__)
+            assert request.next() is need  # asking again does not advance
+            if isinstance(need, ApproxRun):
+                request.approximate()
+            else:
+                request.complete((cloud if need.kind == StepKind.CLOUD else edge)(need.model_input, need.timestep))
+    assert needs_seen == {"ModelCall", "ApproxRun"}
+    for request, expected in zip(requests, alone):
+        assert request.state.step == 20
+        assert torch.equal(request.state.latents, expected)
+
+
+def test_a_request_refuses_the_wrong_answer():
+    sampler = Sampler(ECDiff(2, 2, 0.5, 8), sd_ddim_scheduler(), None, None, num_steps=10)
+    request = sampler.request(sampler.initial_state(random_latents(0)))
+    assert isinstance(request.next(), ModelCall)
+    with pytest.raises(RuntimeError, match="not an approximated run"):
+        request.approximate()
+    request.complete(torch.zeros(2, 4, 8, 8))
+    assert isinstance(request.next(), ModelCall)
+    request.complete(torch.zeros(2, 4, 8, 8))
+    assert isinstance(request.next(), ApproxRun)
+    with pytest.raises(RuntimeError, match="not waiting for a model call"):
+        request.complete(torch.zeros(2, 4, 8, 8))
+
+
+def test_the_callers_scheduler_is_left_alone():
+    scheduler = sd_ddim_scheduler()
+    sample(CloudOnly(), scheduler, SmoothDenoiser(1), None, random_latents(0), num_steps=10)
+    assert scheduler.num_inference_steps is None

@@ -84,3 +84,13 @@ def test_correcting_twice():
     assert plan == (C, C, C, A, A, C, C, A, A, C, C, E)
     with pytest.raises(ValueError, match="corrections"):
         ECDiff(pre_steps=3, k=2, alpha=0.5, switch_step=11, corrections=0)
+
+
+def test_step_rules_carry_the_gradient_rule():
+    rules = ECDiff(pre_steps=3, k=2, alpha=0.4, switch_step=9).step_rules(10)
+    assert tuple(r.kind for r in rules) == ECDiff(3, 2, 0.4, 9).plan(10)
+    # Real calls at 0, 1, 2, 5, 8 (approximated 3, 4, 6, 7); the gradient starts at p - 1 = 2 and is
+    # smoothed after 5; none after 8, the last real call with no approximated step ahead.
+    assert [r.gradient for r in rules] == [None, None, 1.0, None, None, 0.4, None, None, None, None]
+    for strategy in (CloudOnly(), EdgeOnly(), HybridSD(4)):
+        assert all(r.gradient is None for r in strategy.step_rules(10))

@@ -46,19 +46,14 @@ def steps_for(which: str) -> int:
 
 
 def sample_case(which: str) -> dict[str, torch.Tensor]:
-    from ecdiff.conventions import initial_latents
-    from ecdiff.denoiser import latent_shape, pipeline_denoiser
-    from ecdiff.sampling import sample
-    from ecdiff.search.generate import make_scheduler
+    from ecdiff.preparation import prepare_run
 
     pair = pair_for(which)
     num_steps = steps_for(which)
     out = {}
     for name, (strategy, scheduler) in sample_strategies(num_steps).items():
-        sched = make_scheduler(pair, scheduler)
-        latents = initial_latents(SEED, latent_shape(pair.cloud), sched, num_steps=num_steps)
-        result = sample(strategy, sched, pipeline_denoiser(pair.cloud, PROMPT, pair.guidance),
-                        pipeline_denoiser(pair.edge, PROMPT, pair.guidance), latents, num_steps=num_steps)
+        result = prepare_run(strategy, prompts=PROMPT, num_steps=num_steps, guidance=pair.guidance,
+                             cloud=pair.cloud, edge=pair.edge, seeds=SEED, scheduler=scheduler).sample()
         out[f"{name}/latents"] = result.latents
         out[f"{name}/handoff"] = result.handoff
     return out

@@ -1,0 +1,89 @@
+"""Conditioning as data: what a denoiser needs for a batch of samples besides latents and timesteps.
+
+A `Conditioning` holds, per sample, the prompt embeddings, the negative (unconditional) embeddings
+and the classifier-free guidance scale. It is carried to the denoiser with each call, so one UNet
+call can serve samples of different requests (`Conditioning.concat`). `added` / `negative_added`
+hold extra per-sample UNet inputs (SDXL's pooled text embeddings and time ids go there, as
+`added_cond_kwargs`), so a model family that needs them adds no new type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import torch
+
+from .conventions import NEGATIVE_PROMPT
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    prompt_embeds: torch.Tensor  # [batch, tokens, dim]
+    negative_embeds: Optional[torch.Tensor]  # [batch, tokens, dim]; None when no sample is guided
+    guidance: tuple[float, ...]  # classifier-free guidance scale of each sample
+    added: Mapping[str, torch.Tensor] = field(default_factory=dict)  # [batch, ...] each
+    negative_added: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        batch = self.prompt_embeds.shape[0]
+        if len(self.guidance) != batch:
+            raise ValueError(f"{len(self.guidance)} guidance scales for {batch} samples")
+        for scale in self.guidance:
+            if not scale >= 0:
+                raise ValueError(f"guidance_scale must be >= 0, got {scale!r}")
+        if self.negative_embeds is not None and self.negative_embeds.shape != self.prompt_embeds.shape:
+            raise ValueError(f"negative embeddings {tuple(self.negative_embeds.shape)} do not match the prompt "
+                             f"embeddings {tuple(self.prompt_embeds.shape)}")
+
+    @property
+    def batch_size(self) -> int:
+        return self.prompt_embeds.shape[0]
+
+    def guided(self, unet) -> list[bool]:
+        """Which samples get classifier-free guidance: scale > 1, as diffusers decides, and never for a
+        UNet that takes the guidance as an embedding (time_cond_proj_dim)."""
+        embeds_guidance = getattr(unet.config, "time_cond_proj_dim", None) is not None
+        flags = [scale > 1.0 and not embeds_guidance for scale in self.guidance]
+        if any(flags) and self.negative_embeds is None:
+            raise ValueError("guidance_scale > 1 needs negative (unconditional) prompt embeddings")
+        return flags
+
+    @staticmethod
+    def concat(parts: Sequence["Conditioning"]) -> "Conditioning":
+        """One conditioning for the samples of several, in order (their embeddings must have one shape)."""
+        if len(parts) == 1:
+            return parts[0]
+        negatives = None
+        if any(p.negative_embeds is not None for p in parts):
+            # An unguided sample's negative row is never used: zeros keep the tensor rectangular.
+            negatives = torch.cat([p.negative_embeds if p.negative_embeds is not None
+                                   else torch.zeros_like(p.prompt_embeds) for p in parts])
+        keys = set(parts[0].added)
+        if any(set(p.added) != keys or set(p.negative_added) != set(parts[0].negative_added) for p in parts):
+            raise ValueError("conditionings with different extra UNet inputs cannot share a batch")
+        return Conditioning(
+            prompt_embeds=torch.cat([p.prompt_embeds for p in parts]),
+            negative_embeds=negatives,
+            guidance=tuple(g for p in parts for g in p.guidance),
+            added={k: torch.cat([p.added[k] for p in parts]) for k in keys},
+            negative_added={k: torch.cat([p.negative_added[k] for p in parts]) for k in parts[0].negative_added},
+        )
+
+
+def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: float,
+                        negative_prompt: str = NEGATIVE_PROMPT) -> Conditioning:
+    """Conditioning of one or more prompts through the pipeline's own `encode_prompt` (same tokenizer
+    settings as diffusers), all with one guidance scale."""
+    if not guidance_scale >= 0:
+        raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale!r}")
+    guided = guidance_scale > 1.0
+    if isinstance(prompts, str):
+        negatives: str | list[str] = negative_prompt
+        batch = 1
+    else:  # diffusers wants the negative prompts as a list of the same length
+        prompts = list(prompts)
+        negatives, batch = [negative_prompt] * len(prompts), len(prompts)
+    positive, negative = pipe.encode_prompt(prompts, pipe.device, 1, guided,
+                                            negative_prompt=negatives if guided else None)
+    return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch)
