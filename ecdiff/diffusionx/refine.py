@@ -16,14 +16,14 @@ from typing import Optional
 
 import torch
 
-from ecdiff.conventions import DEFAULT_NUM_STEPS
+from ecdiff.conventions import DEFAULT_NUM_STEPS, MAX_PROMPT_CHARS, check_prompt
 from ecdiff.img2img import img2img_start_step
 from ecdiff.sampling import StepCallback
 from ecdiff.strategies import ECDiff
 
 from .choosers import CloudStrengthFn
 from .embeddings import preview_images
-from .engine import check_prompt, check_strength
+from .engine import check_strength
 from .rounds import RoundSpec, run_round
 
 DEFAULT_REFINE_STRENGTH = 0.5
@@ -39,7 +39,7 @@ class RefineConfig:
     pre_steps: int = 3
     k: int = 1
     alpha: float = 0.3
-    max_prompt_chars: int = 1000
+    max_prompt_chars: int = MAX_PROMPT_CHARS
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_steps <= 1000:
