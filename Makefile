@@ -66,7 +66,8 @@ session-prompts: $(STAMP)
 	$(PY) -m ecdiff.diffusionx.prompts --out data/sessions
 
 # DiffusionX strength predictors: labels (cached, resumable under .cache/diffusionx-labels) and
-# training into models/diffusionx-predictors. PREDICTOR_ARGS="--tiny --limit 4 ..." for a smoke run.
+# training into models/diffusionx-predictors. PREDICTOR_ARGS="--tiny --limit 4 ..." for a smoke run, which
+# writes to out/smoke/diffusionx-predictors and refuses to write under models/.
 PREDICTOR_ARGS ?=
 predictors: $(STAMP)
 	$(PY) -m ecdiff.diffusionx.training $(PREDICTOR_ARGS)

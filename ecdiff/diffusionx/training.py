@@ -85,9 +85,23 @@ def _split(sessions: list[int], held: set[int]) -> tuple[list[int], list[int]]:
     return [i for i, s in enumerate(sessions) if s not in held], [i for i, s in enumerate(sessions) if s in held]
 
 
+def output_dir(out: Path | None, tiny: bool) -> Path:
+    """Where predictors go. Smoke runs on the tiny RANDOM pair never overwrite the shipped predictors."""
+    from ecdiff.models.training.paths import REPO_ROOT, models_dir
+
+    shipped = models_dir().resolve()
+    if out is None:
+        return REPO_ROOT / TINY_OUT if tiny else shipped / PREDICTORS_DIR_NAME
+    if tiny and out.resolve().is_relative_to(shipped):
+        raise ValueError(f"--tiny predictors are trained on random models; refusing to write them under {shipped} "
+                         f"(the shipped models): pass another --out")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        args.out = output_dir(args.out, args.tiny)
         from ecdiff.models import load_scorer
         from ecdiff.loading import load_pair
 
@@ -177,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+TINY_OUT = Path("out") / "smoke" / PREDICTORS_DIR_NAME
+
+
 def _parser() -> argparse.ArgumentParser:
     from ecdiff.models.training.paths import REPO_ROOT, models_dir
 
@@ -203,7 +220,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "diffusionx-labels")
-    p.add_argument("--out", type=Path, default=models_dir() / PREDICTORS_DIR_NAME)
+    p.add_argument("--out", type=Path, help=f"where to write the predictors (default: "
+                   f"{models_dir() / PREDICTORS_DIR_NAME}, the shipped ones; with --tiny: {REPO_ROOT / TINY_OUT})")
     p.add_argument("--no-progress", action="store_true")
     return p
 

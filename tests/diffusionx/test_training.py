@@ -85,3 +85,13 @@ def test_bad_flags_are_clear_errors(capsys):
     assert "--val-fraction" in capsys.readouterr().err
     assert training.main(["--tiny", "--cv-folds", "1"]) == 2
     assert "--cv-folds" in capsys.readouterr().err
+
+
+def test_smoke_runs_never_write_into_the_shipped_models(tmp_path):
+    from ecdiff.models.training.paths import REPO_ROOT, models_dir
+
+    assert training.output_dir(None, tiny=True) == REPO_ROOT / training.TINY_OUT
+    assert training.output_dir(None, tiny=False) == models_dir().resolve() / "diffusionx-predictors"
+    assert training.output_dir(tmp_path, tiny=True) == tmp_path
+    with pytest.raises(ValueError, match="refusing to write"):
+        training.output_dir(models_dir() / "diffusionx-predictors", tiny=True)
