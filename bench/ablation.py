@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ecdiff.search.pair_args import pair_from_args
+from ecdiff.cli_options import pair_from_args
 from ecdiff.search.prompts import read_prompts
 from ecdiff.strategies import CloudOnly
 
@@ -50,9 +50,6 @@ def markdown(rows: list[dict], machine: dict, prompts: int, num_steps: int, mode
 
 def run(args) -> int:
     try:
-        if args.latency != "in-process":
-            raise ValueError("the ablation is in-process only: the services run DDIM with one correction, "
-                             "not the Euler / DPM-Solver++ / correct-twice variants")
         params = ecdiff_params_from_args(args)
         items = read_prompts(args.prompts, args.seed)
         pair = pair_from_args(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ecdiff.search.pair_args import add_pair_arguments
+from ecdiff.cli_options import add_pair_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,14 +18,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            description=quality.__doc__)
     add_pair_arguments(q)
     quality.add_arguments(q)
-    q.add_argument("--search-dir", type=Path, help="a search output folder: plot its frontier")
+    quality.add_latency_arguments(q)
+    q.add_argument("--out", type=Path, default=Path("out/bench-quality"),
+                   help="output folder, images cached inside (default: out/bench-quality)")
+    q.add_argument("--search-dir", type=Path, help="a search output folder: plot its frontier (default: none)")
     q.set_defaults(func=quality.run)
 
     a = benches.add_parser("ablation", help="EC-Diff variants: correcting twice, alpha = 1, Euler, DPM-Solver++",
                            description=ablation.__doc__)
     add_pair_arguments(a)
     quality.add_arguments(a)
-    a.set_defaults(func=ablation.run, out=Path("out/bench-ablation"))
+    a.add_argument("--out", type=Path, default=Path("out/bench-ablation"),
+                   help="output folder, images cached inside (default: out/bench-ablation); in-process latency only: "
+                        "the services run DDIM with one correction, not these variants")
+    a.set_defaults(func=ablation.run)
 
     d = benches.add_parser("sessions", help="DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on prompt sessions",
                            description=sessions.__doc__)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ecdiff.loading import load_scorer
 from ecdiff.metrics import scorer_fid, stack_images
-from ecdiff.search.pair_args import pair_from_args
+from ecdiff.cli_options import ECDIFF_PARAMS, SIMULATED_LINK_MBPS, add_strategy_overrides, pair_from_args, strategy_overrides
 from ecdiff.search.params import ECDiffParams
 from ecdiff.search.prompts import add_prompt_arguments, read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
@@ -40,14 +40,12 @@ def hybrid_cloud_steps(edge_steps_of_50: int, num_steps: int) -> int:
 
 def ecdiff_params_from_args(args) -> ECDiffParams:
     """EC-Diff's values from the strategy config (scaled to --steps as the services scale them),
-    then --p --k --alpha --s on top."""
+    then --pre-steps --k --alpha --switch-step on top."""
     try:
         defaults = StrategyDefaults.load(args.strategy_config)
     except FileNotFoundError as exc:
         raise ValueError(str(exc)) from None
-    overrides = {k: v for k, v in (("pre_steps", args.p), ("k", args.k), ("alpha", args.alpha),
-                                   ("switch_step", args.s)) if v is not None}
-    return ECDiffParams.from_defaults(defaults, args.steps, **overrides)
+    return ECDiffParams.from_defaults(defaults, args.steps, **strategy_overrides(args))
 
 
 def quality_methods(params: ECDiffParams) -> list[Method]:
@@ -159,22 +157,24 @@ def run(args) -> int:
 
 
 def add_arguments(parser) -> None:
+    """Options of `bench quality` and `bench ablation` (the ablation adds no latency mode)."""
     add_prompt_arguments(parser)
     parser.add_argument("--steps", type=int, help="denoising steps (default: the strategy config's, 50)")
     parser.add_argument("--strategy-config", type=Path,
                         help=f"strategy config with EC-Diff's parameters (default: ${CONFIG_ENV} or configs/strategy.toml, "
                              "as the services); step-indexed values are scaled to --steps")
-    parser.add_argument("--p", type=int, help="override p (pre_steps)")
-    parser.add_argument("--k", type=int, help="override k")
-    parser.add_argument("--alpha", type=float, help="override alpha")
-    parser.add_argument("--s", type=int, help="override s (switch_step)")
-    parser.add_argument("--bandwidth-mbps", type=float, default=18.88,
-                        help="edge<->cloud bandwidth: shaping of the services' hop (e2e), transfer model (in-process); default 18.88")
-    parser.add_argument("--latency", choices=LATENCY_MODES, default="in-process",
-                        help="in-process (default), e2e (through the gRPC services, one child process each, "
-                             "on loopback), or both")
-    parser.add_argument("--service-threads", type=int, default=0,
-                        help="e2e: torch threads of each service process (default: half the cores, at least 1)")
-    parser.add_argument("--out", type=Path, default=Path("out/bench-quality"), help="output folder (images cached inside)")
+    add_strategy_overrides(parser, ECDIFF_PARAMS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run of each method")
+
+
+def add_latency_arguments(parser) -> None:
+    """`bench quality` only: how latency is measured."""
+    parser.add_argument("--bandwidth-mbps", type=float, default=SIMULATED_LINK_MBPS,
+                        help="edge<->cloud bandwidth: shaping of the services' hop (e2e), transfer model (in-process) "
+                             f"(default: {SIMULATED_LINK_MBPS})")
+    parser.add_argument("--latency", choices=LATENCY_MODES, default="in-process",
+                        help="in-process, e2e (through the gRPC services, one child process each, on loopback), "
+                             "or both (default: in-process)")
+    parser.add_argument("--service-threads", type=int, default=0,
+                        help="e2e: torch threads of each service process (default: half the cores, at least 1)")

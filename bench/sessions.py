@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ecdiff.search.pair_args import pair_from_args
+from ecdiff.cli_options import SIMULATED_LINK_MBPS, pair_from_args
 from ecdiff.services.link import LinkConfig
 from ecdiff.diffusionx.predictors import PREDICTORS_DIR_NAME
 from ecdiff.diffusionx.prompts import read_sessions
@@ -118,7 +118,8 @@ def add_arguments(parser) -> None:
                              "step, then k 1, alpha 0.3), as a client asks with Finalize(approximate=true); "
                              "--no-approximate for the exact refinement (default: approximate)")
     parser.add_argument("--predictors", type=Path, help=f"predictor folder (default models/{PREDICTORS_DIR_NAME})")
-    parser.add_argument("--bandwidth-mbps", type=float, default=20.0, help="link of the transfer model (default 20)")
+    parser.add_argument("--bandwidth-mbps", type=float, default=SIMULATED_LINK_MBPS,
+                        help=f"link of the transfer model (default: {SIMULATED_LINK_MBPS})")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency per message (default 0)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up session per method")

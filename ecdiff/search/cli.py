@@ -10,7 +10,7 @@ from pathlib import Path
 from ..strategy_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, StrategyDefaults
 from .config import SearchConfig
 from .evaluator import PipelineEvaluator
-from .pair_args import add_pair_arguments, pair_from_args
+from ..cli_options import add_pair_arguments, pair_from_args
 from .prompts import add_prompt_arguments, read_prompts
 from .runner import RESULT_FILE, run_search
 
@@ -46,10 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__ + " See docs/search.md.")
     add_pair_arguments(parser)
     add_prompt_arguments(parser)
-    parser.add_argument("--config", type=Path, help="TOML file with a [search] table (grids, starts, weights, ...)")
+    parser.add_argument("--config", type=Path, help="TOML file with a [search] table (grids, starts, weights, ...) (default: the built-in "
+                        "SearchConfig, as docs/search.md lists)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: config, 50)")
     parser.add_argument("--pre-steps", type=int, help="p (default: config, 7); see `ecdiff noise-curve`")
-    parser.add_argument("--weights", type=float, nargs=3, metavar=("W_SSIM", "W_EFF", "W_BURDEN"))
+    parser.add_argument("--weights", type=float, nargs=3, metavar=("W_SSIM", "W_EFF", "W_BURDEN"),
+                        help="objective weights of SSIM, Efficiency and Burden (default: config, 0.3 0.3 0.4)")
     parser.add_argument("--out", type=Path, default=Path("out/search"), help="output folder (default: out/search)")
     parser.add_argument("--cache", type=Path, help="measurement cache folder (default: OUT/cache)")
     parser.add_argument("--strategy-config", type=Path,

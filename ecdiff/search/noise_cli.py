@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..conventions import DEFAULT_NUM_STEPS
 from .noise_curve import noise_differences, plot_curve, propose_p
-from .pair_args import add_pair_arguments, pair_from_args
+from ..cli_options import add_pair_arguments, pair_from_args
 from .prompts import add_prompt_arguments, read_prompts
 
 
@@ -39,5 +39,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_prompt_arguments(parser)
     parser.add_argument("--steps", type=int, default=DEFAULT_NUM_STEPS, help="denoising steps (default: 50)")
     parser.add_argument("--fraction", type=float, default=0.1, help="flatness threshold of the rule (default: 0.1)")
-    parser.add_argument("--out", type=Path, default=Path("out/noise-curve"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("out/noise-curve"), help="output folder (default: out/noise-curve)")
     parser.set_defaults(func=run)

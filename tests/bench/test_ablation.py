@@ -7,8 +7,8 @@ def test_ablation_tiny(tmp_path):
     prompts = tmp_path / "p.txt"
     prompts.write_text("a red circle\na blue square\n")
     out = tmp_path / "out"
-    args = ["bench", "ablation", "--tiny", "--prompts", str(prompts), "--out", str(out), "--steps", "8", "--p", "2",
-            "--k", "2", "--alpha", "0.5", "--s", "7", "--no-progress", "--no-warmup", "--threads", "1"]
+    args = ["bench", "ablation", "--tiny", "--prompts", str(prompts), "--out", str(out), "--steps", "8", "--pre-steps", "2",
+            "--k", "2", "--alpha", "0.5", "--switch-step", "7", "--no-progress", "--no-warmup", "--torch-threads", "1"]
     assert main(args) == 0
     data = json.loads((out / "ablation.json").read_text())
     rows = {r["variant"]: r for r in data["rows"]}

@@ -12,7 +12,7 @@ from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD, PlanCounts
 
 ROW_KEYS = {"method", "psnr", "ssim", "lpips", "fidelity", "latency_s", "speedup", "cloud_calls", "edge_calls",
             "transfer_bytes", "params"}
-TINY = ["--tiny", "--steps", "6", "--p", "2", "--k", "1", "--alpha", "0.5", "--s", "4", "--no-progress", "--threads", "1"]
+TINY = ["--tiny", "--steps", "6", "--pre-steps", "2", "--k", "1", "--alpha", "0.5", "--switch-step", "4", "--no-progress", "--torch-threads", "1"]
 
 
 @pytest.fixture
@@ -104,9 +104,11 @@ def test_e2e_through_the_services_matches_in_process(tmp_path, prompts, monkeypa
         assert abs(r["transfer_bytes"] - wire) <= 0.5 and (wire > 1024) == (name != "edge")
 
 
-def test_ablation_is_in_process_only(tmp_path, prompts, capsys):
-    assert main(["bench", "ablation", "--prompts", str(prompts), "--out", str(tmp_path), "--latency", "e2e", *TINY]) == 2
-    assert "in-process only" in capsys.readouterr().err
+def test_ablation_offers_no_latency_mode(tmp_path, prompts, capsys):
+    """The services run only DDIM with one correction, so the ablation never offers e2e latency."""
+    with pytest.raises(SystemExit):
+        main(["bench", "ablation", "--prompts", str(prompts), "--out", str(tmp_path), "--latency", "e2e", *TINY])
+    assert "unrecognized arguments: --latency e2e" in capsys.readouterr().err
 
 
 def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys, monkeypatch):
@@ -114,8 +116,8 @@ def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys, monkeypat
         raise FileNotFoundError(f"no model folder models/{name}")
 
     monkeypatch.setattr("ecdiff.models.load_pipeline", missing)
-    args = ["bench", "quality", "--prompts", str(prompts), "--out", str(tmp_path), "--p", "2", "--k", "1",
-            "--alpha", "0.5", "--s", "4", "--steps", "6"]
+    args = ["bench", "quality", "--prompts", str(prompts), "--out", str(tmp_path), "--pre-steps", "2", "--k", "1",
+            "--alpha", "0.5", "--switch-step", "4", "--steps", "6"]
     assert main(args) == 2
     assert "--tiny" in capsys.readouterr().err
 
@@ -127,7 +129,7 @@ def test_ecdiff_parameters_come_from_the_strategy_config(tmp_path, prompts, caps
                       "[hybrid]\ncloud_steps = 25\n")
     monkeypatch.setenv("ECDIFF_STRATEGY_CONFIG", str(config))  # the services' variable: one file for both
     out = tmp_path / "out"
-    tiny = ["--tiny", "--steps", "10", "--no-progress", "--no-warmup", "--threads", "1"]
+    tiny = ["--tiny", "--steps", "10", "--no-progress", "--no-warmup", "--torch-threads", "1"]
     assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), *tiny]) == 0
     ecdiff = json.loads((out / "results.json").read_text())["rows"][-1]["params"]
     # Scaled to 10 steps as the services scale them: p = max(2, round(1.4)) = 2, s = round(8.0) = 8.

@@ -33,7 +33,7 @@ def bench(tmp_path, predictors, *extra):
     sessions = tmp_path / "s.jsonl"
     sessions.write_text("".join(s.to_json() + "\n" for s in SESSIONS))
     return main(["bench", "sessions", "--tiny", "--sessions", str(sessions), "--out", str(tmp_path / "out"),
-                 "--steps", "4", "--preview-steps", "4", "--predictors", str(predictors), "--threads", "1",
+                 "--steps", "4", "--preview-steps", "4", "--predictors", str(predictors), "--torch-threads", "1",
                  "--no-progress", "--no-warmup", *extra])
 
 

@@ -47,7 +47,7 @@ def test_search_command_writes_and_installs_a_strategy_config(tmp_path):
                                           "alpha_start = 0.5\nstage1_switch = 5\ns_grid = [5, 6]\ns_start = 5\n")
     installed = tmp_path / "configs" / "strategy.toml"
     installed.parent.mkdir()
-    args = ["search", "--tiny", "--threads", "1", "--prompts", str(tmp_path / "prompts.txt"), "--config",
+    args = ["search", "--tiny", "--torch-threads", "1", "--prompts", str(tmp_path / "prompts.txt"), "--config",
             str(tmp_path / "search.toml"), "--out", str(tmp_path / "out"), "--install", str(installed)]
     assert main(args) == 0
     assert installed.read_text() == (tmp_path / "out" / "strategy.toml").read_text()
