@@ -19,10 +19,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ecdiff.conventions import DEFAULT_NUM_STEPS
 from ecdiff.cli_options import SIMULATED_LINK_MBPS, pair_from_args
 from ecdiff.services.link import LinkConfig
 from ecdiff.diffusionx.predictors import PREDICTORS_DIR_NAME
 from ecdiff.diffusionx.prompts import read_sessions
+from ecdiff.diffusionx.engine import DEFAULT_PREVIEW_STEPS
 from ecdiff.diffusionx.refine import RefineConfig
 
 from .quality_runner import Method, machine_info
@@ -107,11 +109,13 @@ def run(args) -> int:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--sessions", type=Path, required=True, help="sessions, JSON Lines {seed, prompts}")
-    parser.add_argument("--out", type=Path, default=Path("out/bench-sessions"), help="output folder (cache inside)")
-    parser.add_argument("--limit", type=int, help="only the first N sessions")
+    parser.add_argument("--out", type=Path, default=Path("out/bench-sessions"), help="output folder, cache inside (default: out/bench-sessions)")
+    parser.add_argument("--limit", type=int, help="only the first N sessions (default: all)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated (default: {','.join(METHODS)})")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps of full generations and the refinement")
-    parser.add_argument("--preview-steps", type=int, default=25, help="DDIM steps of a preview schedule")
+    parser.add_argument("--steps", type=int, default=DEFAULT_NUM_STEPS,
+                        help=f"DDIM steps of full generations and the refinement (default: {DEFAULT_NUM_STEPS})")
+    parser.add_argument("--preview-steps", type=int, default=DEFAULT_PREVIEW_STEPS,
+                        help=f"DDIM steps of a preview schedule (default: {DEFAULT_PREVIEW_STEPS})")
     parser.add_argument("--fixed-strength", type=float, default=0.6, help="diffusionx-fixed's strength (default 0.6)")
     parser.add_argument("--approximate", action=argparse.BooleanOptionalAction, default=True,
                         help="refine with EC-Diff's k-step approximation (RefineConfig: 3 real calls from the start "
