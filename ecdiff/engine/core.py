@@ -1,0 +1,251 @@
+"""The cloud's denoising engine: it owns the model and drives every admitted request.
+
+vLLM's EngineCore is the model: callers submit typed work (`EngineWork`: a prepared run and the
+steps to run) and get events back; the engine alone calls the UNet. One engine thread loops:
+
+1. admit queued work up to `max_running` (continuous batching: requests join and leave at step
+   boundaries) and retire the cancelled and the late;
+2. ask each running request what it needs next (`SamplingRequest.next`); approximated runs are
+   done at once through the kernels, so an approximated step never waits behind a UNet call;
+3. gather the pending model calls of one latent shape, those that have waited longest first, up to
+   `max_batch`, into ONE UNet call: per-sample timesteps, per-request conditioning and guidance
+   (`UNetDenoiser` with `Conditioning.concat`), both halves of classifier-free guidance in the batch;
+4. hand each request its slice of the output (`complete`), which runs its DDIM update and emits
+   its step event.
+
+Because approximated steps are free, an EC-Diff request asks for the UNet about once per
+iteration like every other running request, so requests at different steps and with different
+strategies share calls without being phased by hand. A batch of one is exactly `sample()`'s call;
+larger batches differ only by the rounding of batched arithmetic (tests state the tolerance).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+from ..conditioning import Conditioning
+from ..denoiser import UNetDenoiser
+from ..sampling import ApproxRun, ModelCall, SamplingRequest, StepRecord
+from ..strategies import StepKind
+from .config import EngineConfig
+from .work import (Cancelled, DeadlineExceeded, DeadlineUnmeetable, EngineResult, EngineTicket, EngineWork,
+                   QueueFull)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineStats:
+    """Counters since start, read by the metrics exporter and the load benchmark."""
+
+    unet_calls: int = 0
+    batched_samples: int = 0  # sum of batch sizes over UNet calls
+    batch_sizes: Counter = field(default_factory=Counter)
+    approximated_steps: int = 0
+    finished: Counter = field(default_factory=Counter)  # "ok" | "cancelled" | "deadline" | "error"
+    refused: Counter = field(default_factory=Counter)  # "queue_full" | "deadline"
+
+
+@dataclass
+class _Active:
+    ticket: EngineTicket
+    request: SamplingRequest
+    model_calls_left: int
+    records: list[StepRecord] = field(default_factory=list)
+    started: Optional[float] = None
+    last_served: int = -1  # iteration of its last model call: who waited longest goes first
+
+    @property
+    def work(self) -> EngineWork:
+        return self.ticket.work
+
+
+class DenoisingEngine:
+    def __init__(self, unet, config: EngineConfig = EngineConfig(), *, name: str = "cloud") -> None:
+        self.denoiser = UNetDenoiser(unet)
+        self.config, self.name = config, name
+        self.stats = EngineStats()
+        self._cv = threading.Condition()
+        self._queue: deque[_Active] = deque()
+        self._running: list[_Active] = []
+        self._closed = False
+        self._iteration = 0
+        self._iteration_seconds: Optional[float] = None  # moving average, for deadline estimates
+        self._thread = threading.Thread(target=self._loop, name=f"ecdiff-engine-{name}", daemon=True)
+        self._thread.start()
+
+    # --- callers' side (any thread) ---------------------------------------------------------
+
+    def submit(self, work: EngineWork) -> EngineTicket:
+        """Queue `work`; raises QueueFull or DeadlineUnmeetable (nothing queued), ValueError on bad work."""
+        self._check(work)
+        records: list[StepRecord] = []
+        request = work.run.sampler().request(work.run.initial_state(), work.stop, work.on_step, records)
+        active = _Active(EngineTicket(work), request, _model_calls(work), records)
+        with self._cv:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} engine is stopped")
+            if len(self._queue) >= self.config.max_queue:
+                self.stats.refused["queue_full"] += 1
+                raise QueueFull(f"{self.name} engine queue full: {len(self._queue)} requests waiting and "
+                                f"{len(self._running)} running; retry later")
+            estimate = self._estimate_seconds(active)
+            if work.deadline is not None and estimate is not None and time.monotonic() + estimate > work.deadline:
+                self.stats.refused["deadline"] += 1
+                raise DeadlineUnmeetable(
+                    f"deadline cannot be met: about {estimate:.2f} s needed with {len(self._queue)} requests queued "
+                    f"and {len(self._running)} running, {max(0.0, work.deadline - time.monotonic()):.2f} s left")
+            self._queue.append(active)
+            self._cv.notify()
+        return active.ticket
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def close(self) -> None:
+        """Stop: every queued and running request ends with Cancelled; the engine thread is joined."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        self._thread.join()
+
+    # --- the engine thread ------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not (self._queue or self._running or self._closed):
+                    self._cv.wait()
+                if self._closed:
+                    for active in [*self._running, *self._queue]:
+                        self._end(active, Cancelled(f"the {self.name} engine stopped"))
+                    self._running.clear()
+                    self._queue.clear()
+                    return
+                while self._queue and len(self._running) < self.config.max_running:
+                    self._running.append(self._queue.popleft())
+            started = time.perf_counter()
+            called = self._iterate()
+            if called:
+                took = time.perf_counter() - started
+                average = self._iteration_seconds
+                self._iteration_seconds = took if average is None else 0.8 * average + 0.2 * took
+
+    def _iterate(self) -> bool:
+        """One iteration; True when it made a UNet call."""
+        self._iteration += 1
+        now = time.monotonic()
+        calls: list[tuple[_Active, ModelCall]] = []
+        for active in list(self._running):
+            if active.ticket.cancelled:
+                self._retire(active, Cancelled("cancelled"))
+                continue
+            if active.work.deadline is not None and now > active.work.deadline:
+                self._retire(active, DeadlineExceeded(f"deadline passed at step {active.request.state.step}"))
+                continue
+            try:
+                if active.started is None:
+                    active.started = time.monotonic()
+                need = active.request.next()
+                while isinstance(need, ApproxRun):
+                    active.request.approximate()
+                    self.stats.approximated_steps += need.stop - need.start
+                    need = active.request.next()
+            except BaseException as exc:  # noqa: BLE001 - a request's failure (its callback included) is its own
+                self._retire(active, exc)
+                continue
+            if need is None:
+                self._retire(active, None)
+            else:
+                calls.append((active, need))
+        if not calls:
+            return False
+        calls.sort(key=lambda c: (c[0].last_served, c[0].work.id))
+        first = calls[0][1].model_input
+        batch = [(a, n) for a, n in calls
+                 if n.model_input.shape[1:] == first.shape[1:] and n.model_input.dtype == first.dtype]
+        batch = batch[: self.config.max_batch]
+        self._call(batch)
+        return True
+
+    def _call(self, batch: list[tuple[_Active, ModelCall]]) -> None:
+        actives = [a for a, _ in batch]
+        try:
+            out = self.denoiser(torch.cat([n.model_input for _, n in batch]),
+                                torch.stack([n.timestep.reshape(()) for _, n in batch]),
+                                Conditioning.concat([a.work.run.cloud.conditioning for a in actives]))
+        except BaseException as exc:  # noqa: BLE001 - a failed model call fails its batch, not the engine
+            log.exception("%s engine: UNet call failed for %d requests", self.name, len(actives))
+            for active in actives:
+                self._retire(active, exc)
+            return
+        self.stats.unet_calls += 1
+        self.stats.batched_samples += len(batch)
+        self.stats.batch_sizes[len(batch)] += 1
+        offset = 0
+        for active, need in batch:
+            rows = need.model_input.shape[0]
+            active.last_served = self._iteration
+            active.model_calls_left -= 1
+            try:
+                active.request.complete(out[offset:offset + rows])
+            except BaseException as exc:  # noqa: BLE001
+                self._retire(active, exc)
+            offset += rows
+
+    def _retire(self, active: _Active, error: Optional[BaseException]) -> None:
+        self._running.remove(active)
+        if error is None:
+            started = active.started if active.started is not None else time.monotonic()
+            outcome: EngineResult | BaseException = EngineResult(
+                active.request.state, tuple(active.records), started - active.work.submitted,
+                time.monotonic() - started)
+        else:
+            outcome = error
+        self._end(active, outcome)
+
+    def _end(self, active: _Active, outcome) -> None:
+        kind = ("ok" if isinstance(outcome, EngineResult) else "cancelled" if isinstance(outcome, Cancelled)
+                else "deadline" if isinstance(outcome, DeadlineExceeded) else "error")
+        self.stats.finished[kind] += 1
+        try:
+            active.work.on_end(outcome)
+        except Exception:  # noqa: BLE001 - a caller's broken callback must not stop the engine
+            log.exception("%s engine: on_end of request %s failed", self.name, active.work.request_id)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _check(self, work: EngineWork) -> None:
+        run = work.run
+        plan = run.strategy.plan(run.num_steps)
+        if StepKind.EDGE in plan[run.start_step:work.stop]:
+            raise ValueError(f"steps [{run.start_step}, {work.stop}) include edge steps; the {self.name} engine "
+                             "runs only its own model's steps")
+        if StepKind.CLOUD in plan[run.start_step:work.stop]:
+            if run.cloud is None or run.cloud.denoiser.unet is not self.denoiser.unet:
+                raise ValueError(f"the run was not prepared for this engine's model ({self.name})")
+
+    def _estimate_seconds(self, active: _Active) -> Optional[float]:
+        """Time until `active` would end: its own calls plus the queue's share ahead, at the current
+        iteration time; None before the first iteration was timed."""
+        if self._iteration_seconds is None:
+            return None
+        ahead = sum(a.model_calls_left for a in self._queue) / self.config.max_batch
+        return (active.model_calls_left + ahead) * self._iteration_seconds
+
+
+def _model_calls(work: EngineWork) -> int:
+    run = work.run
+    return sum(kind == StepKind.CLOUD for kind in run.strategy.plan(run.num_steps)[run.start_step:work.stop])

@@ -1,0 +1,238 @@
+"""The denoising engine on the tiny pair: exactness, batching, join/leave, cancel, queue, deadlines."""
+
+import queue
+import threading
+import time
+
+import pytest
+import torch
+
+from ecdiff.diffusionx.rounds import round_noise
+from ecdiff.engine.config import EngineConfig
+from ecdiff.engine.core import DenoisingEngine
+from ecdiff.engine.work import (Cancelled, DeadlineExceeded, DeadlineUnmeetable, EngineResult, EngineWork,
+                                QueueFull)
+from ecdiff.preparation import Img2ImgStart, prepare_run
+from ecdiff.strategies import CloudOnly, ECDiff, HybridSD
+from ecdiff.tiny_models import tiny_pipelines
+
+PROMPTS = ["a small red circle at the top left on a white background",
+           "a large blue square in the middle on a black background",
+           "a small green triangle at the bottom right on a grey background",
+           "a large yellow diamond at the top right on a white background"]
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    return tiny_pipelines(seed=0)[0]
+
+
+def runs(cloud):
+    """Requests that differ in strategy, steps, guidance, seed, prompt and kind (txt2img, img2img)."""
+    return [
+        prepare_run(ECDiff(2, 2, 0.4, 7), prompts=PROMPTS[0], num_steps=8, guidance=3.0, cloud=cloud, seeds=1),
+        prepare_run(CloudOnly(), prompts=PROMPTS[1], num_steps=6, guidance=1.0, cloud=cloud, seeds=2),
+        prepare_run(ECDiff(3, 1, 0.7, 10), prompts=PROMPTS[2], num_steps=10, guidance=5.0, cloud=cloud, seeds=3),
+        prepare_run(CloudOnly(), prompts=PROMPTS[3], num_steps=10, guidance=3.0, cloud=cloud,
+                    img2img=Img2ImgStart(torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(9)),
+                                         round_noise(4, 1, (1, 4, 8, 8)), 0.5)),
+    ]
+
+
+def alone(run):
+    """The in-process result of the run's cloud steps."""
+    stop = run.strategy.handoff_step(run.num_steps)
+    return run.sampler().run(run.initial_state(), max(stop, run.start_step)).latents
+
+
+class Collector:
+    def __init__(self):
+        self.ends = queue.Queue()
+        self.steps = []
+
+    def work(self, run, **kwargs):
+        stop = kwargs.pop("stop", max(run.strategy.handoff_step(run.num_steps), run.start_step))
+        return EngineWork(run, stop, lambda record, latents: self.steps.append(record), self.ends.put, **kwargs)
+
+    def results(self, n, timeout=60):
+        return [self.ends.get(timeout=timeout) for _ in range(n)]
+
+
+def submit_all(engine, cloud, collector, prepared, **kwargs):
+    """Submit while the engine is held, so every request is admitted before the first iteration."""
+    gate = threading.Event()
+    blocker = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=1, guidance=1.0, cloud=cloud, seeds=0)
+    held = EngineWork(blocker, 1, lambda record, latents: gate.wait(30), lambda _: None)
+    engine.submit(held)
+    tickets = [engine.submit(collector.work(run, **kwargs)) for run in prepared]
+    gate.set()
+    return tickets
+
+
+def engine_for(cloud, **config):
+    return DenoisingEngine(cloud.unet, EngineConfig(**config))
+
+
+def test_batch_of_one_is_bit_identical_to_sample(cloud):
+    engine = engine_for(cloud, max_batch=1, max_running=4)
+    try:
+        prepared = runs(cloud)
+        collector = Collector()
+        submit_all(engine, cloud, collector, prepared)
+        ends = collector.results(len(prepared))
+    finally:
+        engine.close()
+    assert all(isinstance(e, EngineResult) for e in ends)
+    assert engine.stats.batch_sizes.keys() == {1}
+    expected = [alone(run) for run in prepared]
+    for end in ends:  # each result is bit-identical to exactly one request's own run
+        assert sum(torch.equal(end.state.latents, x) for x in expected) == 1
+
+
+def test_requests_at_different_steps_share_unet_calls(cloud):
+    engine = engine_for(cloud, max_batch=8, max_running=8)
+    try:
+        prepared = runs(cloud)
+        collector = Collector()
+        submit_all(engine, cloud, collector, prepared)
+        ends = collector.results(len(prepared))
+    finally:
+        engine.close()
+    assert all(isinstance(e, EngineResult) for e in ends)
+    calls_alone = sum(run.sampler().plan[run.start_step:].count("cloud") for run in prepared)
+    assert engine.stats.unet_calls < calls_alone - 5  # shared (the held request adds one)
+    assert max(engine.stats.batch_sizes) >= 3
+    expected = [alone(run) for run in prepared]
+    for end in ends:
+        # Batched rounding only: each result is close to exactly one request's own result.
+        close = [torch.allclose(end.state.latents, x, rtol=1e-4, atol=1e-5) for x in expected]
+        assert sum(close) == 1
+
+
+def test_a_request_joins_and_another_leaves_at_step_boundaries(cloud):
+    engine = engine_for(cloud, max_batch=8, max_running=8)
+    collector = Collector()
+    late = prepare_run(ECDiff(2, 1, 0.5, 8), prompts=PROMPTS[1], num_steps=8, guidance=3.0, cloud=cloud, seeds=5)
+    joined = []
+
+    def on_step(record, latents):
+        if record.index == 2 and not joined:  # join while the first request is mid-way
+            joined.append(engine.submit(collector.work(late)))
+
+    try:
+        first = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=8, guidance=3.0, cloud=cloud, seeds=4)
+        engine.submit(EngineWork(first, 8, on_step, collector.ends.put))
+        ends = collector.results(2)
+    finally:
+        engine.close()
+    assert all(isinstance(e, EngineResult) for e in ends)
+    assert engine.stats.batch_sizes[2] >= 1 and engine.stats.batch_sizes[1] >= 1
+    for end in ends:
+        assert any(torch.allclose(end.state.latents, alone(r), rtol=1e-4, atol=1e-5) for r in (first, late))
+
+
+def test_cancel_leaves_within_one_iteration(cloud):
+    engine = engine_for(cloud, max_batch=4, max_running=4)
+    collector = Collector()
+    run = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=40, guidance=3.0, cloud=cloud, seeds=1)
+    box = {}
+
+    def on_step(record, latents):
+        if record.index == 3:
+            box["ticket"].cancel()
+        collector.steps.append(record)
+
+    try:
+        box["ticket"] = engine.submit(EngineWork(run, 40, on_step, collector.ends.put))
+        (end,) = collector.results(1)
+    finally:
+        engine.close()
+    assert isinstance(end, Cancelled)
+    assert max(r.index for r in collector.steps) == 3  # no step after the one that cancelled
+
+
+def test_a_callback_that_raises_ends_only_its_request(cloud):
+    engine = engine_for(cloud, max_batch=4, max_running=4)
+    collector = Collector()
+
+    def broken(record, latents):
+        raise ConnectionError("the caller went away")
+
+    try:
+        good, bad = runs(cloud)[:2]
+        engine.submit(EngineWork(bad, 6, broken, collector.ends.put))
+        engine.submit(collector.work(good))
+        ends = collector.results(2)
+    finally:
+        engine.close()
+    assert sum(isinstance(e, ConnectionError) for e in ends) == 1
+    assert sum(isinstance(e, EngineResult) for e in ends) == 1
+
+
+def test_a_full_queue_refuses_and_says_so(cloud):
+    engine = engine_for(cloud, max_batch=1, max_running=1, max_queue=1)
+    gate = threading.Event()
+    collector = Collector()
+    try:
+        hold = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=2, guidance=1.0, cloud=cloud, seeds=0)
+        engine.submit(EngineWork(hold, 2, lambda r, x: gate.wait(30), collector.ends.put))
+        deadline = time.monotonic() + 10
+        while engine.running == 0 and time.monotonic() < deadline:  # the held request occupies the slot
+            time.sleep(0.005)
+        engine.submit(collector.work(runs(cloud)[1]))  # waits in the queue
+        with pytest.raises(QueueFull, match="queue full: 1 requests waiting and 1 running"):
+            engine.submit(collector.work(runs(cloud)[1]))
+        assert engine.stats.refused["queue_full"] == 1
+        gate.set()
+        ends = collector.results(2)
+    finally:
+        gate.set()
+        engine.close()
+    assert all(isinstance(e, EngineResult) for e in ends)
+
+
+def test_deadlines(cloud):
+    engine = engine_for(cloud, max_batch=2, max_running=2)
+    collector = Collector()
+    try:
+        slow = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=30, guidance=3.0, cloud=cloud, seeds=1)
+        passed = threading.Event()
+        engine.submit(EngineWork(slow, 30, lambda r, x: passed.wait(0.05) if r.index == 1 else None,
+                                 collector.ends.put, deadline=time.monotonic() + 0.02))
+        (end,) = collector.results(1)
+        assert isinstance(end, DeadlineExceeded)
+        # Once an iteration was timed, a deadline shorter than the work is refused at submission.
+        with pytest.raises(DeadlineUnmeetable, match="deadline cannot be met"):
+            engine.submit(collector.work(slow, deadline=time.monotonic() + 1e-6))
+        assert engine.stats.refused["deadline"] == 1
+    finally:
+        engine.close()
+
+
+def test_edge_steps_and_foreign_runs_are_refused(cloud):
+    engine = engine_for(cloud)
+    other = tiny_pipelines(seed=0)[1]
+    try:
+        hybrid = prepare_run(HybridSD(2), prompts=PROMPTS[0], num_steps=4, guidance=3.0, cloud=cloud, edge=other,
+                             seeds=1)
+        with pytest.raises(ValueError, match="edge steps"):
+            engine.submit(EngineWork(hybrid, 4, lambda r, x: None, lambda e: None))
+        foreign = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=4, guidance=3.0, cloud=other, seeds=1)
+        with pytest.raises(ValueError, match="not prepared for this engine's model"):
+            engine.submit(EngineWork(foreign, 4, lambda r, x: None, lambda e: None))
+    finally:
+        engine.close()
+
+
+def test_close_cancels_what_is_left(cloud):
+    engine = engine_for(cloud, max_batch=1, max_running=1)
+    collector = Collector()
+    gate = threading.Event()
+    hold = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=3, guidance=1.0, cloud=cloud, seeds=0)
+    engine.submit(EngineWork(hold, 3, lambda r, x: gate.wait(0.2), collector.ends.put))
+    engine.submit(collector.work(runs(cloud)[1]))
+    engine.close()
+    ends = collector.results(2)
+    assert sum(isinstance(e, Cancelled) for e in ends) >= 1
+    with pytest.raises(RuntimeError, match="stopped"):
+        engine.submit(collector.work(runs(cloud)[1]))
