@@ -236,3 +236,34 @@ def test_close_cancels_what_is_left(cloud):
     assert sum(isinstance(e, Cancelled) for e in ends) >= 1
     with pytest.raises(RuntimeError, match="stopped"):
         engine.submit(collector.work(runs(cloud)[1]))
+
+
+def test_asyncio_callers_stream_events_and_cancel_by_leaving(cloud):
+    import asyncio
+
+    from ecdiff.engine.aio import engine_events
+
+    engine = engine_for(cloud, max_batch=4, max_running=4)
+
+    async def main():
+        run = runs(cloud)[0]
+        events = [e async for e in engine_events(engine, run, 7, keep_latents=lambda r, x: r.index == 1)]
+        assert [e.record.index for e in events[:-1]] == list(range(7))
+        assert isinstance(events[-1], EngineResult) and torch.equal(events[-1].state.latents, alone(run))
+        assert events[1].latents is not None and events[0].latents is None
+        long = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=40, guidance=3.0, cloud=cloud, seeds=1)
+        stream = engine_events(engine, long, 40)
+        async for event in stream:
+            if event.record.index == 2:
+                break
+        await stream.aclose()
+        for _ in range(200):  # the request leaves at its next step boundary
+            if engine.running == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert engine.running == 0 and engine.stats.finished["cancelled"] == 1
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.close()

@@ -1,0 +1,63 @@
+"""The engine from asyncio: submit a prepared run and iterate over its events, no thread per request.
+
+Events come from the engine's thread through `call_soon_threadsafe`. Leaving the iteration early
+(the caller was cancelled, or its RPC ended) cancels the request, which then leaves the engine at
+its next step boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Optional
+
+import torch
+
+from ..preparation import PreparedRun
+from ..sampling import StepRecord
+from .core import DenoisingEngine
+from .work import EngineResult, EngineWork
+
+
+@dataclass(frozen=True)
+class EngineStep:
+    record: StepRecord
+    latents: Optional[torch.Tensor]  # a private copy, only for the steps `keep_latents` chose
+
+
+@dataclass(frozen=True)
+class _End:
+    outcome: EngineResult | BaseException
+
+
+async def engine_events(engine: DenoisingEngine, run: PreparedRun, stop: int, *,
+                        keep_latents: Callable[[StepRecord, Optional[torch.Tensor]], bool] = lambda r, x: False,
+                        deadline: Optional[float] = None, request_id: str = "") -> AsyncIterator[EngineStep | EngineResult]:
+    """Yield an `EngineStep` per step, then the `EngineResult`; raise what ended the request otherwise
+    (QueueFull / DeadlineUnmeetable at submission, DeadlineExceeded, a model error)."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+
+    def on_step(record: StepRecord, latents: Optional[torch.Tensor]) -> None:
+        # Copied on the engine's thread: the request's next step must not race the caller's reading.
+        kept = latents.clone() if latents is not None and keep_latents(record, latents) else None
+        loop.call_soon_threadsafe(events.put_nowait, EngineStep(record, kept))
+
+    def on_end(outcome: EngineResult | BaseException) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, _End(outcome))
+
+    ticket = engine.submit(EngineWork(run, stop, on_step, on_end, deadline, request_id))
+    ended = False
+    try:
+        while True:
+            event = await events.get()
+            if isinstance(event, _End):
+                ended = True
+                if isinstance(event.outcome, BaseException):
+                    raise event.outcome
+                yield event.outcome
+                return
+            yield event
+    finally:
+        if not ended:
+            ticket.cancel()
