@@ -19,12 +19,13 @@ import torch
 from ecdiff.conventions import DEFAULT_NUM_STEPS, MAX_PROMPT_CHARS, check_prompt
 from ecdiff.img2img import img2img_start_step
 from ecdiff.sampling import StepCallback
-from ecdiff.strategies import ECDiff
+from ecdiff.preparation import PreparedRun
+from ecdiff.strategies import ECDiff, StepKind
 
 from .choosers import CloudStrengthFn
 from .embeddings import preview_images
 from .engine import check_strength
-from .rounds import RoundSpec, run_round
+from .rounds import RoundSpec, prepare_rounds
 
 DEFAULT_REFINE_STRENGTH = 0.5
 
@@ -69,6 +70,13 @@ class Refiner:
     def refine(self, prompt: str, seed: int, round_index: int, latents: torch.Tensor,
                strength: Optional[float] = None, approximate: bool = False,
                on_step: Optional[StepCallback] = None) -> Refinement:
+        """The whole refinement in this process."""
+        plan = self.prepare(prompt, seed, round_index, latents, strength, approximate)
+        return plan.refinement(plan.run.sample(on_step).latents)
+
+    def prepare(self, prompt: str, seed: int, round_index: int, latents: torch.Tensor,
+                strength: Optional[float] = None, approximate: bool = False) -> "RefinePlan":
+        """Validate, choose the strength (request, predictor, default) and prepare the img2img run."""
         check_prompt(prompt, self.config.max_prompt_chars)
         if round_index < 1:
             raise ValueError(f"a refinement follows at least one preview round; round_index must be >= 1, got {round_index}")
@@ -86,6 +94,22 @@ class Refiner:
             c = self.config
             strategy = ECDiff(pre_steps=min(start + c.pre_steps, n), k=c.k, alpha=c.alpha, switch_step=n)
         spec = RoundSpec(prompt, seed, round_index, n, strength, latents)
-        result = run_round(self.pipe, self.guidance, spec, role="cloud", strategy=strategy, on_step=on_step)
-        return Refinement(result.latents.detach().to("cpu", torch.float32), strength, source, start, n,
-                          result.cloud_calls, result.approx_steps, time.perf_counter() - started)
+        run = prepare_rounds(self.pipe, self.guidance, [spec], role="cloud", strategy=strategy)
+        return RefinePlan(run, strength, source, started)
+
+
+@dataclass(frozen=True)
+class RefinePlan:
+    """A prepared refinement: run it anywhere (in process, or on the cloud's engine), then wrap its end."""
+
+    run: PreparedRun
+    strength: float
+    strength_source: str
+    started: float  # perf_counter() when preparation began
+
+    def refinement(self, latents: torch.Tensor) -> Refinement:
+        run = self.run
+        plan = run.strategy.plan(run.num_steps)[run.start_step:]
+        return Refinement(latents.detach().to("cpu", torch.float32), self.strength, self.strength_source,
+                          run.start_step, run.num_steps, plan.count(StepKind.CLOUD), plan.count(StepKind.APPROX),
+                          time.perf_counter() - self.started)

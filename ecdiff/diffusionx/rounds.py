@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ecdiff.preparation import Img2ImgStart, prepare_run
+from ecdiff.preparation import Img2ImgStart, PreparedRun, prepare_run
 from ecdiff.sampling import SampleResult, StepCallback
 from ecdiff.strategies import CloudOnly, EdgeOnly, Strategy
 
@@ -56,6 +56,12 @@ def run_rounds(pipe, guidance: float, specs: Sequence[RoundSpec], *, role: str =
     """Several rounds as one batch (one UNet call per step): same step count and strength, each item
     with its own prompt, seed, round index and init latent. Batch item i equals `run_round(specs[i])`
     up to float rounding of the batched kernels."""
+    return prepare_rounds(pipe, guidance, specs, role=role, strategy=strategy).sample(on_step)
+
+
+def prepare_rounds(pipe, guidance: float, specs: Sequence[RoundSpec], *, role: str = "edge",
+                   strategy: Optional[Strategy] = None) -> PreparedRun:
+    """The prepared run of `run_rounds` (for a driver of its own, such as the cloud's engine)."""
     if role not in ("edge", "cloud"):
         raise ValueError(f"role must be 'edge' or 'cloud', got {role!r}")
     if not specs or len({(s.num_steps, s.strength) for s in specs}) != 1:
@@ -69,5 +75,4 @@ def run_rounds(pipe, guidance: float, specs: Sequence[RoundSpec], *, role: str =
     else:
         noise = torch.cat([round_noise(s.seed, s.round_index, tuple(s.init.shape)) for s in specs])
         start = dict(img2img=Img2ImgStart(torch.cat([s.init for s in specs]), noise, first.strength))
-    run = prepare_run(strategy, prompts=prompts, num_steps=first.num_steps, guidance=guidance, **models, **start)
-    return run.sample(on_step)
+    return prepare_run(strategy, prompts=prompts, num_steps=first.num_steps, guidance=guidance, **models, **start)
