@@ -32,7 +32,7 @@ from ecdiff.images import decode_images, png_bytes
 from ecdiff.metrics import stack_images
 from ecdiff.search.prompts import PromptItem
 from ecdiff.services.link import Link, LinkConfig
-from ecdiff.services.tensors import to_proto
+from ecdiff.wire.tensors import to_proto
 from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
 from ecdiff.diffusionx.prompts import PromptSession
 from ecdiff.diffusionx.refine import RefineConfig, Refiner

@@ -19,7 +19,7 @@ import grpc
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ecdiff.services.tensors import from_proto
+from ecdiff.wire.tensors import from_proto
 from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 
 DEFAULT_EDGE = "127.0.0.1:50052"

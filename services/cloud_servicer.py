@@ -12,12 +12,12 @@ import grpc
 from ecdiff.loading import LoadedModel
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
+from ecdiff.wire.convert import STEP_KINDS, param_overrides, params_to_proto
+from ecdiff.wire.tensors import TensorError, to_proto, wire_dtype
 
 from .admission import Admission, Busy
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
-from .convert import STEP_KINDS, param_overrides, params_to_proto
 from .identity import ModelIdentity, identity_of
-from .tensors import TensorError, to_proto, wire_dtype
 from .threads import events_from_thread
 from .validation import RequestLimits, validate_request
 

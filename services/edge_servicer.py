@@ -26,16 +26,16 @@ from ecdiff.loading import LoadedModel
 from ecdiff.strategies import EdgeOnly, HybridSD, StepKind
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc
+from ecdiff.wire.convert import STEP_KINDS, param_overrides, params_to_proto
+from ecdiff.wire.tensors import TensorError, from_proto, to_proto, wire_dtype
 
 from .admission import Admission
 from .config import CHANNEL_OPTIONS, MAX_LATENT_ELEMENTS
-from .convert import STEP_KINDS, param_overrides, params_to_proto
 from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
 from .errors import RpcError, admitted
 from .identity import HandoffCompat, identity_of, incompatibility, timesteps_for
 from .link import Link, LinkConfig
 from .shaped import shaped_stream
-from .tensors import TensorError, from_proto, to_proto, wire_dtype
 from .threads import events_from_thread
 from .validation import RequestLimits, ValidRequest, validate_request
 

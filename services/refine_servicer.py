@@ -12,12 +12,12 @@ import grpc
 from ecdiff.sampling import StepRecord
 from ecdiff.diffusionx.refine import Refinement, Refiner
 from ecdiff.v1 import cloud_pb2, diffusionx_pb2, diffusionx_pb2_grpc
+from ecdiff.wire.convert import STEP_KINDS
+from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 
 from .admission import Admission
 from .config import MAX_LATENT_ELEMENTS
-from .convert import STEP_KINDS
 from .errors import RpcError, admitted
-from .tensors import TensorError, from_proto, to_proto
 from .threads import events_from_thread
 
 log = logging.getLogger(__name__)

@@ -24,14 +24,14 @@ from ecdiff.sampling import StepRecord
 from ecdiff.diffusionx.engine import PreviewEngine, RoundOutcome
 from ecdiff.diffusionx.store import SessionNotFound
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2
+from ecdiff.wire.convert import STEP_KINDS
+from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 
 from .admission import Admission
 from .config import MAX_LATENT_ELEMENTS
-from .convert import STEP_KINDS
 from .errors import RpcError, admitted
 from .link import Link
 from .shaped import shaped_stream
-from .tensors import TensorError, from_proto, to_proto
 from .threads import events_from_thread
 
 log = logging.getLogger(__name__)

@@ -89,7 +89,7 @@ def services_case() -> dict[str, torch.Tensor]:
     from ecdiff.loading import load_model
     from ecdiff.services.background import BackgroundServices
     from ecdiff.services.config import CloudConfig, EdgeConfig
-    from ecdiff.services.tensors import from_proto
+    from ecdiff.wire.tensors import from_proto
     from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 
     params = {"ecdiff": dict(pre_steps=2, k=2, alpha=0.5, switch_step=6), "hybrid": dict(cloud_steps=3),

@@ -14,7 +14,7 @@ import torch
 from ecdiff.services.config import EdgeConfig
 from ecdiff.services.process import ServiceProcess
 from ecdiff.services.server import start_edge
-from ecdiff.services.tensors import from_proto
+from ecdiff.wire.tensors import from_proto
 from ecdiff.strategies import EdgeOnly, HybridSD
 from ecdiff.v1 import edge_pb2, edge_pb2_grpc
 

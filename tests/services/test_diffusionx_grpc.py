@@ -9,7 +9,7 @@ import torch
 
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
-from ecdiff.services.tensors import from_proto
+from ecdiff.wire.tensors import from_proto
 from ecdiff.diffusionx.refine import RefineConfig
 from ecdiff.diffusionx.rounds import RoundSpec, run_round
 from ecdiff.strategies import ECDiff

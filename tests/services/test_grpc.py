@@ -16,7 +16,7 @@ from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.server import start_edge
-from ecdiff.services.tensors import from_proto
+from ecdiff.wire.tensors import from_proto
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 

@@ -3,7 +3,7 @@ import struct
 import pytest
 import torch
 
-from ecdiff.services.tensors import TensorError, from_proto, to_proto
+from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 from ecdiff.v1 import tensor_pb2
 
 LIMIT = 1 << 16
