@@ -34,7 +34,7 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
                  admission: Admission, executor: Executor) -> None:
         self.model, self.defaults, self.limits = model, defaults, limits
         self.identity = identity_of(model)
-        self.session = CloudPhaseRunner(model)
+        self.runner = CloudPhaseRunner(model)
         self.admission, self.executor = admission, executor
 
     async def GetModelInfo(self, request, context) -> cloud_pb2.ModelInfo:
@@ -62,7 +62,7 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
         try:
             log.info("denoise", extra={"fields": {"strategy": job.strategy_name, "steps": job.num_steps,
                                                   "switch_step": valid.switch_step, "seed": job.seed}})
-            events = events_from_thread(self.executor, functools.partial(self.session.run, job))
+            events = events_from_thread(self.executor, functools.partial(self.runner.run, job))
             async with contextlib.aclosing(events):
                 async for event in events:
                     yield self._event(event, valid, latents_dtype)

@@ -84,7 +84,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                  checkpoint_every: int, cloud_event_timeout_s: float) -> None:
         self.model, self.defaults, self.limits = model, defaults, limits
         self.identity = identity_of(model)
-        self.session = EdgePhaseRunner(model)
+        self.runner = EdgePhaseRunner(model)
         self.admission, self.executor = admission, executor
         self.cloud_target = cloud_target
         self.channel = grpc.aio.insecure_channel(cloud_target, options=CLOUD_CHANNEL_OPTIONS)
@@ -197,7 +197,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
     # --- shared by Generate and ContinueFromHandoff -----------------------------------------
 
     async def _edge_phase(self, job: EdgeJob, outcome: list) -> AsyncIterator[edge_pb2.GenerateEvent]:
-        events = events_from_thread(self.executor, functools.partial(self.session.finish, job))
+        events = events_from_thread(self.executor, functools.partial(self.runner.finish, job))
         async with contextlib.aclosing(events):
             async for event in events:
                 if isinstance(event, EdgeStep):

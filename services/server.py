@@ -21,7 +21,7 @@ from ecdiff.loading import LoadedModel, load_model
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
 
-from . import cloud_servicer, diffusionx, edge_servicer
+from . import cloud_servicer, diffusionx_assembly, edge_servicer
 from .admission import Admission
 from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig
 from .link import LinkConfig
@@ -109,7 +109,7 @@ def _common(config: CloudConfig, role: str, model: Optional[LoadedModel]):
 async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) -> RunningServer:
     model, defaults, limits, admission, executor = _common(config, "cloud", model)
     servicer = cloud_servicer.CloudServicer(model, defaults, limits, admission, executor)
-    refiner = diffusionx.cloud_refiner(config, model, servicer.identity, admission, executor)
+    refiner = diffusionx_assembly.cloud_refiner(config, model, servicer.identity, admission, executor)
     return await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
                         cloud_servicer.SERVICE_NAME, executor, (refiner,))
 
@@ -119,6 +119,6 @@ async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) ->
     servicer = edge_servicer.EdgeServicer(
         model, defaults, limits, admission, executor, config.cloud,
         LinkConfig(config.bandwidth_mbps, config.latency_ms), config.checkpoint_every, config.cloud_event_timeout_s)
-    sessions = diffusionx.edge_sessions(config, model, servicer, admission, executor)
+    sessions = diffusionx_assembly.edge_sessions(config, model, servicer, admission, executor)
     return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,
                         edge_servicer.SERVICE_NAME, executor, (sessions,))

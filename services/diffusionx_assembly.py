@@ -14,7 +14,7 @@ from ecdiff.diffusionx.refine import RefineConfig, Refiner
 from ecdiff.diffusionx.store import SessionStore, StoreConfig
 from ecdiff.v1 import diffusionx_pb2_grpc
 
-from . import refine_servicer, session_servicer
+from . import diffusionx_cloud_servicer, diffusionx_edge_servicer
 from .admission import Admission
 from .config import CloudConfig, EdgeConfig
 from .identity import ModelIdentity
@@ -42,8 +42,8 @@ def cloud_refiner(config: CloudConfig, model: LoadedModel, identity: ModelIdenti
     _, chooser = _choosers(config.predictors)
     refiner = Refiner(model.pipe, model.guidance, RefineConfig(num_steps=config.refine_steps,
                                                                max_prompt_chars=config.max_prompt_chars), chooser)
-    servicer = refine_servicer.CloudRefinerServicer(refiner, identity.model_name, identity.latent_shape, admission, executor)
-    return servicer, diffusionx_pb2_grpc.add_CloudRefinerServicer_to_server, refine_servicer.SERVICE_NAME
+    servicer = diffusionx_cloud_servicer.CloudRefinerServicer(refiner, identity.model_name, identity.latent_shape, admission, executor)
+    return servicer, diffusionx_pb2_grpc.add_CloudRefinerServicer_to_server, diffusionx_cloud_servicer.SERVICE_NAME
 
 
 def edge_sessions(config: EdgeConfig, model: LoadedModel, edge, admission: Admission, executor: Executor):
@@ -53,7 +53,7 @@ def edge_sessions(config: EdgeConfig, model: LoadedModel, edge, admission: Admis
     store = SessionStore(StoreConfig(path=path, ttl_s=config.session_ttl_s, max_sessions=config.max_sessions))
     engine = PreviewEngine(model.pipe, model.guidance, store,
                            PreviewConfig(num_steps=config.preview_steps, max_prompt_chars=config.max_prompt_chars), chooser)
-    cloud = session_servicer.CloudLink(diffusionx_pb2_grpc.CloudRefinerStub(edge.channel), edge.uplink, edge.downlink,
+    cloud = diffusionx_edge_servicer.CloudLink(diffusionx_pb2_grpc.CloudRefinerStub(edge.channel), edge.uplink, edge.downlink,
                                        edge.cloud_event_timeout_s)
-    servicer = session_servicer.EdgeSessionsServicer(engine, cloud, admission, executor)
-    return servicer, diffusionx_pb2_grpc.add_EdgeSessionsServicer_to_server, session_servicer.SERVICE_NAME
+    servicer = diffusionx_edge_servicer.EdgeSessionsServicer(engine, cloud, admission, executor)
+    return servicer, diffusionx_pb2_grpc.add_EdgeSessionsServicer_to_server, diffusionx_edge_servicer.SERVICE_NAME
