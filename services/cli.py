@@ -20,30 +20,36 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the cloud or the edge gRPC service")
     roles = parser.add_subparsers(dest="role", metavar="ROLE", required=True)
-    for role, help_text in (("cloud", "CloudDenoiser: runs the cloud phase and streams the handoff"),
-                            ("edge", "EdgeDenoiser: the client-facing service; calls the cloud, finishes on the edge")):
+    for role, config, help_text in (
+            ("cloud", CloudConfig, "CloudDenoiser: runs the cloud phase and streams the handoff"),
+            ("edge", EdgeConfig, "EdgeDenoiser: the client-facing service; calls the cloud, finishes on the edge")):
+        # Defaults in the help come from the config classes: they are the single source.
         p = roles.add_parser(role, help=help_text)
-        p.add_argument("--host", help="address to bind (default 127.0.0.1)")
-        p.add_argument("--port", type=int, help=f"port (default {50051 if role == 'cloud' else 50052}; 0 = any free port)")
+        p.add_argument("--host", help=f"address to bind (default {config.host})")
+        p.add_argument("--port", type=int, help=f"port (default {config.port}; 0 = any free port)")
         p.add_argument("--port-file", type=Path, help="write the bound port to this file once serving")
         p.add_argument("--model", help=f"model name or path (default: the embedded {role} model, tiny random when absent; 'tiny' forces it)")
-        p.add_argument("--max-concurrency", type=int, help="requests computing at once (default 2)")
-        p.add_argument("--grace-seconds", type=float, help="SIGTERM grace period for in-flight streams (default 5)")
+        p.add_argument("--max-concurrency", type=int, help=f"requests computing at once (default {config.max_concurrency})")
+        p.add_argument("--grace-seconds", type=float,
+                       help=f"SIGTERM grace period for in-flight streams (default {config.grace_seconds:g})")
         p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections); also $ECDIFF_SERVICES_CONFIG")
         p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's; 1 on shared cores)")
         p.add_argument("--strategy-config", help="strategy defaults TOML (default configs/strategy.toml)")
         p.add_argument("--predictors", help="DiffusionX strength predictors: a folder or 'none' "
                                              "(default models/diffusionx-predictors when shipped)")
         if role == "cloud":
-            p.add_argument("--refine-steps", type=int, help="DiffusionX refinement schedule, DDIM steps (default 50)")
+            p.add_argument("--refine-steps", type=int,
+                           help=f"DiffusionX refinement schedule, DDIM steps (default {CloudConfig.refine_steps})")
         if role == "edge":
-            p.add_argument("--cloud", help="CloudDenoiser HOST:PORT (default 127.0.0.1:50051)")
+            p.add_argument("--cloud", help=f"CloudDenoiser HOST:PORT (default {EdgeConfig.cloud})")
             p.add_argument("--bandwidth-mbps", type=float, help="shape the edge<->cloud hop to this bandwidth (0 = unshaped)")
             p.add_argument("--latency-ms", type=float, help="one-way latency added on the edge<->cloud hop")
-            p.add_argument("--checkpoint-every", type=int, help="ask the cloud for its latent every n steps (default 5)")
+            p.add_argument("--checkpoint-every", type=int,
+                           help=f"ask the cloud for its latent every n steps (default {EdgeConfig.checkpoint_every})")
             p.add_argument("--session-db", help="DiffusionX session store, SQLite file or ':memory:' "
-                                                "(default ~/.cache/ecdiff/edge-sessions.sqlite)")
-            p.add_argument("--preview-steps", type=int, help="DiffusionX preview schedule, DDIM steps (default 25)")
+                                                f"(default {EdgeConfig.session_db})")
+            p.add_argument("--preview-steps", type=int,
+                           help=f"DiffusionX preview schedule, DDIM steps (default {EdgeConfig.preview_steps})")
         p.set_defaults(func=run)
 
 

@@ -1,4 +1,5 @@
-"""Service configuration: one validated dataclass per service.
+"""Service configuration: one validated dataclass per role (`CloudConfig`, `EdgeConfig`), each
+with only the fields its role uses; `ServerConfig` holds what both servers share.
 
 Precedence, lowest first: the dataclass defaults, a TOML file (`--config` or
 $ECDIFF_SERVICES_CONFIG; section [cloud] or [edge]), environment variables
@@ -19,6 +20,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ecdiff.conventions import MAX_PROMPT_CHARS
+
 MAX_LATENT_ELEMENTS = 4 * 128 * 128
 MAX_RECEIVE_BYTES = 1 << 20
 MAX_SEND_BYTES = 16 << 20
@@ -36,13 +39,13 @@ def _check(condition: bool, message: str) -> None:
 
 
 @dataclass(frozen=True)
-class CloudConfig:
+class ServerConfig:
     host: str = "127.0.0.1"
-    port: int = 50051
+    port: int = 0  # each role sets its own default; 0 = any free port
     model: Optional[str] = None  # None: the embedded pair, tiny random models when absent
     max_concurrency: int = 2  # denoising requests at once; more get RESOURCE_EXHAUSTED
     grace_seconds: float = 5.0  # SIGTERM: in-flight streams get this long, then are cancelled
-    max_prompt_chars: int = 1000
+    max_prompt_chars: int = MAX_PROMPT_CHARS
     max_steps: int = 500
     strategy_config: Optional[str] = None  # None: configs/strategy.toml
     torch_threads: int = 0  # torch intra-op threads; 0 = torch's default. Use 1 when several
@@ -50,7 +53,6 @@ class CloudConfig:
     # DiffusionX strength predictors: a folder, "none", or None = models/diffusionx-predictors when
     # shipped (else fixed default strengths, logged).
     predictors: Optional[str] = None
-    refine_steps: int = 50  # DiffusionX: the cloud refinement's DDIM schedule
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"port must be in [0, 65535], got {self.port}")
@@ -59,11 +61,20 @@ class CloudConfig:
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
         _check(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
+
+
+@dataclass(frozen=True)
+class CloudConfig(ServerConfig):
+    port: int = 50051
+    refine_steps: int = 50  # DiffusionX: the cloud refinement's DDIM schedule
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
 
 
 @dataclass(frozen=True)
-class EdgeConfig(CloudConfig):
+class EdgeConfig(ServerConfig):
     port: int = 50052
     cloud: str = "127.0.0.1:50051"  # the CloudDenoiser to call
     bandwidth_mbps: float = 0.0  # shaping of the edge<->cloud hop; 0 = unshaped

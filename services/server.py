@@ -23,7 +23,7 @@ from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
 
 from . import cloud_servicer, diffusionx_assembly, edge_servicer
 from .admission import Admission
-from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig
+from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig, ServerConfig
 from .link import LinkConfig
 from .interceptor import RequestInterceptor
 from .validation import RequestLimits
@@ -71,7 +71,7 @@ class RunningServer:
         await self.server.wait_for_termination()
 
 
-async def _start(role: str, config: CloudConfig, servicer, add_servicer, service_name: str,
+async def _start(role: str, config: ServerConfig, servicer, add_servicer, service_name: str,
                  executor: ThreadPoolExecutor, extras: tuple = ()) -> RunningServer:
     """`extras`: (servicer, add function, service name) of further services on this server."""
     interceptor = RequestInterceptor()
@@ -96,7 +96,7 @@ async def _start(role: str, config: CloudConfig, servicer, add_servicer, service
                          config.grace_seconds, tuple(extra for extra, _, _ in extras))
 
 
-def _common(config: CloudConfig, role: str, model: Optional[LoadedModel]):
+def _common(config: ServerConfig, role: str, model: Optional[LoadedModel]):
     model = model or load_model(role, config.model)
     log.info("model", extra={"fields": {"role": role, "model": model.name, "description": model.description}})
     defaults = StrategyDefaults.load(config.strategy_config)

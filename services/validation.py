@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ecdiff.conventions import check_prompt, check_seed
 from ecdiff.strategies import Strategy
 from ecdiff.strategy_config import StrategyDefaults, StrategyParams
 
@@ -31,13 +32,9 @@ class ValidRequest:
 
 def validate_request(prompt: str, seed: int, num_steps: int, strategy_name: str, overrides: dict,
                      limits: RequestLimits, defaults: StrategyDefaults) -> ValidRequest:
-    if not prompt.strip():
-        raise ValueError("prompt is empty")
-    if len(prompt) > limits.max_prompt_chars:
-        raise ValueError(f"prompt has {len(prompt)} characters; the limit is {limits.max_prompt_chars}")
+    check_prompt(prompt, limits.max_prompt_chars)
     if not 1 <= num_steps <= limits.max_steps:
         raise ValueError(f"num_steps must be in [1, {limits.max_steps}], got {num_steps}")
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    check_seed(seed)
     strategy, params = defaults.resolve(strategy_name, num_steps, overrides)
     return ValidRequest(prompt, seed, num_steps, strategy_name, strategy, params, strategy.handoff_step(num_steps))

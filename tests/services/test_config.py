@@ -1,5 +1,10 @@
+import argparse
+from dataclasses import fields
+
 import pytest
 
+from ecdiff.conventions import MAX_PROMPT_CHARS
+from ecdiff.services.cli import register
 from ecdiff.services.config import CloudConfig, EdgeConfig, load_config
 
 
@@ -29,3 +34,29 @@ def test_bad_configuration_is_refused(tmp_path, section, env, fragment):
     path.write_text(section)
     with pytest.raises(ValueError, match=fragment):
         load_config(EdgeConfig, "edge", {}, str(path), environ=env)
+
+
+def test_each_role_has_only_its_own_fields():
+    cloud, edge = {f.name for f in fields(CloudConfig)}, {f.name for f in fields(EdgeConfig)}
+    assert "refine_steps" in cloud - edge
+    assert {"cloud", "bandwidth_mbps", "checkpoint_every", "session_db", "preview_steps"} <= edge - cloud
+    assert (CloudConfig().port, EdgeConfig().port) == (50051, 50052)
+    assert CloudConfig().max_prompt_chars == EdgeConfig().max_prompt_chars == MAX_PROMPT_CHARS
+
+
+def test_a_key_of_the_other_role_is_refused(tmp_path):
+    path = tmp_path / "services.toml"
+    path.write_text("[edge]\nrefine_steps = 8\n")
+    with pytest.raises(ValueError, match=r"unknown keys \['refine_steps'\]"):
+        load_config(EdgeConfig, "edge", {}, str(path), environ={})
+
+
+@pytest.mark.parametrize("role, own, other", [("cloud", "--refine-steps", "--checkpoint-every"),
+                                              ("edge", "--checkpoint-every", "--refine-steps")])
+def test_serve_help_offers_only_the_roles_flags(capsys, role, own, other):
+    parser = argparse.ArgumentParser(prog="ecdiff")
+    register(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", role, "--help"])
+    text = capsys.readouterr().out
+    assert own in text and other not in text
