@@ -1,8 +1,11 @@
 """Bounded concurrency: at most `limit` requests compute at once; the rest are refused at once
-(the servicer maps `Busy` to RESOURCE_EXHAUSTED) rather than queued behind minutes of denoising.
-Used from the event loop only, so a plain counter suffices."""
+(`Busy`, which the servicers report as RESOURCE_EXHAUSTED) rather than queued behind minutes of
+denoising. Used from the event loop only, so a plain counter suffices."""
 
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 
 class Busy(Exception):
@@ -23,3 +26,12 @@ class Admission:
 
     def release(self) -> None:
         self.active -= 1
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one request slot for the block; raises Busy when none is free."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()

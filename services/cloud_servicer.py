@@ -7,16 +7,15 @@ import functools
 import logging
 from concurrent.futures import Executor
 
-import grpc
-
 from ecdiff.loading import LoadedModel
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
-from ecdiff.wire.convert import STEP_KINDS, param_overrides, params_to_proto
-from ecdiff.wire.tensors import TensorError, to_proto, wire_dtype
+from ecdiff.wire.convert import param_overrides, params_to_proto, step_event
+from ecdiff.wire.tensors import to_proto, wire_dtype
 
-from .admission import Admission, Busy
+from .admission import Admission
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
+from .errors import status_codes
 from .identity import ModelIdentity, identity_of
 from .threads import events_from_thread
 from .validation import RequestLimits, validate_request
@@ -37,6 +36,7 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
         self.runner = CloudPhaseRunner(model)
         self.admission, self.executor = admission, executor
 
+    @status_codes
     async def GetModelInfo(self, request, context) -> cloud_pb2.ModelInfo:
         ident = self.identity
         return cloud_pb2.ModelInfo(
@@ -46,33 +46,24 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             guidance_scale=ident.guidance, max_steps=self.limits.max_steps,
             max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights)
 
+    @status_codes
     async def Denoise(self, request: cloud_pb2.DenoiseRequest, context):
-        try:
-            valid = validate_request(request.prompt, request.seed, request.num_steps, request.strategy,
-                                     param_overrides(request.params), self.limits, self.defaults)
-            latents_dtype = wire_dtype(request.latents_dtype)
-        except (ValueError, TensorError) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        valid = validate_request(request.prompt, request.seed, request.num_steps, request.strategy,
+                                 param_overrides(request.params), self.limits, self.defaults)
+        latents_dtype = wire_dtype(request.latents_dtype)
         job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy_name, valid.strategy,
                        valid.params, latents_every=request.latents_every)
-        try:
-            self.admission.acquire()
-        except Busy as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        try:
+        with self.admission.slot():
             log.info("denoise", extra={"fields": {"strategy": job.strategy_name, "steps": job.num_steps,
                                                   "switch_step": valid.switch_step, "seed": job.seed}})
             events = events_from_thread(self.executor, functools.partial(self.runner.run, job))
             async with contextlib.aclosing(events):
                 async for event in events:
                     yield self._event(event, valid, latents_dtype)
-        finally:
-            self.admission.release()
 
     def _event(self, event, valid, latents_dtype) -> cloud_pb2.DenoiseEvent:
         if isinstance(event, CloudStep):
-            r = event.record
-            step = cloud_pb2.StepEvent(index=r.index, timestep=r.timestep, kind=STEP_KINDS[r.kind], seconds=r.seconds)
+            step = step_event(event.record)
             if event.latents is not None:
                 step.latents.CopyFrom(to_proto(event.latents, latents_dtype))
             return cloud_pb2.DenoiseEvent(step=step)

@@ -16,6 +16,7 @@ from ecdiff.v1 import diffusionx_pb2_grpc
 
 from . import diffusionx_cloud_servicer, diffusionx_edge_servicer
 from .admission import Admission
+from .cloud_client import CloudClient
 from .config import CloudConfig, EdgeConfig
 from .identity import ModelIdentity
 
@@ -42,18 +43,18 @@ def cloud_refiner(config: CloudConfig, model: LoadedModel, identity: ModelIdenti
     _, chooser = _choosers(config.predictors)
     refiner = Refiner(model.pipe, model.guidance, RefineConfig(num_steps=config.refine_steps,
                                                                max_prompt_chars=config.max_prompt_chars), chooser)
-    servicer = diffusionx_cloud_servicer.CloudRefinerServicer(refiner, identity.model_name, identity.latent_shape, admission, executor)
+    servicer = diffusionx_cloud_servicer.CloudRefinerServicer(refiner, identity.model_name, identity.latent_shape,
+                                                              admission, executor)
     return servicer, diffusionx_pb2_grpc.add_CloudRefinerServicer_to_server, diffusionx_cloud_servicer.SERVICE_NAME
 
 
-def edge_sessions(config: EdgeConfig, model: LoadedModel, edge, admission: Admission, executor: Executor):
-    """`edge`: the EdgeServicer, whose cloud channel and shaped links the sessions share."""
+def edge_sessions(config: EdgeConfig, model: LoadedModel, cloud: CloudClient, admission: Admission,
+                  executor: Executor):
+    """`cloud`: the edge's client of the cloud, shared with the EdgeDenoiser."""
     chooser, _ = _choosers(config.predictors)
     path = config.session_db if config.session_db == ":memory:" else Path(config.session_db).expanduser()
     store = SessionStore(StoreConfig(path=path, ttl_s=config.session_ttl_s, max_sessions=config.max_sessions))
     engine = PreviewEngine(model.pipe, model.guidance, store,
                            PreviewConfig(num_steps=config.preview_steps, max_prompt_chars=config.max_prompt_chars), chooser)
-    cloud = diffusionx_edge_servicer.CloudLink(diffusionx_pb2_grpc.CloudRefinerStub(edge.channel), edge.uplink, edge.downlink,
-                                       edge.cloud_event_timeout_s)
     servicer = diffusionx_edge_servicer.EdgeSessionsServicer(engine, cloud, admission, executor)
     return servicer, diffusionx_pb2_grpc.add_EdgeSessionsServicer_to_server, diffusionx_edge_servicer.SERVICE_NAME

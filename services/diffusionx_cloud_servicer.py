@@ -11,13 +11,13 @@ import grpc
 
 from ecdiff.sampling import StepRecord
 from ecdiff.diffusionx.refine import Refinement, Refiner
-from ecdiff.v1 import cloud_pb2, diffusionx_pb2, diffusionx_pb2_grpc
-from ecdiff.wire.convert import STEP_KINDS
-from ecdiff.wire.tensors import TensorError, from_proto, to_proto
+from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc
+from ecdiff.wire.convert import step_event
+from ecdiff.wire.tensors import from_proto, to_proto
 
 from .admission import Admission
 from .config import MAX_LATENT_ELEMENTS
-from .errors import RpcError, admitted
+from .errors import RpcError, status_codes
 from .threads import events_from_thread
 
 log = logging.getLogger(__name__)
@@ -30,41 +30,29 @@ class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
         self.refiner, self.model_name, self.latent_shape = refiner, model_name, latent_shape
         self.admission, self.executor = admission, executor
 
+    @status_codes
     async def Refine(self, request: diffusionx_pb2.RefineRequest, context):
-        try:
-            async for event in self._refine(request):
-                yield event
-        except RpcError as exc:
-            await context.abort(exc.code, exc.message)
-
-    async def _refine(self, request: diffusionx_pb2.RefineRequest):
-        try:
-            latents = from_proto(request.latents, max_elements=MAX_LATENT_ELEMENTS, what="latents")
-        except TensorError as exc:
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        latents = from_proto(request.latents, max_elements=MAX_LATENT_ELEMENTS, what="latents")
         if tuple(latents.shape) != self.latent_shape:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"latents: shape {list(latents.shape)} is not the cloud's {list(self.latent_shape)}")
         strength = request.strength if request.HasField("strength") else None
 
         def job(emit):
+            # The core checks its inputs before any model call; a ValueError is INVALID_ARGUMENT.
             emit(self.refiner.refine(request.prompt, request.seed, request.round, latents, strength,
                                      request.approximate, on_step=lambda record, _: emit(record)))
 
-        with admitted(self.admission):
+        with self.admission.slot():
             log.info("refine", extra={"fields": {"round": request.round, "approximate": request.approximate}})
             events = events_from_thread(self.executor, job)
-            try:
-                async with contextlib.aclosing(events):
-                    async for event in events:
-                        yield self._event(event)
-            except ValueError as exc:  # the core's input checks, before any model call
-                raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    yield self._event(event)
 
     def _event(self, event) -> diffusionx_pb2.RefineEvent:
         if isinstance(event, StepRecord):
-            return diffusionx_pb2.RefineEvent(step=cloud_pb2.StepEvent(
-                index=event.index, timestep=event.timestep, kind=STEP_KINDS[event.kind], seconds=event.seconds))
+            return diffusionx_pb2.RefineEvent(step=step_event(event))
         assert isinstance(event, Refinement)
         return diffusionx_pb2.RefineEvent(refined=diffusionx_pb2.Refined(
             latents=to_proto(event.latents), strength=event.strength, strength_source=event.strength_source,

@@ -3,9 +3,9 @@
 
 StartSession / Revise run an engine round in a worker thread and stream one Progress per step,
 then the RoundResult. Finalize reads the session's last preview, calls CloudRefiner.Refine through
-the shaped link (Progress per cloud step), decodes the refined latent on the edge and returns it.
-SessionNotFound -> NOT_FOUND, ValueError -> INVALID_ARGUMENT, an unreachable or failing cloud on
-Finalize -> UNAVAILABLE (the session stays; Finalize can be retried).
+the edge's shared `CloudClient` (Progress per cloud step), decodes the refined latent on the edge
+and returns it. SessionNotFound -> NOT_FOUND, ValueError -> INVALID_ARGUMENT (`errors`), an
+unreachable or failing cloud on Finalize -> UNAVAILABLE (the session stays; Finalize can be retried).
 """
 
 from __future__ import annotations
@@ -15,95 +15,57 @@ import contextlib
 import logging
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
 
 import grpc
 import torch
 
 from ecdiff.sampling import StepRecord
 from ecdiff.diffusionx.engine import PreviewEngine, RoundOutcome
-from ecdiff.diffusionx.store import SessionNotFound
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2
-from ecdiff.wire.convert import STEP_KINDS
+from ecdiff.wire.convert import decoding_progress, progress, step_record
 from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 
+from .accounting import CloudTraffic, transfer_seconds
 from .admission import Admission
+from .cloud_client import CloudClient
 from .config import MAX_LATENT_ELEMENTS
-from .errors import RpcError, admitted
-from .link import Link
-from .shaped import shaped_stream
+from .errors import RpcError, status_codes
 from .threads import events_from_thread
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = diffusionx_pb2.DESCRIPTOR.services_by_name["EdgeSessions"].full_name
 
 
-@dataclass
-class CloudLink:
-    """The edge's way to the cloud, shared with the EdgeDenoiser (one uplink, one downlink)."""
-
-    stub: diffusionx_pb2_grpc.CloudRefinerStub
-    uplink: Link
-    downlink: Link
-    event_timeout_s: float
-
-
-@dataclass
-class _Traffic:
-    bytes_to_cloud: int = 0
-    bytes_from_cloud: int = 0
-
-
-def _progress(phase: int, record: StepRecord, total: int) -> diffusionx_pb2.SessionEvent:
-    return diffusionx_pb2.SessionEvent(progress=edge_pb2.Progress(
-        phase=phase, step=record.index, total_steps=total, kind=STEP_KINDS[record.kind]))
-
-
 class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
-    def __init__(self, engine: PreviewEngine, cloud: CloudLink, admission: Admission, executor: Executor) -> None:
+    def __init__(self, engine: PreviewEngine, cloud: CloudClient, admission: Admission, executor: Executor) -> None:
         self.engine, self.cloud, self.admission, self.executor = engine, cloud, admission, executor
 
     async def close(self) -> None:
         self.engine.store.close()
 
+    @status_codes
     async def StartSession(self, request: diffusionx_pb2.StartSessionRequest, context):
-        async for event in self._guard(context, self._round(
-                lambda on_step: self.engine.start(request.prompt, request.seed, on_step), request.return_latents)):
+        async for event in self._round(
+                lambda on_step: self.engine.start(request.prompt, request.seed, on_step), request.return_latents):
             yield event
 
+    @status_codes
     async def Revise(self, request: diffusionx_pb2.ReviseRequest, context):
         strength = request.strength if request.HasField("strength") else None
-        async for event in self._guard(context, self._round(
+        async for event in self._round(
                 lambda on_step: self.engine.revise(request.session_id, request.prompt, strength, on_step),
-                request.return_latents)):
+                request.return_latents):
             yield event
-
-    async def Finalize(self, request: diffusionx_pb2.FinalizeRequest, context):
-        async for event in self._guard(context, self._finalize(request, context)):
-            yield event
-
-    async def _guard(self, context, events):
-        """Map the core's exceptions to status codes."""
-        try:
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    yield event
-        except RpcError as exc:
-            await context.abort(exc.code, exc.message)
-        except SessionNotFound as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
     async def _round(self, run, return_latents: bool):
         started = time.perf_counter()
         total = self.engine.config.num_steps
-        with admitted(self.admission):
+        with self.admission.slot():
             events = events_from_thread(self.executor, lambda emit: emit(run(lambda record, _: emit(record))))
             async with contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, StepRecord):
-                        yield _progress(edge_pb2.PHASE_EDGE, event, total)
+                        yield diffusionx_pb2.SessionEvent(progress=progress(edge_pb2.PHASE_EDGE, event, total))
                     else:
                         yield self._result(event, time.perf_counter() - started, return_latents)
 
@@ -118,23 +80,23 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
             result.latents.CopyFrom(to_proto(outcome.latents))
         return diffusionx_pb2.SessionEvent(result=result)
 
-    async def _finalize(self, request: diffusionx_pb2.FinalizeRequest, context):
+    @status_codes
+    async def Finalize(self, request: diffusionx_pb2.FinalizeRequest, context):
         started = time.perf_counter()
         final = self.engine.finalize_input(request.session_id)  # SessionNotFound before any work
         refine = diffusionx_pb2.RefineRequest(prompt=final.prompt, seed=final.seed, round=final.round_index,
                                               latents=to_proto(final.latents), approximate=request.approximate)
         if request.HasField("strength"):
             refine.strength = request.strength
-        traffic, refined = _Traffic(), None
-        with admitted(self.admission):
+        traffic, refined = CloudTraffic(), None
+        with self.admission.slot():
             cloud_started = time.perf_counter()
             try:
-                async for message in shaped_stream(self.cloud.stub.Refine, refine, self.cloud.uplink, self.cloud.downlink,
-                                                   traffic, context.time_remaining(), self.cloud.event_timeout_s):
+                async for message in self.cloud.refine(refine, traffic, context.time_remaining()):
                     if message.HasField("step"):
                         # total_steps 0: the cloud's refinement schedule is only known from Refined.
-                        yield diffusionx_pb2.SessionEvent(progress=edge_pb2.Progress(
-                            phase=edge_pb2.PHASE_CLOUD, step=message.step.index, kind=message.step.kind))
+                        yield diffusionx_pb2.SessionEvent(progress=progress(
+                            edge_pb2.PHASE_CLOUD, step_record(message.step)))
                     else:
                         refined = message.refined
             except grpc.aio.AioRpcError as exc:
@@ -150,14 +112,14 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
                 latents = from_proto(refined.latents, max_elements=MAX_LATENT_ELEMENTS, what="refined.latents")
             except TensorError as exc:
                 raise RpcError(grpc.StatusCode.UNAVAILABLE, f"the cloud sent a malformed latent: {exc}") from None
-            yield diffusionx_pb2.SessionEvent(progress=edge_pb2.Progress(phase=edge_pb2.PHASE_DECODE, step=-1))
+            yield diffusionx_pb2.SessionEvent(progress=decoding_progress())
             decode_started = time.perf_counter()
             image = await asyncio.get_running_loop().run_in_executor(self.executor, self.engine.decode, latents)
             summary = diffusionx_pb2.RoundSummary(
                 round=final.round_index, strength=refined.strength, strength_source=refined.strength_source,
                 steps_run=refined.num_steps - refined.start_step, num_steps=refined.num_steps,
                 decode_seconds=time.perf_counter() - decode_started, cloud_compute_seconds=refined.cloud_compute_seconds,
-                transfer_seconds=max(0.0, cloud_wall - refined.cloud_compute_seconds),
+                transfer_seconds=transfer_seconds(cloud_wall, refined.cloud_compute_seconds),
                 total_seconds=time.perf_counter() - started, cloud_calls=refined.cloud_calls,
                 approx_steps=refined.approx_steps, bytes_to_cloud=traffic.bytes_to_cloud,
                 bytes_from_cloud=traffic.bytes_from_cloud)

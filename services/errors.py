@@ -1,13 +1,23 @@
-"""One exception type carrying a gRPC status, raised by service logic and turned into
-`context.abort` at the top of each handler."""
+"""The one place that turns exceptions into gRPC status codes.
+
+Service logic raises plain exceptions (or `RpcError` when it must choose the code itself);
+`@status_codes` on every handler, unary or response-streaming, aborts the RPC with the mapped
+code and the exception's message. Anything else propagates (gRPC reports it as UNKNOWN).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
+from typing import Optional
 
 import grpc
 
-from .admission import Admission, Busy
+from ecdiff.diffusionx.store import SessionNotFound
+
+from .admission import Busy
+from .recovery import CloudRequired
 
 
 class RpcError(Exception):
@@ -16,14 +26,52 @@ class RpcError(Exception):
         self.code, self.message = code, message
 
 
-@contextlib.contextmanager
-def admitted(admission: Admission):
-    """Hold one request slot for the block; a full server is RESOURCE_EXHAUSTED."""
-    try:
-        admission.acquire()
-    except Busy as exc:
-        raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
-    try:
-        yield
-    finally:
-        admission.release()
+# Checked in order: the first matching class wins (TensorError is a ValueError).
+_STATUS_CODES = (
+    (SessionNotFound, grpc.StatusCode.NOT_FOUND),
+    (Busy, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (CloudRequired, grpc.StatusCode.UNAVAILABLE),
+    (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
+)
+
+
+def status_of(exc: Exception) -> Optional[tuple[grpc.StatusCode, str]]:
+    """(code, message) for an exception the services report to the caller, else None."""
+    if isinstance(exc, RpcError):
+        return exc.code, exc.message
+    for kind, code in _STATUS_CODES:
+        if isinstance(exc, kind):
+            return code, str(exc)
+    return None
+
+
+def status_codes(handler):
+    """Decorate a servicer method so that mapped exceptions end the RPC with their status code."""
+    if inspect.isasyncgenfunction(handler):
+        @functools.wraps(handler)
+        async def streaming(self, request, context):
+            try:
+                async with contextlib.aclosing(handler(self, request, context)) as events:
+                    async for event in events:
+                        yield event
+            except Exception as exc:
+                await _abort(context, exc)
+
+        return streaming
+
+    @functools.wraps(handler)
+    async def unary(self, request, context):
+        try:
+            return await handler(self, request, context)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    return unary
+
+
+async def _abort(context, exc: Exception) -> None:
+    """End the RPC with the exception's status, or let an unmapped exception propagate."""
+    status = status_of(exc)
+    if status is None:
+        raise exc
+    await context.abort(*status)

@@ -23,9 +23,10 @@ from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
 
 from . import cloud_servicer, diffusionx_assembly, edge_servicer
 from .admission import Admission
+from .cloud_client import CloudClient
 from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig, ServerConfig
-from .link import LinkConfig
 from .interceptor import RequestInterceptor
+from .link import LinkConfig
 from .validation import RequestLimits
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class RunningServer:
     interceptor: RequestInterceptor
     grace_seconds: float
     extra_servicers: tuple = ()  # further services on the same server (DiffusionX)
+    clients: tuple = ()  # what the servicers share and the server closes last (the edge's CloudClient)
 
     @property
     def target(self) -> str:
@@ -60,8 +62,8 @@ class RunningServer:
             cancelled = self.interceptor.cancel_in_flight()
             log.info("grace period over", extra={"fields": {"role": self.role, "cancelled_rpcs": cancelled}})
         await stopping
-        for servicer in (self.servicer, *self.extra_servicers):
-            close = getattr(servicer, "close", None)
+        for owned in (self.servicer, *self.extra_servicers, *self.clients):
+            close = getattr(owned, "close", None)
             if close is not None:
                 await close()
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -72,7 +74,7 @@ class RunningServer:
 
 
 async def _start(role: str, config: ServerConfig, servicer, add_servicer, service_name: str,
-                 executor: ThreadPoolExecutor, extras: tuple = ()) -> RunningServer:
+                 executor: ThreadPoolExecutor, extras: tuple = (), clients: tuple = ()) -> RunningServer:
     """`extras`: (servicer, add function, service name) of further services on this server."""
     interceptor = RequestInterceptor()
     server = grpc.aio.server(interceptors=[interceptor], options=list(CHANNEL_OPTIONS))
@@ -93,7 +95,7 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
     log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
                                           "max_concurrency": config.max_concurrency}})
     return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, interceptor,
-                         config.grace_seconds, tuple(extra for extra, _, _ in extras))
+                         config.grace_seconds, tuple(extra for extra, _, _ in extras), clients)
 
 
 def _common(config: ServerConfig, role: str, model: Optional[LoadedModel]):
@@ -116,9 +118,8 @@ async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) 
 
 async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) -> RunningServer:
     model, defaults, limits, admission, executor = _common(config, "edge", model)
-    servicer = edge_servicer.EdgeServicer(
-        model, defaults, limits, admission, executor, config.cloud,
-        LinkConfig(config.bandwidth_mbps, config.latency_ms), config.checkpoint_every, config.cloud_event_timeout_s)
-    sessions = diffusionx_assembly.edge_sessions(config, model, servicer, admission, executor)
+    cloud = CloudClient(config.cloud, LinkConfig(config.bandwidth_mbps, config.latency_ms), config.cloud_event_timeout_s)
+    servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every)
+    sessions = diffusionx_assembly.edge_sessions(config, model, cloud, admission, executor)
     return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,
-                        edge_servicer.SERVICE_NAME, executor, (sessions,))
+                        edge_servicer.SERVICE_NAME, executor, (sessions,), (cloud,))
