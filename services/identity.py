@@ -14,6 +14,7 @@ import torch
 
 from ecdiff.denoiser import latent_shape
 from ecdiff.loading import LoadedModel
+from ecdiff.schedules import fresh_scheduler
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,8 @@ def identity_of(model: LoadedModel) -> ModelIdentity:
     )
 
 
-def fresh_scheduler(model: LoadedModel):
-    """A private scheduler per request: `set_timesteps` mutates it, and requests run concurrently."""
-    scheduler = model.pipe.scheduler
-    return type(scheduler).from_config(scheduler.config)
-
-
 def timesteps_for(model: LoadedModel, num_steps: int) -> tuple[int, ...]:
-    scheduler = fresh_scheduler(model)
+    scheduler = fresh_scheduler(model.pipe)
     scheduler.set_timesteps(num_steps)
     return tuple(int(t) for t in scheduler.timesteps)
 

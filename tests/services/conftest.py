@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from ecdiff.conventions import initial_latents
-from ecdiff.denoiser import latent_shape, pipeline_denoiser
+from diffusers import DDIMScheduler
+
+from ecdiff.denoiser import pipeline_denoiser
 from ecdiff.loading import load_model
 from ecdiff.sampling import sample
-from ecdiff.services.identity import fresh_scheduler
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,12 +25,15 @@ def tiny_pair():
 
 @pytest.fixture(scope="session")
 def reference(tiny_pair):
-    """The in-process core's result for (strategy, prompt, seed, num_steps): `sample` on the pair."""
+    """The in-process core's result for (strategy, prompt, seed, num_steps): `sample` on the pair, with
+    its scheduler and seeded latents written out here (plain diffusers and the documented convention),
+    not taken from the servers' own helpers."""
 
     def run(strategy, prompt, seed, num_steps):
         cloud, edge = tiny_pair
-        scheduler = fresh_scheduler(cloud)
-        latents = initial_latents(seed, latent_shape(cloud.pipe), scheduler, num_steps=num_steps)
+        scheduler = DDIMScheduler.from_config(cloud.pipe.scheduler.config)
+        scheduler.set_timesteps(num_steps)
+        latents = torch.randn((1, 4, 8, 8), generator=torch.Generator("cpu").manual_seed(seed)) * scheduler.init_noise_sigma
         return sample(strategy, scheduler, pipeline_denoiser(cloud.pipe, prompt, cloud.guidance),
                       pipeline_denoiser(edge.pipe, prompt, edge.guidance), latents, num_steps=num_steps)
 
