@@ -29,7 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--port", type=int, help=f"port (default {config.port}; 0 = any free port)")
         p.add_argument("--port-file", type=Path, help="write the bound port to this file once serving")
         p.add_argument("--model", help=f"model name or path (default: the embedded {role} model, tiny random when absent; 'tiny' forces it)")
-        p.add_argument("--max-concurrency", type=int, help=f"requests computing at once (default {config.max_concurrency})")
         p.add_argument("--grace-seconds", type=float,
                        help=f"SIGTERM grace period for in-flight streams (default {config.grace_seconds:g})")
         p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections); also $ECDIFF_SERVICES_CONFIG")
@@ -40,7 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if role == "cloud":
             p.add_argument("--refine-steps", type=int,
                            help=f"DiffusionX refinement schedule, DDIM steps (default {CloudConfig.refine_steps})")
+            p.add_argument("--max-batch", type=int,
+                           help=f"engine: samples in one UNet call (default {CloudConfig.max_batch})")
+            p.add_argument("--max-running", type=int,
+                           help=f"engine: requests denoised at once (default {CloudConfig.max_running})")
+            p.add_argument("--max-queue", type=int, help=f"engine: requests waiting for a running slot; more are "
+                           f"refused with RESOURCE_EXHAUSTED (default {CloudConfig.max_queue})")
         if role == "edge":
+            p.add_argument("--max-concurrency", type=int,
+                           help=f"generations computing at once (default {EdgeConfig.max_concurrency})")
             p.add_argument("--cloud", help=f"CloudDenoiser HOST:PORT (default {EdgeConfig.cloud})")
             p.add_argument("--bandwidth-mbps", type=float, help="shape the edge<->cloud hop to this bandwidth (0 = unshaped)")
             p.add_argument("--latency-ms", type=float, help="one-way latency added on the edge<->cloud hop")

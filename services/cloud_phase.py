@@ -1,22 +1,27 @@
 """The cloud phase of one request, transport-free: seeded latents, steps [0, s), the handoff.
 
-`CloudPhaseRunner.run(job, emit)` is synchronous (it runs in a worker thread under the servicer);
-it calls `emit` with a `CloudStep` after every step and a `CloudHandoff` at the end. `emit` may
-raise to stop the loop (cancellation), which then stops within one step.
+`CloudPhaseRunner.run(job)` prepares the run (in a worker thread: prompt encoding is model work)
+and submits it to the cloud's shared `DenoisingEngine`, which batches its UNet calls with every
+other request's; it yields a `CloudStep` after every step and a `CloudHandoff` at the end. Leaving
+the iteration (the RPC ended) cancels the request at its next step boundary.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import AsyncIterator, Optional
 
 import torch
 
+from ecdiff.engine.aio import EngineStep, engine_events
+from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import LoadedModel
 from ecdiff.preparation import prepare_run
 from ecdiff.sampling import StepRecord
-from ecdiff.strategies import Strategy
+from ecdiff.strategies import StepKind, Strategy
 from ecdiff.strategy_config import StrategyParams
 
 
@@ -48,37 +53,36 @@ class CloudHandoff:
 
 
 class CloudPhaseRunner:
-    def __init__(self, model: LoadedModel) -> None:
-        self.model = model
+    def __init__(self, model: LoadedModel, engine: DenoisingEngine, executor: Executor) -> None:
+        self.model, self.engine, self.executor = model, engine, executor
 
-    def run(self, job: CloudJob, emit: Callable[[object], None]) -> CloudHandoff:
+    async def run(self, job: CloudJob, deadline: Optional[float] = None,
+                  request_id: str = "") -> AsyncIterator[CloudStep | CloudHandoff]:
         started = time.perf_counter()
-        run = prepare_run(job.strategy, prompts=job.prompt, num_steps=job.num_steps, guidance=self.model.guidance,
-                          cloud=self.model.pipe, seeds=job.seed)
-        sampler = run.sampler()
-        switch = sampler.switch_step
+        run = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: prepare_run(
+            job.strategy, prompts=job.prompt, num_steps=job.num_steps, guidance=self.model.guidance,
+            cloud=self.model.pipe, seeds=job.seed))
+        switch = job.strategy.handoff_step(job.num_steps)
         every = job.latents_every
-        records: list[StepRecord] = []
-
         pending = False  # a wanted latent not yet sent: it fell inside a fused approximated run
 
-        def on_step(record: StepRecord, x: Optional[torch.Tensor]) -> None:
+        def keep(record: StepRecord, x: Optional[torch.Tensor]) -> bool:
             # Runs are never split to materialise a latent: splitting a fused run changes its
             # rounding, and the result must stay bit-identical to the in-process `sample`.
             nonlocal pending
             pending = pending or (every > 0 and (record.index + 1) % every == 0)
             send = pending and x is not None and record.index + 1 < switch
             pending = pending and not send
-            emit(CloudStep(record, x if send else None))
+            return send
 
-        state = sampler.run(run.initial_state(), switch, on_step, records)
-        handoff = CloudHandoff(
-            step=switch,
-            latents=state.latents,
-            timesteps=tuple(int(t) for t in sampler.timesteps),
-            cloud_calls=sum(r.kind == "cloud" for r in records),
-            approx_steps=sum(r.kind == "approx" for r in records),
-            compute_seconds=time.perf_counter() - started,
-        )
-        emit(handoff)
-        return handoff
+        counts = {StepKind.CLOUD: 0, StepKind.APPROX: 0}
+        async for event in engine_events(self.engine, run, switch, keep_latents=keep, deadline=deadline,
+                                         request_id=request_id):
+            if isinstance(event, EngineStep):
+                counts[event.record.kind] += 1
+                yield CloudStep(event.record, event.latents)
+            else:
+                yield CloudHandoff(step=switch, latents=event.state.latents,
+                                   timesteps=tuple(int(t) for t in run.scheduler.timesteps),
+                                   cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX],
+                                   compute_seconds=time.perf_counter() - started)

@@ -1,9 +1,12 @@
-"""CloudDenoiser over grpc.aio: validate, run a CloudPhaseRunner in a worker thread, stream events."""
+"""CloudDenoiser over grpc.aio: validate, run the cloud phase on the shared engine, stream events.
+
+Requests queue in the engine instead of being refused: RESOURCE_EXHAUSTED only when its queue is
+full or the request's deadline (the gRPC deadline) cannot be met, with a message saying which.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from concurrent.futures import Executor
 
@@ -13,11 +16,13 @@ from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
 from ecdiff.wire.convert import param_overrides, params_to_proto, step_event
 from ecdiff.wire.tensors import to_proto, wire_dtype
 
-from .admission import Admission
+from ecdiff.engine.core import DenoisingEngine
+
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
+from .deadline import deadline_of
 from .errors import status_codes
 from .identity import ModelIdentity, identity_of
-from .threads import events_from_thread
+from .logs import request_id
 from .validation import RequestLimits, validate_request
 
 log = logging.getLogger(__name__)
@@ -30,11 +35,10 @@ def text_encoder_id(identity: ModelIdentity) -> cloud_pb2.TextEncoderId:
 
 class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
     def __init__(self, model: LoadedModel, defaults: StrategyDefaults, limits: RequestLimits,
-                 admission: Admission, executor: Executor) -> None:
+                 engine: DenoisingEngine, executor: Executor) -> None:
         self.model, self.defaults, self.limits = model, defaults, limits
         self.identity = identity_of(model)
-        self.runner = CloudPhaseRunner(model)
-        self.admission, self.executor = admission, executor
+        self.runner = CloudPhaseRunner(model, engine, executor)
 
     @status_codes
     async def GetModelInfo(self, request, context) -> cloud_pb2.ModelInfo:
@@ -53,13 +57,12 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
         latents_dtype = wire_dtype(request.latents_dtype)
         job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy_name, valid.strategy,
                        valid.params, latents_every=request.latents_every)
-        with self.admission.slot():
-            log.info("denoise", extra={"fields": {"strategy": job.strategy_name, "steps": job.num_steps,
-                                                  "switch_step": valid.switch_step, "seed": job.seed}})
-            events = events_from_thread(self.executor, functools.partial(self.runner.run, job))
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    yield self._event(event, valid, latents_dtype)
+        log.info("denoise", extra={"fields": {"strategy": job.strategy_name, "steps": job.num_steps,
+                                              "switch_step": valid.switch_step, "seed": job.seed}})
+        events = self.runner.run(job, deadline_of(context), request_id.get())
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield self._event(event, valid, latents_dtype)
 
     def _event(self, event, valid, latents_dtype) -> cloud_pb2.DenoiseEvent:
         if isinstance(event, CloudStep):

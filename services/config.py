@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ecdiff.conventions import MAX_PROMPT_CHARS
+from ecdiff.engine.config import EngineConfig
 
 MAX_LATENT_ELEMENTS = 4 * 128 * 128
 MAX_RECEIVE_BYTES = 1 << 20
@@ -43,7 +44,6 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0  # each role sets its own default; 0 = any free port
     model: Optional[str] = None  # None: the embedded pair, tiny random models when absent
-    max_concurrency: int = 2  # denoising requests at once; more get RESOURCE_EXHAUSTED
     grace_seconds: float = 5.0  # SIGTERM: in-flight streams get this long, then are cancelled
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_steps: int = 500
@@ -56,7 +56,6 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"port must be in [0, 65535], got {self.port}")
-        _check(self.max_concurrency >= 1, f"max_concurrency must be >= 1, got {self.max_concurrency}")
         _check(math.isfinite(self.grace_seconds) and self.grace_seconds >= 0, f"grace_seconds must be >= 0, got {self.grace_seconds}")
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
@@ -67,15 +66,24 @@ class ServerConfig:
 class CloudConfig(ServerConfig):
     port: int = 50051
     refine_steps: int = 50  # DiffusionX: the cloud refinement's DDIM schedule
+    # The shared engine (ecdiff.engine.config.EngineConfig documents each; defaults from there).
+    max_batch: int = EngineConfig.max_batch
+    max_running: int = EngineConfig.max_running
+    max_queue: int = EngineConfig.max_queue
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
+        self.engine()  # validates the engine's knobs
+
+    def engine(self) -> EngineConfig:
+        return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue)
 
 
 @dataclass(frozen=True)
 class EdgeConfig(ServerConfig):
     port: int = 50052
+    max_concurrency: int = 2  # edge generations at once; more get RESOURCE_EXHAUSTED (a device is small)
     cloud: str = "127.0.0.1:50051"  # the CloudDenoiser to call
     bandwidth_mbps: float = 0.0  # shaping of the edge<->cloud hop; 0 = unshaped
     latency_ms: float = 0.0  # one-way latency added to every message on that hop
@@ -89,6 +97,7 @@ class EdgeConfig(ServerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.max_concurrency >= 1, f"max_concurrency must be >= 1, got {self.max_concurrency}")
         _check(math.isfinite(self.bandwidth_mbps) and self.bandwidth_mbps >= 0, f"bandwidth_mbps must be >= 0, got {self.bandwidth_mbps}")
         _check(math.isfinite(self.latency_ms) and self.latency_ms >= 0, f"latency_ms must be >= 0, got {self.latency_ms}")
         _check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")

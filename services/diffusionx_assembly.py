@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Optional
 
+from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import LoadedModel
 from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
 from ecdiff.diffusionx.refine import RefineConfig, Refiner
@@ -38,13 +39,13 @@ def _choosers(spec: Optional[str]):
         return None, None
 
 
-def cloud_refiner(config: CloudConfig, model: LoadedModel, identity: ModelIdentity, admission: Admission,
+def cloud_refiner(config: CloudConfig, model: LoadedModel, identity: ModelIdentity, engine: DenoisingEngine,
                   executor: Executor):
     _, chooser = _choosers(config.predictors)
     refiner = Refiner(model.pipe, model.guidance, RefineConfig(num_steps=config.refine_steps,
                                                                max_prompt_chars=config.max_prompt_chars), chooser)
     servicer = diffusionx_cloud_servicer.CloudRefinerServicer(refiner, identity.model_name, identity.latent_shape,
-                                                              admission, executor)
+                                                              engine, executor)
     return servicer, diffusionx_pb2_grpc.add_CloudRefinerServicer_to_server, diffusionx_cloud_servicer.SERVICE_NAME
 
 

@@ -1,24 +1,27 @@
 """CloudRefiner over grpc.aio: DiffusionX's refinement of the edge's last preview, a thin adapter
-over `ecdiff.diffusionx.refine.Refiner` (validate, convert once, run in a worker thread, stream)."""
+over `ecdiff.diffusionx.refine.Refiner`: validate, convert once, prepare in a worker thread, run the
+refinement (img2img from the preview) on the cloud's shared engine beside the Denoise requests, stream."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from concurrent.futures import Executor
 
 import grpc
 
-from ecdiff.sampling import StepRecord
 from ecdiff.diffusionx.refine import Refinement, Refiner
+from ecdiff.engine.aio import EngineStep, engine_events
+from ecdiff.engine.core import DenoisingEngine
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc
 from ecdiff.wire.convert import step_event
 from ecdiff.wire.tensors import from_proto, to_proto
 
-from .admission import Admission
 from .config import MAX_LATENT_ELEMENTS
+from .deadline import deadline_of
 from .errors import RpcError, status_codes
-from .threads import events_from_thread
+from .logs import request_id
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = diffusionx_pb2.DESCRIPTOR.services_by_name["CloudRefiner"].full_name
@@ -26,9 +29,9 @@ SERVICE_NAME = diffusionx_pb2.DESCRIPTOR.services_by_name["CloudRefiner"].full_n
 
 class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
     def __init__(self, refiner: Refiner, model_name: str, latent_shape: tuple[int, ...],
-                 admission: Admission, executor: Executor) -> None:
+                 engine: DenoisingEngine, executor: Executor) -> None:
         self.refiner, self.model_name, self.latent_shape = refiner, model_name, latent_shape
-        self.admission, self.executor = admission, executor
+        self.engine, self.executor = engine, executor
 
     @status_codes
     async def Refine(self, request: diffusionx_pb2.RefineRequest, context):
@@ -38,22 +41,20 @@ class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
                            f"latents: shape {list(latents.shape)} is not the cloud's {list(self.latent_shape)}")
         strength = request.strength if request.HasField("strength") else None
 
-        def job(emit):
-            # The core checks its inputs before any model call; a ValueError is INVALID_ARGUMENT.
-            emit(self.refiner.refine(request.prompt, request.seed, request.round, latents, strength,
-                                     request.approximate, on_step=lambda record, _: emit(record)))
+        log.info("refine", extra={"fields": {"round": request.round, "approximate": request.approximate}})
+        # The core checks its inputs (a ValueError is INVALID_ARGUMENT) before any model call.
+        plan = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: self.refiner.prepare(
+            request.prompt, request.seed, request.round, latents, strength, request.approximate))
+        events = engine_events(self.engine, plan.run, plan.run.num_steps, deadline=deadline_of(context),
+                               request_id=request_id.get())
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, EngineStep):
+                    yield diffusionx_pb2.RefineEvent(step=step_event(event.record))
+                else:
+                    yield self._refined(plan.refinement(event.state.latents))
 
-        with self.admission.slot():
-            log.info("refine", extra={"fields": {"round": request.round, "approximate": request.approximate}})
-            events = events_from_thread(self.executor, job)
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    yield self._event(event)
-
-    def _event(self, event) -> diffusionx_pb2.RefineEvent:
-        if isinstance(event, StepRecord):
-            return diffusionx_pb2.RefineEvent(step=step_event(event))
-        assert isinstance(event, Refinement)
+    def _refined(self, event: Refinement) -> diffusionx_pb2.RefineEvent:
         return diffusionx_pb2.RefineEvent(refined=diffusionx_pb2.Refined(
             latents=to_proto(event.latents), strength=event.strength, strength_source=event.strength_source,
             start_step=event.start_step, num_steps=event.num_steps, cloud_calls=event.cloud_calls,

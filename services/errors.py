@@ -15,6 +15,7 @@ from typing import Optional
 import grpc
 
 from ecdiff.diffusionx.store import SessionNotFound
+from ecdiff.engine.work import Cancelled, DeadlineExceeded, DeadlineUnmeetable, QueueFull
 
 from .admission import Busy
 from .recovery import CloudRequired
@@ -30,6 +31,10 @@ class RpcError(Exception):
 _STATUS_CODES = (
     (SessionNotFound, grpc.StatusCode.NOT_FOUND),
     (Busy, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (DeadlineUnmeetable, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (Cancelled, grpc.StatusCode.CANCELLED),
     (CloudRequired, grpc.StatusCode.UNAVAILABLE),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )

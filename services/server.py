@@ -1,5 +1,6 @@
 """Assemble and run the services: servicer + request-id interceptor + health + reflection,
-deliberate message-size limits, bounded concurrency, graceful stop.
+deliberate message-size limits, the cloud's shared engine or the edge's bounded concurrency,
+graceful stop.
 
 `start_cloud(config)` / `start_edge(config)` return a started `RunningServer` (port 0 picks a
 free port; `.port` tells which). Tests, the demo and `ecdiff serve` all go through here.
@@ -10,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import LoadedModel, load_model
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
@@ -44,7 +46,7 @@ class RunningServer:
     interceptor: RequestInterceptor
     grace_seconds: float
     extra_servicers: tuple = ()  # further services on the same server (DiffusionX)
-    clients: tuple = ()  # what the servicers share and the server closes last (the edge's CloudClient)
+    clients: tuple = ()  # what the servicers share and the server closes last (CloudClient, the engine)
 
     @property
     def target(self) -> str:
@@ -92,8 +94,7 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
     await server.start()
     for name in ("", *names):  # "" is the server's overall status, as the health protocol defines
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
-                                          "max_concurrency": config.max_concurrency}})
+    log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port}})
     return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, interceptor,
                          config.grace_seconds, tuple(extra for extra, _, _ in extras), clients)
 
@@ -101,23 +102,36 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
 def _common(config: ServerConfig, role: str, model: Optional[LoadedModel]):
     model = model or load_model(role, config.model)
     log.info("model", extra={"fields": {"role": role, "model": model.name, "description": model.description}})
-    defaults = StrategyDefaults.load(config.strategy_config)
-    limits = RequestLimits(config.max_prompt_chars, config.max_steps)
-    # One worker thread per admitted request: the denoising loops never wait for a thread.
-    executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix=f"ecdiff-{role}")
-    return model, defaults, limits, Admission(config.max_concurrency), executor
+    return model, StrategyDefaults.load(config.strategy_config), RequestLimits(config.max_prompt_chars, config.max_steps)
+
+
+class _OwnedEngine:
+    """The cloud's engine as something the server closes once the RPCs are done."""
+
+    def __init__(self, engine: DenoisingEngine) -> None:
+        self.engine = engine
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.engine.close)
 
 
 async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) -> RunningServer:
-    model, defaults, limits, admission, executor = _common(config, "cloud", model)
-    servicer = cloud_servicer.CloudServicer(model, defaults, limits, admission, executor)
-    refiner = diffusionx_assembly.cloud_refiner(config, model, servicer.identity, admission, executor)
+    model, defaults, limits = _common(config, "cloud", model)
+    engine = DenoisingEngine(model.pipe.unet, config.engine(), name="cloud")
+    log.info("engine", extra={"fields": asdict(config.engine())})
+    # The engine makes every model call; these threads only prepare runs (prompt encoding).
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
+    servicer = cloud_servicer.CloudServicer(model, defaults, limits, engine, executor)
+    refiner = diffusionx_assembly.cloud_refiner(config, model, servicer.identity, engine, executor)
     return await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
-                        cloud_servicer.SERVICE_NAME, executor, (refiner,))
+                        cloud_servicer.SERVICE_NAME, executor, (refiner,), (_OwnedEngine(engine),))
 
 
 async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) -> RunningServer:
-    model, defaults, limits, admission, executor = _common(config, "edge", model)
+    model, defaults, limits = _common(config, "edge", model)
+    # One worker thread per admitted request: the denoising loops never wait for a thread.
+    executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="ecdiff-edge")
+    admission = Admission(config.max_concurrency)
     cloud = CloudClient(config.cloud, LinkConfig(config.bandwidth_mbps, config.latency_ms), config.cloud_event_timeout_s)
     servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every)
     sessions = diffusionx_assembly.edge_sessions(config, model, cloud, admission, executor)

@@ -39,8 +39,10 @@ async def engine_events(engine: DenoisingEngine, run: PreparedRun, stop: int, *,
     events: asyncio.Queue = asyncio.Queue()
 
     def on_step(record: StepRecord, latents: Optional[torch.Tensor]) -> None:
-        # Copied on the engine's thread: the request's next step must not race the caller's reading.
-        kept = latents.clone() if latents is not None and keep_latents(record, latents) else None
+        # Asked at every step (the caller may track state across steps); copied on the engine's
+        # thread, so the request's next step cannot race the caller's reading.
+        keep = keep_latents(record, latents)
+        kept = latents.clone() if keep and latents is not None else None
         loop.call_soon_threadsafe(events.put_nowait, EngineStep(record, kept))
 
     def on_end(outcome: EngineResult | BaseException) -> None:

@@ -33,7 +33,7 @@ STRATEGIES = {
 
 @pytest.fixture(scope="module")
 def services(tiny_pair):
-    with BackgroundServices(*tiny_pair, CloudConfig(max_concurrency=2), EdgeConfig(max_concurrency=2)) as running:
+    with BackgroundServices(*tiny_pair, CloudConfig(), EdgeConfig(max_concurrency=2)) as running:
         yield running
 
 
@@ -70,10 +70,12 @@ def collect(stream):
 
 
 def wait_idle(services, timeout=10.0):
-    """Both servers have released every slot (a slot is released only when its loop stopped)."""
+    """The cloud's engine runs and queues nothing, and the edge has released every slot (a slot is
+    released only when its loop stopped)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if services.cloud.servicer.admission.active == 0 and services.edge.servicer.admission.active == 0:
+        engine = services.cloud.servicer.runner.engine
+        if engine.running == 0 and engine.queued == 0 and services.edge.servicer.admission.active == 0:
             return
         time.sleep(0.02)
     raise AssertionError("the servers still hold request slots")

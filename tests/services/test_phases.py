@@ -1,24 +1,43 @@
-"""The transport-free service logic, driven in process: cloud phase + edge phase == `sample`."""
+"""The transport-free service logic, driven in process: cloud phase (on the engine) + edge phase == `sample`."""
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
+from ecdiff.engine.core import DenoisingEngine
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from ecdiff.services.edge_phase import EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
-from ecdiff.services.threads import Stopped
 from ecdiff.strategies import HybridSD
 from ecdiff.strategy_config import StrategyDefaults
 
 STEPS = 10
 
 
-def run_split(pair, name, params, prompt, seed, latents_every=0):
+@pytest.fixture(scope="module")
+def cloud_runner(tiny_pair):
+    engine = DenoisingEngine(tiny_pair[0].pipe.unet)
+    with ThreadPoolExecutor(1) as executor:
+        yield CloudPhaseRunner(tiny_pair[0], engine, executor)
+    engine.close()
+
+
+def cloud_events(runner, job):
+    async def collect():
+        return [event async for event in runner.run(job)]
+
+    return asyncio.run(collect())
+
+
+def run_split(pair, runner, name, params, prompt, seed, latents_every=0):
     cloud, edge = pair
     strategy, resolved = StrategyDefaults.load().resolve(name, STEPS, params)
-    events = []
-    handoff = CloudPhaseRunner(cloud).run(CloudJob(prompt, seed, STEPS, name, strategy, resolved, latents_every), events.append)
-    assert events[-1] is handoff and isinstance(handoff, CloudHandoff)
+    events = cloud_events(runner, CloudJob(prompt, seed, STEPS, name, strategy, resolved, latents_every))
+    handoff = events[-1]
+    assert isinstance(handoff, CloudHandoff)
     edge_events = []
     outcome = EdgePhaseRunner(edge).finish(
         EdgeJob(prompt, seed, STEPS, strategy, handoff.step, handoff.latents, cloud.guidance), edge_events.append)
@@ -33,9 +52,9 @@ def run_split(pair, name, params, prompt, seed, latents_every=0):
     ("cloud", {}),
     ("edge", {}),
 ])
-def test_cloud_then_edge_equals_in_process_sample_bit_for_bit(tiny_pair, reference, name, params):
+def test_cloud_then_edge_equals_in_process_sample_bit_for_bit(tiny_pair, cloud_runner, reference, name, params):
     prompt, seed = "a small red circle at the top left", 11
-    strategy, steps, handoff, edge_events, outcome = run_split(tiny_pair, name, params, prompt, seed)
+    strategy, steps, handoff, edge_events, outcome = run_split(tiny_pair, cloud_runner, name, params, prompt, seed)
     expected = reference(strategy, prompt, seed, STEPS)
     assert torch.equal(handoff.latents, expected.handoff)
     assert torch.equal(outcome.latents, expected.latents)
@@ -47,10 +66,11 @@ def test_cloud_then_edge_equals_in_process_sample_bit_for_bit(tiny_pair, referen
 
 
 @pytest.mark.parametrize("every", [1, 2, 3])
-def test_asking_for_latents_never_changes_numbers(tiny_pair, reference, every):
+def test_asking_for_latents_never_changes_numbers(tiny_pair, cloud_runner, reference, every):
     params = {"pre_steps": 2, "k": 3, "alpha": 0.5, "switch_step": 9}
     prompt, seed = "a blue square", 5
-    strategy, steps, handoff, _, outcome = run_split(tiny_pair, "ecdiff", params, prompt, seed, latents_every=every)
+    strategy, steps, handoff, _, outcome = run_split(tiny_pair, cloud_runner, "ecdiff", params, prompt, seed,
+                                                     latents_every=every)
     expected = reference(strategy, prompt, seed, STEPS)
     assert torch.equal(handoff.latents, expected.handoff) and torch.equal(outcome.latents, expected.latents)
     # A wanted step inside a run of approximated steps is served by the run's last step.
@@ -65,12 +85,11 @@ def test_asking_for_latents_never_changes_numbers(tiny_pair, reference, every):
     assert sent == sorted(i for i in served if i + 1 < handoff.step)
 
 
-def test_degraded_edge_finish_from_a_checkpoint_uses_the_edge_from_there(tiny_pair, reference):
+def test_degraded_edge_finish_from_a_checkpoint_uses_the_edge_from_there(tiny_pair, cloud_runner, reference):
     cloud, edge = tiny_pair
     prompt, seed = "a yellow triangle", 3
-    steps = []
     strategy, resolved = StrategyDefaults.load().resolve("cloud", STEPS, {})
-    CloudPhaseRunner(cloud).run(CloudJob(prompt, seed, STEPS, "cloud", strategy, resolved, latents_every=4), steps.append)
+    steps = cloud_events(cloud_runner, CloudJob(prompt, seed, STEPS, "cloud", strategy, resolved, latents_every=4))
     checkpoint = next(e for e in steps if isinstance(e, CloudStep) and e.latents is not None)  # after step 3
     assert checkpoint.record.index == 3
     outcome = EdgePhaseRunner(edge).finish(
@@ -80,19 +99,38 @@ def test_degraded_edge_finish_from_a_checkpoint_uses_the_edge_from_there(tiny_pa
     assert torch.equal(outcome.latents, expected.latents) and outcome.edge_calls == STEPS - 4
 
 
-def test_emit_raising_stops_the_loop_within_one_step(tiny_pair):
+def test_leaving_the_stream_stops_the_request_after_the_call_in_flight(tiny_pair, cloud_runner):
+    """Independent of speed: the third UNet call (step 2) is held until the consumer has left; the
+    engine finishes that call and starts no other."""
     cloud, _ = tiny_pair
-    calls = []
-    handle = cloud.pipe.unet.register_forward_hook(lambda *a: calls.append(1))
+    calls, in_third, release = [], threading.Event(), threading.Event()
+
+    def hook(*_):
+        calls.append(1)
+        if len(calls) == 3:
+            in_third.set()
+            release.wait(30)
+
+    handle = cloud.pipe.unet.register_forward_hook(hook)
     strategy, resolved = StrategyDefaults.load().resolve("cloud", STEPS, {})
 
-    def emit(event):
-        if isinstance(event, CloudStep) and event.record.index == 2:
-            raise Stopped()
+    async def leave_during_step_2():
+        events = cloud_runner.run(CloudJob("x", 0, STEPS, "cloud", strategy, resolved))
+        async for event in events:
+            if event.record.index == 1:
+                break
+        await asyncio.to_thread(in_third.wait, 30)
+        await events.aclose()  # cancels the request
+        release.set()
+        engine = cloud_runner.engine
+        for _ in range(1000):
+            if engine.running == 0:
+                return
+            await asyncio.sleep(0.01)
 
     try:
-        with pytest.raises(Stopped):
-            CloudPhaseRunner(cloud).run(CloudJob("x", 0, STEPS, "cloud", strategy, resolved), emit)
+        asyncio.run(leave_during_step_2())
     finally:
+        release.set()
         handle.remove()
-    assert len(calls) == 3  # steps 0, 1, 2 ran; step 3 never started
+    assert len(calls) == 3 and cloud_runner.engine.running == 0
