@@ -2,7 +2,8 @@
 prompts with every strategy through the gRPC EdgeDenoiser, write PNGs, a contact sheet and a
 latency table, then stop both services.
 
-Uses the embedded trained pair when installed, otherwise tiny random models (and says so).
+Uses the shipped trained pair (a missing one stops the services with an error saying what to do),
+or the tiny random models when asked for with --cloud-model tiny --edge-model tiny.
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--steps", type=int, default=DEFAULT_NUM_STEPS, help="denoising steps (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial latents (default: 0)")
-    parser.add_argument("--cloud-model", help="cloud model name or path ('tiny' for random; default: embedded, tiny fallback)")
-    parser.add_argument("--edge-model", help="edge model name or path ('tiny' for random; default: embedded, tiny fallback)")
+    parser.add_argument("--cloud-model",
+                        help="cloud model name or path ('tiny' for random weights; default: the shipped toyworld-cloud)")
+    parser.add_argument("--edge-model",
+                        help="edge model name or path ('tiny' for random weights; default: the shipped toyworld-edge)")
     parser.add_argument("--bandwidth-mbps", type=float, default=18.88,
                         help="shape the edge<->cloud hop (default 18.88, EC-Diff's WiFi; 0 = unshaped)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per service (default 1)")

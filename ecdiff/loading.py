@@ -2,12 +2,10 @@
 the benchmarks.
 
 A model is named ("toyworld-cloud", "toyworld-edge", a path understood by
-`ecdiff.models.load_pipeline`) or "tiny" for the tiny random pair. Two policies on a missing
-trained model:
-- `load_model(role)` (services, demo): the role's embedded model, falling back to the tiny one
-  with a loud warning (its images are noise), so a fresh checkout still serves.
-- `load_pair()` (search, benchmarks): never falls back; measuring random models by accident would
-  produce plausible-looking numbers, so a missing pair is an error that suggests --tiny.
+`ecdiff.models.load_pipeline`) or "tiny" for the tiny random pair. The default is the shipped
+pair (models/toyworld-*, or under $ECDIFF_MODELS_DIR). A model that cannot be loaded, the default
+included, is a `ModelLoadError` naming what is missing and what to do; random weights are used
+only when asked for, because their images are noise and numbers measured on them look plausible.
 """
 
 from __future__ import annotations
@@ -26,6 +24,10 @@ TINY_GUIDANCE = 3.0
 TINY_PAIR_NAME = "tiny-random-seed0"
 
 log = logging.getLogger(__name__)
+
+
+class ModelLoadError(ValueError):
+    """A model asked for (by default or by name) cannot be loaded; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -83,48 +85,44 @@ def _tiny_pair():
     return tiny_pipelines(seed=0)
 
 
-def _tiny(role: str, why: str) -> LoadedModel:
+def _tiny(role: str) -> LoadedModel:
     cloud, edge = _tiny_pair()
     return LoadedModel(role, f"{TINY}-{role}", cloud if role == "cloud" else edge, TINY_GUIDANCE,
-                       f"tiny RANDOM {role} model ({why}): the images are noise", True)
+                       f"tiny RANDOM {role} model (asked for): the images are noise", True)
 
 
-def _trained(role: str, target: str) -> LoadedModel:
+def _trained(role: str, target: str, tiny_flag: str) -> LoadedModel:
     from .models import DEFAULT_GUIDANCE, load_pipeline
 
-    return LoadedModel(role, target, load_pipeline(target), float(DEFAULT_GUIDANCE), f"trained model {target}", False)
+    try:
+        pipe = load_pipeline(target)
+    except OSError as exc:  # a missing folder or file, or unreadable weights: diffusers reports both as OSError
+        raise ModelLoadError(
+            f"the {role} model {target!r} cannot be loaded: {exc}\nA shipped model (models/toyworld-*) is restored "
+            f"with `git checkout -- models/` or retrained with `make models`; for tiny random weights (noise "
+            f"images) pass {tiny_flag}.") from exc
+    return LoadedModel(role, target, pipe, float(DEFAULT_GUIDANCE), f"trained model {target}", False)
 
 
 def load_model(role: str, name: Optional[str] = None) -> LoadedModel:
-    """The model for `role`; an explicit name that cannot be loaded is an error, not a fallback."""
+    """The model for `role`: the named one, "tiny" for random weights, or the shipped one by default."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if name == TINY:
-        return _tiny(role, "asked for")
-    try:
-        return _trained(role, name or f"toyworld-{role}")
-    except (ImportError, FileNotFoundError, OSError) as exc:
-        if name is not None:
-            raise
-        log.warning("no trained %s model installed (%s: %s); falling back to tiny RANDOM models, images are noise",
-                    role, type(exc).__name__, exc)
-        return _tiny(role, "no trained pair installed")
+        return _tiny(role)
+    return _trained(role, name or f"toyworld-{role}", f"`--model {TINY}`")
 
 
 def load_pair(*, tiny: bool = False, cloud: Optional[str] = None, edge: Optional[str] = None,
               guidance: Optional[float] = None) -> ModelPair:
-    """The embedded trained pair (or the named models), or the tiny random pair when asked for."""
+    """The shipped trained pair (or the named models), or the tiny random pair when asked for."""
     if tiny:
         if cloud or edge:
             raise ValueError("--tiny uses the tiny random pair; do not combine it with --cloud/--edge")
-        models, name = (_tiny("cloud", "asked for"), _tiny("edge", "asked for")), TINY_PAIR_NAME
+        models, name = (_tiny("cloud"), _tiny("edge")), TINY_PAIR_NAME
     else:
         cloud, edge = cloud or "toyworld-cloud", edge or "toyworld-edge"
-        try:
-            models, name = (_trained("cloud", cloud), _trained("edge", edge)), f"{cloud}+{edge}"
-        except (ImportError, FileNotFoundError, OSError) as exc:
-            raise ValueError(f"trained model pair missing ({exc}); pass --tiny to run on the tiny random "
-                             "models instead") from None
+        models, name = (_trained("cloud", cloud, "`--tiny`"), _trained("edge", edge, "`--tiny`")), f"{cloud}+{edge}"
     if guidance is not None:
         models = tuple(replace(m, guidance=float(guidance)) for m in models)
     return ModelPair(*models, name)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
+from .models.sd_pipeline_class import StableDiffusionPipeline
 from .schedules import sd_ddim_scheduler
 
 TEXT_DIM = 32

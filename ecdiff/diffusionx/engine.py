@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch
 
+from ecdiff.conventions import MAX_PROMPT_CHARS, check_prompt, check_seed
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.sampling import StepCallback
 
@@ -35,7 +36,7 @@ DEFAULT_STRENGTH = 0.6
 class PreviewConfig:
     num_steps: int = DEFAULT_PREVIEW_STEPS
     default_strength: float = DEFAULT_STRENGTH  # revisions without a request strength or predictor
-    max_prompt_chars: int = 1000
+    max_prompt_chars: int = MAX_PROMPT_CHARS
 
     def __post_init__(self) -> None:
         if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or not 1 <= self.num_steps <= 1000:
@@ -50,14 +51,6 @@ def check_strength(strength: float) -> float:
             or not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be a number in (0, 1], got {strength!r}")
     return float(strength)
-
-
-def check_prompt(prompt: str, max_chars: int) -> str:
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError("prompt is empty")
-    if len(prompt) > max_chars:
-        raise ValueError(f"prompt has {len(prompt)} characters; the limit is {max_chars}")
-    return prompt
 
 
 @dataclass(frozen=True)
@@ -90,8 +83,7 @@ class PreviewEngine:
 
     def start(self, prompt: str, seed: int, on_step: Optional[StepCallback] = None) -> RoundOutcome:
         check_prompt(prompt, self.config.max_prompt_chars)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")  # SQLite INTEGER range
+        check_seed(seed)
         outcome = self._round(RoundSpec(prompt, seed, 0, self.config.num_steps), "txt2img", on_step)
         session_id = self.store.create(seed)
         self.store.append_round(session_id, prompt, None, outcome.latents)

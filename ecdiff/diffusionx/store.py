@@ -4,6 +4,10 @@ A DiffusionX session is a seed plus rounds: each round's prompt, the img2img str
 it (None for the txt2img first round) and its preview latent. Kept on disk so an edge restart does
 not lose a session. Expiry is sliding: every read or write of a session renews it. Past
 `max_sessions`, creating a session evicts the least recently used ones.
+
+Seeds are unsigned 64-bit, SQLite's INTEGER is signed 64-bit: a seed is stored as the signed
+integer with the same 64 bits (two's complement), so seeds below 2**63, and every database written
+before, read back unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+
+from ecdiff.conventions import SEED_LIMIT, check_seed
 
 _DTYPES = {str(d): d for d in (torch.float32, torch.float16, torch.bfloat16)}
 
@@ -84,7 +90,8 @@ class SessionStore:
             if excess > 0:
                 self._db.execute(
                     "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY touched LIMIT ?)", (excess,))
-            self._db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (session_id, int(seed), now, now))
+            self._db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)",
+                             (session_id, _signed(check_seed(seed)), now, now))
         return session_id
 
     def seed(self, session_id: str) -> int:
@@ -135,7 +142,7 @@ class SessionStore:
             raise SessionNotFound(
                 f"session {session_id!r} expired: unused for {now - touched:.0f} s (ttl {self.config.ttl_s:.0f} s)")
         self._db.execute("UPDATE sessions SET touched = ? WHERE id = ?", (now, session_id))
-        return seed
+        return _unsigned(seed)
 
     def _purge_expired(self, now: float) -> int:
         return self._db.execute("DELETE FROM sessions WHERE touched < ?", (now - self.config.ttl_s,)).rowcount
@@ -160,6 +167,14 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.db.execute("ROLLBACK" if exc_type is not None and exc_type is not SessionNotFound else "COMMIT")
         return False
+
+
+def _signed(seed: int) -> int:
+    return seed - SEED_LIMIT if seed >= SEED_LIMIT // 2 else seed
+
+
+def _unsigned(stored: int) -> int:
+    return stored + SEED_LIMIT if stored < 0 else stored
 
 
 def _tensor(dtype: str, shape: str, blob: bytes) -> torch.Tensor:

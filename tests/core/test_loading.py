@@ -1,11 +1,12 @@
-"""The one model loader: tiny pair on request, trained pair or a clear error, guidance override."""
+"""The one model loader: tiny pair on request, trained pair or a clear error, guidance override.
+(The shipped models themselves, missing or corrupt ones included: tests/models/test_shipped_models.py.)"""
 
 from dataclasses import replace
 
 import pytest
 import torch
 
-from ecdiff.loading import TINY_GUIDANCE, TINY_PAIR_NAME, ModelPair, load_model, load_pair
+from ecdiff.loading import TINY_GUIDANCE, TINY_PAIR_NAME, ModelLoadError, ModelPair, load_model, load_pair
 
 
 def test_tiny_pair_is_shared_with_the_services_loader():
@@ -21,17 +22,17 @@ def test_guidance_override_reaches_both_roles():
     assert (pair.guidance, pair.cloud_model.guidance, pair.edge_model.guidance) == (5.5, 5.5, 5.5)
 
 
-def test_missing_trained_pair_is_an_error_naming_tiny(monkeypatch):
+def test_missing_trained_model_is_an_error_naming_tiny_never_a_fallback(monkeypatch):
     def missing(name):
         raise FileNotFoundError(f"no model folder models/{name}")
 
     monkeypatch.setattr("ecdiff.models.load_pipeline", missing)
-    with pytest.raises(ValueError, match="trained model pair missing .*--tiny"):
+    with pytest.raises(ModelLoadError, match="(?s)models/toyworld-cloud.*make models.*`--tiny`"):
         load_pair()
-    # The services' loader falls back instead (and says so in its log), unless a name was given.
-    assert load_model("edge").random_weights
-    with pytest.raises(FileNotFoundError):
-        load_model("edge", "toyworld-edge")
+    # The services' loader too, by default as by name: random weights only when asked for.
+    for name in (None, "toyworld-edge"):
+        with pytest.raises(ModelLoadError, match="(?s)models/toyworld-edge.*`--model tiny`"):
+            load_model("edge", name)
     with pytest.raises(ValueError, match="--tiny"):
         load_pair(tiny=True, cloud="toyworld-cloud")
 

@@ -4,7 +4,7 @@ history across a restart, the refiner's strength sources."""
 import pytest
 import torch
 
-from ecdiff.conventions import initial_latents
+from ecdiff.conventions import MAX_PROMPT_CHARS, initial_latents
 from ecdiff.denoiser import latent_shape, pipeline_denoiser
 from ecdiff.sampling import sample
 from ecdiff.loading import load_pair
@@ -90,3 +90,31 @@ def test_refiner_strength_sources(pair):
     assert plain.refine(PROMPTS[0], 1, 1, latents).strength == 0.5
     with pytest.raises(ValueError, match="round_index"):
         plain.refine(PROMPTS[0], 1, 0, latents)
+
+
+def test_a_session_keeps_the_largest_u64_seed_end_to_end(pair, tmp_path):
+    seed = 2**64 - 1
+    config = StoreConfig(path=tmp_path / "s.sqlite")
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(config), PreviewConfig(num_steps=4))
+    first = engine.start(PROMPTS[0], seed=seed)
+    expected = run_round(pair.edge, pair.guidance, RoundSpec(PROMPTS[0], seed, 0, 4)).latents
+    torch.testing.assert_close(first.latents, expected, rtol=0, atol=0)
+    engine.store.close()
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(config), PreviewConfig(num_steps=4))
+    second = engine.revise(first.session_id, PROMPTS[1], 0.5)
+    expected = run_round(pair.edge, pair.guidance, RoundSpec(PROMPTS[1], seed, 1, 4, 0.5, first.latents)).latents
+    torch.testing.assert_close(second.latents, expected, rtol=0, atol=0)
+    assert engine.finalize_input(first.session_id).seed == seed
+
+
+def test_seeds_outside_u64_and_long_prompts_are_refused_before_any_model_runs(pair):
+    calls = []
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(), PreviewConfig(num_steps=4))
+    engine._round = lambda *args: calls.append(args)
+    for seed in (2**64, -1):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+            engine.start(PROMPTS[0], seed=seed)
+    assert PreviewConfig().max_prompt_chars == MAX_PROMPT_CHARS
+    with pytest.raises(ValueError, match="limit is"):
+        engine.start("a" * (MAX_PROMPT_CHARS + 1), seed=0)
+    assert calls == []

@@ -1,3 +1,5 @@
+import sqlite3
+
 import pytest
 import torch
 
@@ -97,3 +99,29 @@ def test_bounds_and_bad_input(clock):
     for bad in (dict(ttl_s=0), dict(max_sessions=0), dict(max_rounds=1.5)):
         with pytest.raises(ValueError):
             StoreConfig(**bad)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**63 - 1, 2**63, 2**64 - 1])
+def test_every_u64_seed_round_trips_through_a_restart(tmp_path, clock, seed):
+    path = tmp_path / "sessions.sqlite"
+    store = SessionStore(StoreConfig(path=path), clock)
+    sid = store.create(seed=seed)
+    store.close()
+    assert SessionStore(StoreConfig(path=path), clock).seed(sid) == seed
+
+
+def test_seeds_are_stored_as_the_signed_integer_with_the_same_bits(tmp_path, clock):
+    # Databases written before u64 seeds hold seeds below 2**63 as themselves: they must read back unchanged.
+    path = tmp_path / "sessions.sqlite"
+    store = SessionStore(StoreConfig(path=path), clock)
+    ids = {seed: store.create(seed=seed) for seed in (5, 2**63 - 1, 2**63, 2**64 - 1)}
+    store.close()
+    with sqlite3.connect(path) as db:
+        stored = dict(db.execute("SELECT id, seed FROM sessions").fetchall())
+    assert [stored[ids[s]] for s in (5, 2**63 - 1, 2**63, 2**64 - 1)] == [5, 2**63 - 1, -2**63, -1]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, True, 1.0])
+def test_seeds_outside_u64_are_refused(clock, seed):
+    with pytest.raises(ValueError, match="seed"):
+        SessionStore(StoreConfig(), clock).create(seed=seed)

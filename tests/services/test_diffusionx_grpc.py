@@ -106,7 +106,6 @@ def test_bad_input_is_invalid_argument(client):
     _, first = result_of(client.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=1)))
     bad = [
         (client.StartSession, diffusionx_pb2.StartSessionRequest(prompt="  ", seed=1), "prompt is empty"),
-        (client.StartSession, diffusionx_pb2.StartSessionRequest(prompt="x", seed=2**63), "seed"),
         (client.Revise, diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt="x", strength=1.5), "strength"),
         (client.Revise, diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt="x", strength=0.0), "strength"),
         (client.Revise, diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt=""), "prompt is empty"),
