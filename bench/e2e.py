@@ -26,6 +26,7 @@ from typing import Optional
 import grpc
 from PIL import Image
 
+from ecdiff.cli_options import SIMULATED_LINK_MBPS
 from ecdiff.clients.sdk import EdgeClient
 from ecdiff.loading import TINY, TINY_GUIDANCE, LoadedModel, ModelPair
 from ecdiff.search.prompts import PromptItem
@@ -47,7 +48,7 @@ def default_service_threads() -> int:
 
 @dataclass(frozen=True)
 class LinkSettings:
-    bandwidth_mbps: float = 18.88  # EC-Diff's WiFi
+    bandwidth_mbps: float = SIMULATED_LINK_MBPS
     latency_ms: float = 0.0
     checkpoint_every: int = EdgeConfig.checkpoint_every  # the services' default: fault-recovery latents cost bytes too
     service_threads: int = 0  # torch threads of each service process; 0 = default_service_threads()

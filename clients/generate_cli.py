@@ -19,11 +19,11 @@ EDGE_ENV = "ECDIFF_EDGE"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("generate", help="generate an image through an EdgeDenoiser")
+    p = subparsers.add_parser("generate", help="generate an image through an EdgeDenoiser", description=__doc__)
     p.add_argument("prompt")
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
-    p.add_argument("--strategy", choices=STRATEGY_NAMES, default="ecdiff")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategy", choices=STRATEGY_NAMES, default="ecdiff", help="(default: ecdiff)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial latents (default: 0)")
     p.add_argument("--steps", type=int, default=0, help="denoising steps (default: the server's, 50)")
     p.add_argument("--edge", default=os.environ.get(EDGE_ENV, DEFAULT_EDGE),
                    help=f"EdgeDenoiser HOST:PORT (default ${EDGE_ENV} or {DEFAULT_EDGE})")
@@ -31,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                   ("switch-step", int, "EC-Diff s"), ("cloud-steps", int, "HybridSD cloud steps")):
         p.add_argument(f"--{name}", type=kind, help=f"{help_text} (default: configs/strategy.toml)")
     p.add_argument("--require-cloud", action="store_true", help="fail instead of running edge-only when the cloud is down")
-    p.add_argument("--transfer-dtype", choices=sorted(TRANSFER_DTYPES), default="float32")
-    p.add_argument("--timeout", type=float, help="deadline in seconds")
+    p.add_argument("--transfer-dtype", choices=sorted(TRANSFER_DTYPES), default="float32",
+                   help="dtype of the latents between cloud and edge (default: float32, lossless)")
+    p.add_argument("--timeout", type=float, help="deadline in seconds (default: none)")
     p.set_defaults(func=run)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 from tqdm import tqdm
 
+from .cli_options import SIMULATED_LINK_MBPS
 from .conventions import DEFAULT_NUM_STEPS
 from .images import contact_sheet
 from .strategies import STRATEGY_NAMES
@@ -91,7 +93,8 @@ def latency_table(results: dict, num_steps: int, seed: int) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="start both services, run every strategy, print what each cost")
+    parser = subparsers.add_parser("demo", help="start both services, run every strategy, print what each cost",
+                                   description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     parser.add_argument("--steps", type=int, default=DEFAULT_NUM_STEPS, help="denoising steps (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial latents (default: 0)")
@@ -99,8 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="cloud model name or path ('tiny' for random weights; default: the shipped toyworld-cloud)")
     parser.add_argument("--edge-model",
                         help="edge model name or path ('tiny' for random weights; default: the shipped toyworld-edge)")
-    parser.add_argument("--bandwidth-mbps", type=float, default=18.88,
-                        help="shape the edge<->cloud hop (default 18.88, EC-Diff's WiFi; 0 = unshaped)")
+    parser.add_argument("--bandwidth-mbps", type=float, default=SIMULATED_LINK_MBPS,
+                        help=f"shape the edge<->cloud hop (default {SIMULATED_LINK_MBPS}, EC-Diff's WiFi; 0 = unshaped)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per service (default 1)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency on that hop (default 0)")
     parser.set_defaults(func=_main)
@@ -112,4 +115,8 @@ def _main(args: argparse.Namespace) -> int:
     cloud_args = (["--model", args.cloud_model] if args.cloud_model else []) + threads
     edge_args = (["--model", args.edge_model] if args.edge_model else []) + threads + [
         "--bandwidth-mbps", str(args.bandwidth_mbps), "--latency-ms", str(args.latency_ms)]
-    return run(args.out, args.steps, args.seed, cloud_args, edge_args)
+    try:
+        return run(args.out, args.steps, args.seed, cloud_args, edge_args)
+    except (RuntimeError, TimeoutError) as exc:  # a service that did not start says why in its log
+        print(f"ecdiff demo: {exc}", file=sys.stderr)
+        return 2

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from ecdiff.loading import ModelLoadError
+
 from .config import CloudConfig, EdgeConfig, load_config
 from .logs import setup_logging
 from .server import start_cloud, start_edge
@@ -18,20 +20,21 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="run the cloud or the edge gRPC service")
+    parser = subparsers.add_parser("serve", help="run the cloud or the edge gRPC service", description=__doc__)
     roles = parser.add_subparsers(dest="role", metavar="ROLE", required=True)
     for role, config, help_text in (
             ("cloud", CloudConfig, "CloudDenoiser: runs the cloud phase and streams the handoff"),
             ("edge", EdgeConfig, "EdgeDenoiser: the client-facing service; calls the cloud, finishes on the edge")):
         # Defaults in the help come from the config classes: they are the single source.
-        p = roles.add_parser(role, help=help_text)
+        p = roles.add_parser(role, help=help_text, description=f"{help_text}. Settings: defaults < TOML file "
+                             f"(--config) < $ECDIFF_{role.upper()}_<FIELD> < these flags.")
         p.add_argument("--host", help=f"address to bind (default {config.host})")
         p.add_argument("--port", type=int, help=f"port (default {config.port}; 0 = any free port)")
-        p.add_argument("--port-file", type=Path, help="write the bound port to this file once serving")
-        p.add_argument("--model", help=f"model name or path (default: the embedded {role} model, tiny random when absent; 'tiny' forces it)")
+        p.add_argument("--port-file", type=Path, help="write the bound port to this file once serving (default: none)")
+        p.add_argument("--model", help=f"model name or diffusers folder (default: the shipped toyworld-{role}; 'tiny' for random weights)")
         p.add_argument("--grace-seconds", type=float,
                        help=f"SIGTERM grace period for in-flight streams (default {config.grace_seconds:g})")
-        p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections); also $ECDIFF_SERVICES_CONFIG")
+        p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections) (default: $ECDIFF_SERVICES_CONFIG, else none)")
         p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's; 1 on shared cores)")
         p.add_argument("--strategy-config", help="strategy defaults TOML (default configs/strategy.toml)")
         p.add_argument("--predictors", help="DiffusionX strength predictors: a folder or 'none' "
@@ -49,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--max-concurrency", type=int,
                            help=f"generations computing at once (default {EdgeConfig.max_concurrency})")
             p.add_argument("--cloud", help=f"CloudDenoiser HOST:PORT (default {EdgeConfig.cloud})")
-            p.add_argument("--bandwidth-mbps", type=float, help="shape the edge<->cloud hop to this bandwidth (0 = unshaped)")
-            p.add_argument("--latency-ms", type=float, help="one-way latency added on the edge<->cloud hop")
+            p.add_argument("--bandwidth-mbps", type=float, help=f"shape the edge<->cloud hop to this bandwidth (default {EdgeConfig.bandwidth_mbps:g}: "
+                                "unshaped, a real link is real; the demo and benchmarks simulate 18.88)")
+            p.add_argument("--latency-ms", type=float, help=f"one-way latency added on the edge<->cloud hop (default {EdgeConfig.latency_ms:g})")
             p.add_argument("--checkpoint-every", type=int,
                            help=f"ask the cloud for its latent every n steps (default {EdgeConfig.checkpoint_every})")
             p.add_argument("--session-db", help="DiffusionX session store, SQLite file or ':memory:' "
@@ -69,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         log.error("bad configuration: %s", exc)
         return 2
-    return asyncio.run(_serve(args.role, config, args.port_file))
+    try:
+        return asyncio.run(_serve(args.role, config, args.port_file))
+    except ModelLoadError as exc:
+        log.error("cannot start the %s service: %s", args.role, exc)
+        return 2
 
 
 async def _serve(role: str, config, port_file: Path | None) -> int:

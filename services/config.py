@@ -43,7 +43,7 @@ def _check(condition: bool, message: str) -> None:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0  # each role sets its own default; 0 = any free port
-    model: Optional[str] = None  # None: the embedded pair, tiny random models when absent
+    model: Optional[str] = None  # None: the shipped toyworld model of the role (an error when missing)
     grace_seconds: float = 5.0  # SIGTERM: in-flight streams get this long, then are cancelled
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_steps: int = 500

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..conventions import check_seed
+
 
 @dataclass(frozen=True)
 class PromptItem:
@@ -35,8 +37,10 @@ def parse_prompts(text: str, base_seed: int = 0, source: str = "prompt file") ->
                 seed = int(cells[seed_column])
             except (IndexError, ValueError):
                 raise ValueError(f"{source} row {number}: seed must be an integer") from None
-            if not 0 <= seed < 2**63:
-                raise ValueError(f"{source} row {number}: seed {seed} out of range")
+            try:
+                check_seed(seed)
+            except ValueError as exc:
+                raise ValueError(f"{source} row {number}: {exc}") from None
         items.append(PromptItem(cells[column].strip(), seed))
     if not items:
         raise ValueError(f"{source} has a header but no prompts")
