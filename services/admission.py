@@ -18,9 +18,11 @@ class Admission:
             raise ValueError(f"concurrency limit must be >= 1, got {limit}")
         self.limit = limit
         self.active = 0
+        self.refused = 0
 
     def acquire(self) -> None:
         if self.active >= self.limit:
+            self.refused += 1
             raise Busy(f"server busy: {self.active} of {self.limit} requests running; retry later")
         self.active += 1
 

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--grace-seconds", type=float,
                        help=f"SIGTERM grace period for in-flight streams (default {config.grace_seconds:g})")
         p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections) (default: $ECDIFF_SERVICES_CONFIG, else none)")
+        p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics over HTTP on this port, 0 = any "
+                       "free one (default: none)")
         p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's; 1 on shared cores)")
         p.add_argument("--strategy-config", help="strategy defaults TOML (default configs/strategy.toml)")
         p.add_argument("--predictors", help="DiffusionX strength predictors: a folder or 'none' "

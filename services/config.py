@@ -53,9 +53,12 @@ class ServerConfig:
     # DiffusionX strength predictors: a folder, "none", or None = models/diffusionx-predictors when
     # shipped (else fixed default strengths, logged).
     predictors: Optional[str] = None
+    metrics_port: Optional[int] = None  # Prometheus exporter on this HTTP port; None = none, 0 = any free port
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"port must be in [0, 65535], got {self.port}")
+        _check(self.metrics_port is None or 0 <= self.metrics_port <= 65535,
+               f"metrics_port must be in [0, 65535], got {self.metrics_port}")
         _check(math.isfinite(self.grace_seconds) and self.grace_seconds >= 0, f"grace_seconds must be >= 0, got {self.grace_seconds}")
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
@@ -110,8 +113,8 @@ class EdgeConfig(ServerConfig):
 
 def _coerce(cls, name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(cls)}[name]
-    if isinstance(value, str) and kind in ("int", "float"):
-        return int(value) if kind == "int" else float(value)
+    if isinstance(value, str) and kind in ("int", "float", "Optional[int]"):
+        return float(value) if kind == "float" else int(value)
     return value
 
 

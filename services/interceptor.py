@@ -12,10 +12,12 @@ import asyncio
 import logging
 import time
 import uuid
+from typing import Optional
 
 import grpc
 
 from .logs import REQUEST_ID_KEY, request_id
+from .metrics import RpcStats
 
 log = logging.getLogger("ecdiff.services.rpc")
 
@@ -30,8 +32,9 @@ def _incoming_id(details: grpc.HandlerCallDetails) -> str:
 class RequestInterceptor(grpc.aio.ServerInterceptor):
     """Tags every RPC with a request id, logs its start and end (status, duration), tracks it."""
 
-    def __init__(self) -> None:
+    def __init__(self, rpcs: Optional[RpcStats] = None) -> None:
         self.in_flight: set[asyncio.Task] = set()
+        self.rpcs = rpcs  # RPC durations and statuses for the metrics exporter
 
     def cancel_in_flight(self) -> int:
         """Cancel every RPC handler still running; each stops its denoising loop within one step."""
@@ -64,7 +67,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                     finished = True
                 finally:
                     self.in_flight.discard(task)
-                    _end(method, context, started, finished)
+                    _end(method, context, started, finished, self.rpcs)
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
@@ -80,18 +83,20 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                 return response
             finally:
                 self.in_flight.discard(task)
-                _end(method, context, started, finished)
+                _end(method, context, started, finished, self.rpcs)
 
         return grpc.unary_unary_rpc_method_handler(
             unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
 
 
-def _end(method: str, context, started: float, finished: bool) -> None:
+def _end(method: str, context, started: float, finished: bool, rpcs: Optional[RpcStats]) -> None:
     code = context.code()
     if code is not None:
         status = code.name if hasattr(code, "name") else str(code)
     else:
         # Ended without a status: completed, or abandoned (cancelled, deadline, server stop).
         status = "OK" if finished else "CANCELLED"
-    log.info("rpc end", extra={"fields": {"method": method, "status": status,
-                                          "seconds": round(time.perf_counter() - started, 4)}})
+    seconds = time.perf_counter() - started
+    log.info("rpc end", extra={"fields": {"method": method, "status": status, "seconds": round(seconds, 4)}})
+    if rpcs is not None:
+        rpcs.observe(method, status, seconds)

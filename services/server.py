@@ -29,6 +29,7 @@ from .cloud_client import CloudClient
 from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig, ServerConfig
 from .interceptor import RequestInterceptor
 from .link import LinkConfig
+from .metrics import MetricsServer, RpcStats, ServiceCollector
 from .validation import RequestLimits
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class RunningServer:
     grace_seconds: float
     extra_servicers: tuple = ()  # further services on the same server (DiffusionX)
     clients: tuple = ()  # what the servicers share and the server closes last (CloudClient, the engine)
+    metrics_port: Optional[int] = None  # the Prometheus exporter's HTTP port, when it runs
 
     @property
     def target(self) -> str:
@@ -76,9 +78,11 @@ class RunningServer:
 
 
 async def _start(role: str, config: ServerConfig, servicer, add_servicer, service_name: str,
-                 executor: ThreadPoolExecutor, extras: tuple = (), clients: tuple = ()) -> RunningServer:
+                 executor: ThreadPoolExecutor, extras: tuple = (), clients: tuple = (), *,
+                 engine: Optional[DenoisingEngine] = None, admission: Optional[Admission] = None) -> RunningServer:
     """`extras`: (servicer, add function, service name) of further services on this server."""
-    interceptor = RequestInterceptor()
+    rpcs = RpcStats()
+    interceptor = RequestInterceptor(rpcs)
     server = grpc.aio.server(interceptors=[interceptor], options=list(CHANNEL_OPTIONS))
     add_servicer(servicer, server)
     for extra, add_extra, _ in extras:
@@ -94,9 +98,15 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
     await server.start()
     for name in ("", *names):  # "" is the server's overall status, as the health protocol defines
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port}})
+    metrics = None
+    if config.metrics_port is not None:
+        metrics = MetricsServer(ServiceCollector(role, rpcs, engine, admission), config.host, config.metrics_port)
+        clients = (*clients, metrics)
+    log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
+                                          "metrics_port": metrics.port if metrics else None}})
     return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, interceptor,
-                         config.grace_seconds, tuple(extra for extra, _, _ in extras), clients)
+                         config.grace_seconds, tuple(extra for extra, _, _ in extras), clients,
+                         metrics.port if metrics else None)
 
 
 def _common(config: ServerConfig, role: str, model: Optional[LoadedModel]):
@@ -124,7 +134,7 @@ async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) 
     servicer = cloud_servicer.CloudServicer(model, defaults, limits, engine, executor)
     refiner = diffusionx_assembly.cloud_refiner(config, model, servicer.identity, engine, executor)
     return await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
-                        cloud_servicer.SERVICE_NAME, executor, (refiner,), (_OwnedEngine(engine),))
+                        cloud_servicer.SERVICE_NAME, executor, (refiner,), (_OwnedEngine(engine),), engine=engine)
 
 
 async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) -> RunningServer:
@@ -136,4 +146,4 @@ async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) ->
     servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every)
     sessions = diffusionx_assembly.edge_sessions(config, model, cloud, admission, executor)
     return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,
-                        edge_servicer.SERVICE_NAME, executor, (sessions,), (cloud,))
+                        edge_servicer.SERVICE_NAME, executor, (sessions,), (cloud,), admission=admission)

@@ -51,6 +51,33 @@ class EngineStats:
     approximated_steps: int = 0
     finished: Counter = field(default_factory=Counter)  # "ok" | "cancelled" | "deadline" | "error"
     refused: Counter = field(default_factory=Counter)  # "queue_full" | "deadline"
+    # Wall seconds of iterations with a UNet call, and of whole requests (submission to end).
+    iteration_seconds: "Histogram" = field(default_factory=lambda: Histogram(ITERATION_BUCKETS))
+    request_seconds: "Histogram" = field(default_factory=lambda: Histogram(REQUEST_BUCKETS))
+
+
+ITERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+REQUEST_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 120.0)
+
+
+@dataclass
+class Histogram:
+    """Cumulative-bucket counts, as Prometheus histograms keep them (the exporter reads them as is)."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.bounds)
+
+    def observe(self, value: float) -> None:
+        self.total += value
+        self.count += 1
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
 
 
 @dataclass
@@ -140,6 +167,7 @@ class DenoisingEngine:
             called = self._iterate()
             if called:
                 took = time.perf_counter() - started
+                self.stats.iteration_seconds.observe(took)
                 average = self._iteration_seconds
                 self._iteration_seconds = took if average is None else 0.8 * average + 0.2 * took
 
@@ -220,6 +248,7 @@ class DenoisingEngine:
         kind = ("ok" if isinstance(outcome, EngineResult) else "cancelled" if isinstance(outcome, Cancelled)
                 else "deadline" if isinstance(outcome, DeadlineExceeded) else "error")
         self.stats.finished[kind] += 1
+        self.stats.request_seconds.observe(time.monotonic() - active.work.submitted)
         try:
             active.work.on_end(outcome)
         except Exception:  # noqa: BLE001 - a caller's broken callback must not stop the engine
