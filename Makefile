@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
 
-.PHONY: setup test demo models search bench bench-kernels bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
+.PHONY: setup test demo models search bench bench-kernels bench-load bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo"
@@ -21,6 +21,7 @@ help:
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs 8 (BENCH_ARGS=...)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
@@ -56,6 +57,12 @@ search: $(STAMP)
 # DiffusionX sessions benchmark on the held-out sessions (BENCH_ARGS="--tiny --limit 4 --steps 8 --preview-steps 6" for a smoke run).
 bench-sessions: $(STAMP)
 	$(VENV)/bin/ecdiff bench sessions --sessions data/sessions/heldout.jsonl --out out/bench-sessions $(BENCH_ARGS)
+
+# The shared cloud under load: closed loop at 8 and 32 clients, the engine at max batch 1 and 8, EC-Diff and
+# cloud-only requests (BENCH_ARGS="--duration 600 --clients 8" for the soak; "--tiny --steps 6" for a smoke run).
+bench-load: $(STAMP)
+	$(VENV)/bin/ecdiff bench load --strategies ecdiff --out out/bench-load/ecdiff $(BENCH_ARGS)
+	$(VENV)/bin/ecdiff bench load --strategies cloud --out out/bench-load/cloud $(BENCH_ARGS)
 
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)

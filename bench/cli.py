@@ -9,10 +9,11 @@ from ecdiff.cli_options import add_pair_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="quality (Table 1), ablation (Table 2) and sessions (DiffusionX) benchmarks")
+    parser = subparsers.add_parser("bench", help="quality (Table 1), ablation (Table 2), sessions (DiffusionX) and "
+                                                 "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, quality, sessions
+    from . import ablation, load, quality, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -38,3 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(d)
     sessions.add_arguments(d)
     d.set_defaults(func=sessions.run)
+
+    ld = benches.add_parser("load", help="the cloud under many concurrent clients: throughput, latency, batching",
+                            description=load.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_pair_arguments(ld)
+    load.add_arguments(ld)
+    ld.set_defaults(func=load.run)

@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              f"(--config) < $ECDIFF_{role.upper()}_<FIELD> < these flags.")
         p.add_argument("--host", help=f"address to bind (default {config.host})")
         p.add_argument("--port", type=int, help=f"port (default {config.port}; 0 = any free port)")
-        p.add_argument("--port-file", type=Path, help="write the bound port to this file once serving (default: none)")
+        p.add_argument("--port-file", type=Path, help="write the bound port (and the metrics port on a second line) to this file once "
+                       "serving (default: none)")
         p.add_argument("--model", help=f"model name or diffusers folder (default: the shipped toyworld-{role}; 'tiny' for random weights)")
         p.add_argument("--grace-seconds", type=float,
                        help=f"SIGTERM grace period for in-flight streams (default {config.grace_seconds:g})")
@@ -86,8 +87,11 @@ async def _serve(role: str, config, port_file: Path | None) -> int:
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     running = await (start_cloud(config) if role == "cloud" else start_edge(config))
-    if port_file is not None:
-        port_file.write_text(str(running.port))
+    if port_file is not None:  # the gRPC port, then the metrics port when the exporter runs
+        ports = [running.port] + ([running.metrics_port] if running.metrics_port is not None else [])
+        written = port_file.with_name(port_file.name + ".tmp")
+        written.write_text("".join(f"{port}\n" for port in ports))
+        written.replace(port_file)  # atomic: a reader never sees half the ports
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -29,7 +29,9 @@ class ServiceProcess:
         command = [sys.executable, "-m", "ecdiff.cli", "serve", role, "--port", "0", "--port-file", str(port_file), *args]
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
         try:
-            self.port = self._wait_port(port_file, startup_timeout)
+            ports = self._wait_ports(port_file, startup_timeout)
+            self.port = ports[0]
+            self.metrics_port: Optional[int] = ports[1] if len(ports) > 1 else None
             self._wait_serving(startup_timeout)
         except BaseException:
             self.kill()
@@ -39,13 +41,14 @@ class ServiceProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _wait_port(self, port_file: Path, timeout: float) -> int:
+    def _wait_ports(self, port_file: Path, timeout: float) -> list[int]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.role} service exited with {self.proc.returncode}; log:\n{self.log_text()}")
-            if port_file.exists() and port_file.read_text().strip():
-                return int(port_file.read_text())
+            text = port_file.read_text() if port_file.exists() else ""
+            if text.endswith("\n"):  # written whole
+                return [int(line) for line in text.split()]
             time.sleep(0.1)
         raise TimeoutError(f"{self.role} service did not start within {timeout:g} s; log:\n{self.log_text()}")
 

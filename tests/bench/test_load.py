@@ -1,0 +1,19 @@
+import json
+
+from ecdiff.cli import main
+
+
+def test_load_bench_compares_engine_settings_on_tiny_models(tmp_path):
+    out = tmp_path / "load"
+    args = ["bench", "load", "--tiny", "--steps", "6", "--clients", "3", "--requests-per-client", "2",
+            "--max-batch", "1,4", "--strategies", "ecdiff,cloud", "--service-threads", "1", "--out", str(out)]
+    assert main(args) == 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [(r["max_batch"], r["load"]) for r in runs] == [(1, 3.0), (4, 3.0)]
+    for run in runs:
+        assert run["ok"] == run["requests"] == 6 and run["errors"] == {}
+        assert run["p50"] <= run["p95"] <= run["p99"]
+        assert run["peak_rss_mb"] > 0 and run["peak_threads"] > 0
+    assert runs[0]["batch_occupancy"] == 1.0  # one request per UNet call
+    assert runs[1]["batch_occupancy"] >= 1.0
+    assert "| max batch |" in (out / "table.md").read_text()
