@@ -12,7 +12,7 @@ SEARCH_ARGS ?=
 .PHONY: setup test demo certs models search bench bench-kernels bench-load bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
 
 help:
-	@echo "make demo    set up, then run the end-to-end demo"
+	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
 	@echo "make certs   development CA, certificates and tokens into CERTS_DIR (default out/certs)"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
@@ -42,8 +42,9 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
 
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(VENV)/bin/ecdiff demo
+	$(VENV)/bin/ecdiff demo $(DEMO_ARGS)
 
 # Development credentials for TLS, mutual TLS and tokens (docs/services.md, "Security"); not for production.
 CERTS_DIR ?= out/certs
