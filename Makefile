@@ -9,10 +9,11 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
 
-.PHONY: setup test demo models search bench bench-kernels bench-load bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
+.PHONY: setup test demo certs models search bench bench-kernels bench-load bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
 
 help:
-	@echo "make demo    set up, then run the end-to-end demo"
+	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
+	@echo "make certs   development CA, certificates and tokens into CERTS_DIR (default out/certs)"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make search  set up, then run the two-stage greedy search (SEARCH_ARGS=--install to ship the result)"
@@ -41,8 +42,14 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
 
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(VENV)/bin/ecdiff demo
+	$(VENV)/bin/ecdiff demo $(DEMO_ARGS)
+
+# Development credentials for TLS, mutual TLS and tokens (docs/services.md, "Security"); not for production.
+CERTS_DIR ?= out/certs
+certs: $(STAMP)
+	$(PY) -m ecdiff.services.dev_credentials --out $(CERTS_DIR)
 
 # Table 1 on the embedded pair with configs/strategy.toml, on the held-out prompts
 # (BENCH_ARGS="--latency both" adds end-to-end latency through the services; "--tiny --steps 10" runs on tiny models).

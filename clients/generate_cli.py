@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import grpc
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from ecdiff.strategies import STRATEGY_NAMES
 from ecdiff.v1 import edge_pb2
 
+from .credentials import add_security_flags, security_from_flags
 from .sdk import DEFAULT_EDGE, TRANSFER_DTYPES, EdgeClient, GenerateResult
 
 EDGE_ENV = "ECDIFF_EDGE"
@@ -34,10 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--transfer-dtype", choices=sorted(TRANSFER_DTYPES), default="float32",
                    help="dtype of the latents between cloud and edge (default: float32, lossless)")
     p.add_argument("--timeout", type=float, help="deadline in seconds (default: none)")
+    add_security_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        security = security_from_flags(args)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
     params = {"pre_steps": args.pre_steps, "k": args.k, "alpha": args.alpha,
               "switch_step": args.switch_step, "cloud_steps": args.cloud_steps}
     bar = tqdm(desc=args.strategy, unit="step", total=args.steps or None)
@@ -55,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"notice: {event.notice.message}")
 
     try:
-        with EdgeClient(args.edge) as client:
+        with EdgeClient(args.edge, **asdict(security)) as client:
             result = client.generate(args.prompt, seed=args.seed, num_steps=args.steps, strategy=args.strategy,
                                      params=params, require_cloud=args.require_cloud,
                                      transfer_dtype=args.transfer_dtype, on_event=on_event, timeout=args.timeout)

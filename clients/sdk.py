@@ -6,6 +6,9 @@
 
 Errors are `grpc.RpcError` with the server's status code and message. Cancel a stream with
 `client.stream(request).cancel()` (sync) or by cancelling the awaiting task (async).
+
+A secured edge: `EdgeClient(target, tls_ca="ca.pem", token=...)`, plus `tls_cert`/`tls_key` when
+it asks for a client certificate (mutual TLS). Without `tls_ca` the channel is plaintext.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ecdiff.wire.tensors import from_proto
 from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
+
+from .credentials import ChannelSecurity, open_aio_channel, open_channel
 
 DEFAULT_EDGE = "127.0.0.1:50052"
 # Results carry a PNG: accept up to the server's send limit.
@@ -90,8 +95,9 @@ class _Collector:
 class EdgeClient:
     """Blocking client."""
 
-    def __init__(self, target: str = DEFAULT_EDGE) -> None:
-        self.channel = grpc.insecure_channel(target, options=CLIENT_OPTIONS)
+    def __init__(self, target: str = DEFAULT_EDGE, *, tls_ca: Optional[str] = None, tls_cert: Optional[str] = None,
+                 tls_key: Optional[str] = None, token: Optional[str] = None) -> None:
+        self.channel = open_channel(target, CLIENT_OPTIONS, ChannelSecurity(tls_ca, tls_cert, tls_key, token))
         self.stub = edge_pb2_grpc.EdgeDenoiserStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
 
@@ -134,8 +140,9 @@ class EdgeClient:
 class AsyncEdgeClient:
     """asyncio client; create it inside the running event loop."""
 
-    def __init__(self, target: str = DEFAULT_EDGE) -> None:
-        self.channel = grpc.aio.insecure_channel(target, options=CLIENT_OPTIONS)
+    def __init__(self, target: str = DEFAULT_EDGE, *, tls_ca: Optional[str] = None, tls_cert: Optional[str] = None,
+                 tls_key: Optional[str] = None, token: Optional[str] = None) -> None:
+        self.channel = open_aio_channel(target, CLIENT_OPTIONS, ChannelSecurity(tls_ca, tls_cert, tls_key, token))
         self.stub = edge_pb2_grpc.EdgeDenoiserStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
 

@@ -3,7 +3,8 @@ prompts with every strategy through the gRPC EdgeDenoiser, write PNGs, a contact
 latency table, then stop both services.
 
 Uses the shipped trained pair (a missing one stops the services with an error saying what to do),
-or the tiny random models when asked for with --cloud-model tiny --edge-model tiny.
+or the tiny random models when asked for with --cloud-model tiny --edge-model tiny. With --secure,
+every hop runs mutual TLS with tokens, on development credentials written under OUT/credentials.
 """
 
 from __future__ import annotations
@@ -31,22 +32,45 @@ DEMO_PROMPTS = (
 TILE = 192  # contact-sheet tile size in pixels
 
 
-def run(out_dir: Path, num_steps: int, seed: int, cloud_args: list[str], edge_args: list[str]) -> int:
+def secure_arguments(credentials: Path) -> tuple[list[str], list[str], dict]:
+    """Flags of the cloud and the edge, and the SDK's arguments, for mutual TLS and tokens on every hop."""
+    server = ["--tls-cert", str(credentials / "server.pem"), "--tls-key", str(credentials / "server-key.pem"),
+              "--tls-client-ca", str(credentials / "ca.pem")]
+    cloud_args = [*server, "--tokens-file", str(credentials / "cloud-tokens")]
+    edge_args = [*server, "--tokens-file", str(credentials / "edge-tokens"), "--cloud-tls-ca", str(credentials / "ca.pem"),
+                 "--cloud-tls-cert", str(credentials / "client.pem"), "--cloud-tls-key", str(credentials / "client-key.pem"),
+                 "--cloud-token-file", str(credentials / "edge-to-cloud.token")]
+    tls = {"tls_ca": str(credentials / "ca.pem"), "tls_cert": str(credentials / "client.pem"),
+           "tls_key": str(credentials / "client-key.pem")}
+    return cloud_args, edge_args, tls
+
+
+def run(out_dir: Path, num_steps: int, seed: int, cloud_args: list[str], edge_args: list[str], secure: bool = False) -> int:
+    from .clients.credentials import ChannelSecurity, read_token
     from .clients.sdk import EdgeClient
+    from .services.dev_credentials import write_dev_credentials
     from .services.process import ServiceProcess
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    tls, token = {}, None
+    if secure:
+        credentials = write_dev_credentials(out_dir / "credentials")
+        cloud_secure, edge_secure, tls = secure_arguments(credentials)
+        cloud_args, edge_args = [*cloud_args, *cloud_secure], [*edge_args, *edge_secure]
+        token = read_token(str(credentials / "user.token"))
+        print(f"secure: mutual TLS and tokens on every hop (development credentials in {credentials}/)")
     print("starting the cloud and edge services on loopback ...")
-    cloud = ServiceProcess("cloud", cloud_args, log_path=out_dir / "cloud.log")
+    health = ChannelSecurity(**tls)  # health is open without a token; TLS still applies
+    cloud = ServiceProcess("cloud", cloud_args, log_path=out_dir / "cloud.log", security=health)
     try:
-        edge = ServiceProcess("edge", ["--cloud", cloud.target, *edge_args], log_path=out_dir / "edge.log")
+        edge = ServiceProcess("edge", ["--cloud", cloud.target, *edge_args], log_path=out_dir / "edge.log", security=health)
     except BaseException:
         cloud.stop()
         raise
     print(f"cloud on {cloud.target}, edge on {edge.target} (JSON logs in {out_dir}/cloud.log, edge.log)")
     results = {}
     try:
-        with EdgeClient(edge.target) as client:
+        with EdgeClient(edge.target, **tls, token=token) as client:
             jobs = [(p, n) for p in DEMO_PROMPTS for n in STRATEGY_NAMES]
             for prompt, name in tqdm(jobs, desc="demo", unit="image"):
                 started = time.perf_counter()
@@ -106,6 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"shape the edge<->cloud hop (default {SIMULATED_LINK_MBPS}, EC-Diff's WiFi; 0 = unshaped)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per service (default 1)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency on that hop (default 0)")
+    parser.add_argument("--secure", action="store_true",
+                        help="mutual TLS and bearer tokens on every hop, with fresh development credentials (default: off, plaintext loopback)")
     parser.set_defaults(func=_main)
 
 
@@ -116,7 +142,7 @@ def _main(args: argparse.Namespace) -> int:
     edge_args = (["--model", args.edge_model] if args.edge_model else []) + threads + [
         "--bandwidth-mbps", str(args.bandwidth_mbps), "--latency-ms", str(args.latency_ms)]
     try:
-        return run(args.out, args.steps, args.seed, cloud_args, edge_args)
+        return run(args.out, args.steps, args.seed, cloud_args, edge_args, args.secure)
     except (RuntimeError, TimeoutError) as exc:  # a service that did not start says why in its log
         print(f"ecdiff demo: {exc}", file=sys.stderr)
         return 2

@@ -42,6 +42,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--strategy-config", help="strategy defaults TOML (default configs/strategy.toml)")
         p.add_argument("--predictors", help="DiffusionX strength predictors: a folder or 'none' "
                                              "(default models/diffusionx-predictors when shipped)")
+        # Security (docs/services.md): paths only; inline secrets come from the environment, never argv.
+        p.add_argument("--tls-cert", help="this server's certificate chain (PEM); enables TLS (default: none, plaintext)")
+        p.add_argument("--tls-key", help="private key (PEM) of --tls-cert (default: none)")
+        p.add_argument("--tls-client-ca", help="require client certificates signed by this CA: mutual TLS (default: none)")
+        p.add_argument("--tokens-file", help=f"bearer tokens accepted, one 'NAME SECRET RIGHT...' a line (default: "
+                                              f"$ECDIFF_{role.upper()}_TOKENS, else no token asked for)")
+        p.add_argument("--health-needs-token", action="store_true", default=None,
+                       help="ask for a token on the health service too (default: open)")
+        p.add_argument("--reflection-needs-token", action="store_true", default=None,
+                       help="ask for a token on reflection too (default: open)")
         if role == "cloud":
             p.add_argument("--refine-steps", type=int,
                            help=f"DiffusionX refinement schedule, DDIM steps (default {CloudConfig.refine_steps})")
@@ -64,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                 f"(default {EdgeConfig.session_db})")
             p.add_argument("--preview-steps", type=int,
                            help=f"DiffusionX preview schedule, DDIM steps (default {EdgeConfig.preview_steps})")
+            p.add_argument("--cloud-tls-ca", help="CA (PEM) to verify the cloud with; TLS to the cloud (default: none, plaintext)")
+            p.add_argument("--cloud-tls-cert", help="the edge's client certificate (PEM) for mutual TLS to the cloud (default: none)")
+            p.add_argument("--cloud-tls-key", help="private key (PEM) of --cloud-tls-cert (default: none)")
+            p.add_argument("--cloud-token-file", help="file holding the edge's own token for the cloud (default: "
+                                                      "$ECDIFF_EDGE_CLOUD_TOKEN, else none)")
         p.set_defaults(func=run)
 
 

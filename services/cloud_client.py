@@ -1,19 +1,22 @@
 """The edge's one way to the cloud, shared by EdgeDenoiser.Generate and the DiffusionX sessions:
 one aio channel with both stubs, one shaped uplink and one downlink (shared by concurrent requests
-like a real device's link), and the event timeout. Credentials will live here too.
+like a real device's link), the event timeout, and the credentials the edge presents to the cloud
+(its own token, not a user's: users' tokens stop at the edge).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import AsyncIterator, Callable, Optional
 
-import grpc
-
+from ecdiff.clients.credentials import ChannelSecurity, open_aio_channel
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, diffusionx_pb2, diffusionx_pb2_grpc
 
 from .config import CHANNEL_OPTIONS
 from .link import Link, LinkConfig
 from .shaped import shaped_stream
+
+log = logging.getLogger(__name__)
 
 # Reconnect quickly after the cloud comes back (gRPC's default backoff grows to minutes).
 CLOUD_CHANNEL_OPTIONS = CHANNEL_OPTIONS + (
@@ -25,9 +28,13 @@ CLOUD_CHANNEL_OPTIONS = CHANNEL_OPTIONS + (
 class CloudClient:
     """Create inside the running event loop (it opens an aio channel); `close()` when done."""
 
-    def __init__(self, target: str, link: LinkConfig, event_timeout_s: float) -> None:
+    def __init__(self, target: str, link: LinkConfig, event_timeout_s: float,
+                 security: ChannelSecurity) -> None:
         self.target = target
-        self.channel = grpc.aio.insecure_channel(target, options=CLOUD_CHANNEL_OPTIONS)
+        self.channel = open_aio_channel(target, CLOUD_CHANNEL_OPTIONS, security)
+        log.info("cloud channel", extra={"fields": {"cloud": target, "tls": security.secure,
+                                                    "mutual_tls": security.tls_cert is not None,
+                                                    "token": security.token is not None}})
         self.denoiser = cloud_pb2_grpc.CloudDenoiserStub(self.channel)
         self.refiner = diffusionx_pb2_grpc.CloudRefinerStub(self.channel)
         self.uplink, self.downlink = Link(link), Link(link)

@@ -9,6 +9,10 @@ Message sizes are fixed deliberately, not configurable: the largest latent suppo
 1 x 4 x 128 x 128 (SDXL-size, 1024 px) float32 = 256 KiB; a handoff carrying it plus metadata
 stays far below MAX_RECEIVE_BYTES = 1 MiB, so larger messages are refused by gRPC with
 RESOURCE_EXHAUSTED before they are parsed. Results carry a PNG, hence the larger send limit.
+
+Security (docs/services.md, "Security"): paths to PEM files and token files are settings like any
+other; a secret itself (`tokens`, `cloud_token`) comes only from the environment or the TOML file,
+never a flag (argv is public), and is left out of every repr.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ecdiff.clients.credentials import ChannelSecurity, read_token
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.engine.config import EngineConfig
+
+from .tokens import TokenTable
 
 MAX_LATENT_ELEMENTS = 4 * 128 * 128
 MAX_RECEIVE_BYTES = 1 << 20
@@ -39,6 +46,12 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _check_files(config, *names: str) -> None:
+    for name in names:
+        path = getattr(config, name)
+        _check(path is None or Path(path).expanduser().is_file(), f"{name}: no such file {path}")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -54,6 +67,16 @@ class ServerConfig:
     # shipped (else fixed default strengths, logged).
     predictors: Optional[str] = None
     metrics_port: Optional[int] = None  # Prometheus exporter on this HTTP port; None = none, 0 = any free port
+    # TLS: this server's certificate chain and key (PEM); unset = plaintext, for loopback only.
+    tls_cert: Optional[str] = None
+    tls_key: Optional[str] = None
+    tls_client_ca: Optional[str] = None  # mutual TLS: callers must present a certificate signed by this CA
+    # Bearer tokens (services/tokens.py gives the format): a file, or the same lines inline (environment
+    # or TOML only). Neither = no token is asked for.
+    tokens_file: Optional[str] = None
+    tokens: Optional[str] = field(default=None, repr=False)
+    health_needs_token: bool = False  # health and reflection stay open by default (load balancers, grpcurl)
+    reflection_needs_token: bool = False
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, f"port must be in [0, 65535], got {self.port}")
@@ -63,6 +86,21 @@ class ServerConfig:
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
         _check(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
+        _check((self.tls_cert is None) == (self.tls_key is None), "tls_cert and tls_key go together")
+        _check(self.tls_client_ca is None or self.tls_cert is not None, "tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        _check(self.tokens is None or self.tokens_file is None, "give the tokens once: tokens or tokens_file")
+        _check(self.tls_cert is not None or (self.tokens is None and self.tokens_file is None),
+               "tokens need TLS (tls_cert, tls_key): a bearer token must not travel in plaintext")
+        _check_files(self, "tls_cert", "tls_key", "tls_client_ca", "tokens_file")
+        self.token_table()  # validates the tokens' format
+
+    def token_table(self) -> Optional[TokenTable]:
+        """The tokens this server accepts; None = it asks for none."""
+        if self.tokens_file:
+            return TokenTable.parse(Path(self.tokens_file).expanduser().read_text(), self.tokens_file)
+        if self.tokens:  # the source named in errors is never the value: it holds secrets
+            return TokenTable.parse(self.tokens, "tokens (ECDIFF_<ROLE>_TOKENS or the TOML key)")
+        return None
 
 
 @dataclass(frozen=True)
@@ -97,6 +135,13 @@ class EdgeConfig(ServerConfig):
     session_ttl_s: float = 3600.0
     max_sessions: int = 1000
     preview_steps: int = 25  # DDIM steps of a preview schedule
+    # The edge's channel to the cloud: the CA to verify the cloud with (unset = plaintext), the edge's
+    # own certificate for mutual TLS, and the token the cloud knows the edge by (not a user's token).
+    cloud_tls_ca: Optional[str] = None
+    cloud_tls_cert: Optional[str] = None
+    cloud_tls_key: Optional[str] = None
+    cloud_token_file: Optional[str] = None
+    cloud_token: Optional[str] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -109,12 +154,27 @@ class EdgeConfig(ServerConfig):
         _check(self.session_ttl_s > 0, f"session_ttl_s must be > 0, got {self.session_ttl_s}")
         _check(self.max_sessions >= 1, f"max_sessions must be >= 1, got {self.max_sessions}")
         _check(1 <= self.preview_steps <= 1000, f"preview_steps must be in [1, 1000], got {self.preview_steps}")
+        _check(self.cloud_token is None or self.cloud_token_file is None,
+               "give the cloud token once: cloud_token or cloud_token_file")
+        _check_files(self, "cloud_tls_ca", "cloud_tls_cert", "cloud_tls_key", "cloud_token_file")
+        self.cloud_security()  # validates the combination (a token or a certificate needs the CA)
+
+    def cloud_security(self) -> ChannelSecurity:
+        token = read_token(self.cloud_token_file) if self.cloud_token_file else self.cloud_token
+        return ChannelSecurity(self.cloud_tls_ca, self.cloud_tls_cert, self.cloud_tls_key, token)
+
+
+BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def _coerce(cls, name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(cls)}[name]
     if isinstance(value, str) and kind in ("int", "float", "Optional[int]"):
         return float(value) if kind == "float" else int(value)
+    if isinstance(value, str) and kind == "bool":
+        if value.lower() not in BOOLEAN_WORDS:
+            raise ValueError(value)
+        return BOOLEAN_WORDS[value.lower()]
     return value
 
 

@@ -14,14 +14,18 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ecdiff.clients.credentials import ChannelSecurity, open_channel
 
 
 class ServiceProcess:
+    """`security`: how to reach the service's health check when `args` secure it (TLS, mutual TLS)."""
+
     def __init__(self, role: str, args: Sequence[str] = (), log_path: Optional[Path] = None,
-                 startup_timeout: float = 120.0) -> None:
+                 startup_timeout: float = 120.0, security: ChannelSecurity = ChannelSecurity()) -> None:
         self.role = role
+        self.security = security
         self._dir = tempfile.TemporaryDirectory(prefix=f"ecdiff-{role}-")
         port_file = Path(self._dir.name) / "port"
         self.log_path = log_path or Path(self._dir.name) / f"{role}.log"
@@ -53,7 +57,7 @@ class ServiceProcess:
         raise TimeoutError(f"{self.role} service did not start within {timeout:g} s; log:\n{self.log_text()}")
 
     def _wait_serving(self, timeout: float) -> None:
-        with grpc.insecure_channel(self.target) as channel:
+        with open_channel(self.target, (), self.security) as channel:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout, wait_for_ready=True)
         if response.status != health_pb2.HealthCheckResponse.SERVING:

@@ -1,4 +1,4 @@
-"""Assemble and run the services: servicer + request-id interceptor + health + reflection,
+"""Assemble and run the services: servicer + request-id and token interceptors + health + reflection, TLS,
 deliberate message-size limits, the cloud's shared engine or the edge's bounded concurrency,
 graceful stop.
 
@@ -30,6 +30,7 @@ from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig, ServerConfig
 from .interceptor import RequestInterceptor
 from .link import LinkConfig
 from .metrics import MetricsServer, RpcStats, ServiceCollector
+from .server_security import ServerSecurity
 from .validation import RequestLimits
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
     """`extras`: (servicer, add function, service name) of further services on this server."""
     rpcs = RpcStats()
     interceptor = RequestInterceptor(rpcs)
-    server = grpc.aio.server(interceptors=[interceptor], options=list(CHANNEL_OPTIONS))
+    security = ServerSecurity(config, role)
+    # The request interceptor goes first (outermost), so refused calls are logged with their status too.
+    server = grpc.aio.server(interceptors=[interceptor, *security.interceptors()], options=list(CHANNEL_OPTIONS))
     add_servicer(servicer, server)
     for extra, add_extra, _ in extras:
         add_extra(extra, server)
@@ -92,7 +95,7 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    port = security.bind(server)
     if port == 0:
         raise OSError(f"could not bind {config.host}:{config.port}")
     await server.start()
@@ -102,6 +105,7 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
     if config.metrics_port is not None:
         metrics = MetricsServer(ServiceCollector(role, rpcs, engine, admission), config.host, config.metrics_port)
         clients = (*clients, metrics)
+    security.log_mode()
     log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
                                           "metrics_port": metrics.port if metrics else None}})
     return RunningServer(role, server, health_servicer, service_name, port, executor, servicer, interceptor,
@@ -142,7 +146,8 @@ async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) ->
     # One worker thread per admitted request: the denoising loops never wait for a thread.
     executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="ecdiff-edge")
     admission = Admission(config.max_concurrency)
-    cloud = CloudClient(config.cloud, LinkConfig(config.bandwidth_mbps, config.latency_ms), config.cloud_event_timeout_s)
+    cloud = CloudClient(config.cloud, LinkConfig(config.bandwidth_mbps, config.latency_ms), config.cloud_event_timeout_s,
+                        config.cloud_security())
     servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every)
     sessions = diffusionx_assembly.edge_sessions(config, model, cloud, admission, executor)
     return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,

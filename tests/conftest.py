@@ -8,7 +8,16 @@ folders are collected. So it is set here rather than in tests/kernels/conftest.p
 
 import os
 
+import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture(scope="session")
+def dev_credentials(tmp_path_factory):
+    """The folder `make certs` writes (CA, server and client certificates, tokens), made once a session."""
+    from ecdiff.services.dev_credentials import write_dev_credentials
+
+    return write_dev_credentials(tmp_path_factory.mktemp("credentials"))
