@@ -2,6 +2,9 @@
 outside client written against protos/ would), on the tiny random pair."""
 
 import io
+import json
+import logging
+import re
 import threading
 
 import grpc
@@ -14,6 +17,7 @@ from PIL import Image
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
+from ecdiff.services.logs import JsonFormatter
 from ecdiff.services.server import start_edge
 from ecdiff.wire.tensors import from_proto
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
@@ -104,14 +108,20 @@ def test_edge_previews_are_small_pngs(edge_stub):
     assert Image.open(io.BytesIO(previews[0].preview_png)).size == (64, 64)
 
 
-def test_lossy_fp16_transfer_stays_within_tolerance(edge_stub, reference):
-    _, result = collect(edge_stub.Generate(request("hybrid", transfer_dtype=tensor_pb2.DTYPE_FLOAT16, return_latents=True)))
+@pytest.mark.parametrize("dtype, unit_roundoff", [(tensor_pb2.DTYPE_FLOAT16, 2**-11), (tensor_pb2.DTYPE_BFLOAT16, 2**-8)])
+def test_lossy_transfer_stays_within_tolerance_and_halves_the_latent_bytes(edge_stub, reference, dtype, unit_roundoff):
+    _, result = collect(edge_stub.Generate(request("hybrid", transfer_dtype=dtype, return_latents=True)))
+    _, lossless = collect(edge_stub.Generate(request("hybrid", transfer_dtype=tensor_pb2.DTYPE_FLOAT32)))
     got = from_proto(result.latents, max_elements=1 << 16)
     expected = reference(HybridSD(3), "a small red circle at the top left", 7, STEPS).latents
-    # The handoff is rounded to fp16 (relative error <= 2**-11 per element); the remaining 5 DDIM
-    # steps are contractive in the latent, so the end error stays at that order. 10x headroom.
+    # The handoff is rounded to 16 bits (relative error <= the unit roundoff per element); the
+    # remaining 5 DDIM steps are contractive in the latent, so the end error stays at that order.
+    # 10x headroom.
     rel = float((got - expected).norm() / expected.norm())
-    assert 0 < rel < 10 * 2**-11
+    assert 0 < rel < 10 * unit_roundoff
+    # Smaller on the wire: the handoff's 1x4x8x8 latent in 2 bytes an element instead of 4.
+    s, s32 = result.summary, lossless.summary
+    assert s.bytes_to_cloud == s32.bytes_to_cloud and s32.bytes_from_cloud - s.bytes_from_cloud >= 4 * 8 * 8 * 2
 
 
 def denoise(cloud_stub, strategy="hybrid", **fields):
@@ -239,6 +249,41 @@ def test_request_id_comes_back_as_metadata(edge_stub):
     call = edge_stub.Generate(request("edge", steps=1), metadata=(("x-request-id", "test-123"),))
     list(call)
     assert ("x-request-id", "test-123") in tuple(call.initial_metadata())
+
+
+@pytest.fixture
+def json_logs():
+    """() -> the services' log records so far, as the JSON lines `ecdiff serve` writes."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("ecdiff")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+def test_a_missing_request_id_is_generated_returned_forwarded_to_the_cloud_and_logged(edge_stub, json_logs):
+    call = edge_stub.Generate(request("hybrid"))  # no x-request-id
+    list(call)
+    rid = dict(call.initial_metadata())["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", rid)
+    generate, denoise = "/ecdiff.v1.EdgeDenoiser/Generate", "/ecdiff.v1.CloudDenoiser/Denoise"
+
+    def ended():
+        return {r["method"]: r["status"] for r in json_logs() if r["request_id"] == rid and r["msg"] == "rpc end"}
+
+    wait_until(lambda: len(ended()) == 2, "both services logged the RPC's end")
+    assert ended() == {generate: "OK", denoise: "OK"}  # the cloud served it under the edge's id
+    mine = [r for r in json_logs() if r["request_id"] == rid]
+    assert {r["method"] for r in mine if r["msg"] == "rpc start"} == {generate, denoise}
+    assert any(r["msg"] == "denoise" and r["strategy"] == "hybrid" for r in mine)  # the cloud servicer's own line
+    again = edge_stub.Generate(request("edge", steps=1))
+    list(again)
+    assert dict(again.initial_metadata())["x-request-id"] != rid  # one id per request
 
 
 def _stream_until(call, n_progress):
