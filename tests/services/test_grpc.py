@@ -18,10 +18,11 @@ from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.logs import JsonFormatter
-from ecdiff.services.server import start_edge
 from ecdiff.wire.tensors import from_proto
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
+from ecdiff.toyworld.palette import ATTRIBUTES
+from support.edges import extra_edge, toy_world_named
 from support.unet_calls import UNetCalls, wait_until
 
 STEPS = 8
@@ -345,8 +346,7 @@ def test_concurrency_is_bounded_with_resource_exhausted(services, edge_stub, tin
 
 
 def test_cloud_unreachable_gives_edge_only_or_unavailable(services, tiny_pair, reference, dead_target):
-    edge = services.call(start_edge(EdgeConfig(port=0, cloud=dead_target), tiny_pair[1]))
-    try:
+    with extra_edge(services, tiny_pair[1], cloud=dead_target) as edge:
         with grpc.insecure_channel(edge.target) as channel:
             stub = edge_pb2_grpc.EdgeDenoiserStub(channel)
             events, result = collect(stub.Generate(request("ecdiff", return_latents=True)))
@@ -358,19 +358,13 @@ def test_cloud_unreachable_gives_edge_only_or_unavailable(services, tiny_pair, r
             with pytest.raises(grpc.RpcError) as info:
                 list(stub.Generate(request("ecdiff", require_cloud=True)))
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "require_cloud" in info.value.details()
-    finally:
-        services.call(edge.stop(0))
 
 
 def test_shaped_link_transfer_is_measured(services, tiny_pair, reference):
     mbps, latency_ms = 0.2, 40.0
-    edge = services.call(start_edge(EdgeConfig(port=0, cloud=services.cloud_target, bandwidth_mbps=mbps,
-                                               latency_ms=latency_ms, checkpoint_every=0), tiny_pair[1]))
-    try:
-        with grpc.insecure_channel(edge.target) as channel:
-            _, result = collect(edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request("hybrid", return_latents=True)))
-    finally:
-        services.call(edge.stop(0))
+    with extra_edge(services, tiny_pair[1], bandwidth_mbps=mbps, latency_ms=latency_ms, checkpoint_every=0) as edge, \
+            grpc.insecure_channel(edge.target) as channel:
+        _, result = collect(edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request("hybrid", return_latents=True)))
     s = result.summary
     # At least: the request up (latency + serialisation) and the handoff down (its
     # serialisation + latency); the step events before it only add to this.
@@ -413,3 +407,19 @@ def test_graceful_stop_cancels_in_flight_streams_within_the_grace_period(tiny_pa
     assert ended_while_held and not stopper.is_alive()
     assert errors and errors[0] in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
     assert health_seen == [health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING]
+
+
+def notices_of(stub, prompt):
+    events, _ = collect(stub.Generate(request("edge", steps=2, prompt=prompt)))
+    return [e.notice.message for e in events if e.HasField("notice")]
+
+
+def test_a_prompt_the_toy_world_cannot_draw_gets_a_notice_naming_what_it_can(services, edge_stub, tiny_pair):
+    with extra_edge(services, toy_world_named(tiny_pair[1])) as edge, grpc.insecure_channel(edge.target) as channel:
+        stub = edge_pb2_grpc.EdgeDenoiserStub(channel)
+        (notice,) = notices_of(stub, "a purple elephant playing the violin")
+        assert "cannot draw this prompt" in notice and "names no background" in notice
+        for attribute, words in ATTRIBUTES.items():  # 3 backgrounds, 8 colours, 4 shapes, 2 sizes, 9 positions
+            assert f"{len(words)} {attribute}s: {', '.join(words)}" in notice
+        assert notices_of(stub, "a large green diamond in the center on a black background") == []
+    assert notices_of(edge_stub, "a purple elephant playing the violin") == []  # tiny models: no toy world
