@@ -9,6 +9,7 @@ hold extra per-sample UNet inputs (SDXL's pooled text embeddings and time ids go
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
@@ -71,6 +72,12 @@ class Conditioning:
         )
 
 
+# A fast (Rust) tokenizer keeps its padding and truncation settings as shared state that every call
+# sets: two threads encoding at once can get unpadded, ragged embeddings (seen under load: 14
+# tokens instead of 32). Encoding takes milliseconds, so one lock for all pipelines costs nothing.
+_ENCODING = threading.Lock()
+
+
 def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: float,
                         negative_prompt: str = NEGATIVE_PROMPT) -> Conditioning:
     """Conditioning of one or more prompts through the pipeline's own `encode_prompt` (same tokenizer
@@ -84,6 +91,7 @@ def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: floa
     else:  # diffusers wants the negative prompts as a list of the same length
         prompts = list(prompts)
         negatives, batch = [negative_prompt] * len(prompts), len(prompts)
-    positive, negative = pipe.encode_prompt(prompts, pipe.device, 1, guided,
-                                            negative_prompt=negatives if guided else None)
+    with _ENCODING:
+        positive, negative = pipe.encode_prompt(prompts, pipe.device, 1, guided,
+                                                negative_prompt=negatives if guided else None)
     return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch)

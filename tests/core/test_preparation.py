@@ -94,3 +94,17 @@ def test_two_runs_share_one_batched_model_call_per_step(pipes):
     assert unet_calls < sum(run.sampler().counts.cloud for run in runs)  # calls were shared
     for request, expected in zip(requests, alone):
         torch.testing.assert_close(request.state.latents, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_prompts_encoded_from_many_threads_keep_their_shape(pipes):
+    """Fast tokenizers share their padding state; concurrent encoding must still pad every prompt."""
+    import concurrent.futures
+
+    from ecdiff.conditioning import encode_conditioning
+
+    cloud, _ = pipes
+    alone = encode_conditioning(cloud, PROMPTS[0], 3.0)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: encode_conditioning(cloud, PROMPTS[i % 2], 3.0), range(64)))
+    assert {tuple(r.prompt_embeds.shape) for r in results} == {tuple(alone.prompt_embeds.shape)}
+    assert all(torch.equal(r.negative_embeds, alone.negative_embeds) for r in results)

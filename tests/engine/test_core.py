@@ -73,15 +73,20 @@ def engine_for(cloud, **config):
     return DenoisingEngine(cloud.unet, EngineConfig(**config))
 
 
-def test_batch_of_one_is_bit_identical_to_sample(cloud):
-    engine = engine_for(cloud, max_batch=1, max_running=4)
+def run_all(cloud, **config):
+    """Every request of `runs` on a fresh engine, all admitted before the first iteration."""
+    engine = engine_for(cloud, **config)
     try:
         prepared = runs(cloud)
         collector = Collector()
         submit_all(engine, cloud, collector, prepared)
-        ends = collector.results(len(prepared))
+        return engine, prepared, collector.results(len(prepared))
     finally:
         engine.close()
+
+
+def test_batch_of_one_is_bit_identical_to_sample(cloud):
+    engine, prepared, ends = run_all(cloud, max_batch=1, max_running=4)
     assert all(isinstance(e, EngineResult) for e in ends)
     assert engine.stats.batch_sizes.keys() == {1}
     expected = [alone(run) for run in prepared]
@@ -90,14 +95,7 @@ def test_batch_of_one_is_bit_identical_to_sample(cloud):
 
 
 def test_requests_at_different_steps_share_unet_calls(cloud):
-    engine = engine_for(cloud, max_batch=8, max_running=8)
-    try:
-        prepared = runs(cloud)
-        collector = Collector()
-        submit_all(engine, cloud, collector, prepared)
-        ends = collector.results(len(prepared))
-    finally:
-        engine.close()
+    engine, prepared, ends = run_all(cloud, max_batch=8, max_running=8)
     assert all(isinstance(e, EngineResult) for e in ends)
     calls_alone = sum(run.sampler().plan[run.start_step:].count("cloud") for run in prepared)
     assert engine.stats.unet_calls < calls_alone - 5  # shared (the held request adds one)
