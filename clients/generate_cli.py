@@ -70,11 +70,25 @@ def run(args: argparse.Namespace) -> int:
     except grpc.RpcError as exc:
         bar.close()
         print(f"error: {exc.code().name}: {exc.details()}")
+        hint = error_hint(exc, args.edge)
+        if hint:
+            print(f"hint: {hint}")
         return 1
     bar.close()
     print(f"wrote {result.save(args.out)}")
     print(summary_table(result))
     return 0
+
+
+def error_hint(exc: grpc.RpcError, edge: str) -> str:
+    """One line saying what to do about an unreachable edge or cloud; "" for other errors."""
+    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return ""
+    if "require_cloud" in (exc.details() or ""):
+        return ("the edge's cloud is down: start one with `make serve-cloud` (or `ecdiff serve cloud`), "
+                "or drop --require-cloud to let the edge generate alone")
+    return (f"no EdgeDenoiser answers at {edge}: start one with `make serve-edge` (or `ecdiff serve edge`), "
+            f"or point --edge HOST:PORT or ${EDGE_ENV} at a running one")
 
 
 def summary_table(result: GenerateResult) -> str:

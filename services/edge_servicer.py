@@ -1,6 +1,7 @@
 """EdgeDenoiser over grpc.aio: ask the cloud for the cloud phase, finish on the edge, decode.
 
-Generate: validate -> CloudDenoiser.Denoise (through the shared `CloudClient`) -> check the
+Generate: validate -> (a toy-world edge: a notice when its caption parser cannot read the prompt)
+-> CloudDenoiser.Denoise (through the shared `CloudClient`) -> check the
 handoff -> EdgePhaseRunner in a worker thread -> Result. What to run when the stream broke is
 `recovery.plan_edge_phase`; what the summary reports is `accounting.summarize`. This module only
 converts between the wire and those.
@@ -24,6 +25,10 @@ import torch
 from ecdiff.conventions import DEFAULT_NUM_STEPS
 from ecdiff.loading import LoadedModel
 from ecdiff.strategy_config import StrategyDefaults
+from ecdiff.toyworld.captions import canonical_caption
+from ecdiff.toyworld.palette import ATTRIBUTES
+from ecdiff.toyworld.parser import parse_caption
+from ecdiff.toyworld.scene import Scene
 from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc
 from ecdiff.wire.convert import decoding_progress, param_overrides, params_to_proto, progress, step_record
 from ecdiff.wire.tensors import from_proto, to_proto, wire_dtype
@@ -41,6 +46,22 @@ from .validation import RequestLimits, ValidRequest, validate_request
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = edge_pb2.DESCRIPTOR.services_by_name["EdgeDenoiser"].full_name
+
+
+def toy_world_notice(model_name: str, prompt: str) -> Optional[str]:
+    """For a toy-world model, a prompt its caption parser cannot read draws nothing meaningful:
+    say so, and what the world can draw (the vocabulary from the palette). None otherwise."""
+    if not model_name.startswith("toyworld"):
+        return None
+    try:
+        parse_caption(prompt)
+        return None
+    except ValueError as exc:
+        reason = str(exc)
+    vocabulary = "; ".join(f"{len(words)} {name}s: {', '.join(words)}" for name, words in ATTRIBUTES.items())
+    example = canonical_caption(Scene(*(words[0] for words in ATTRIBUTES.values())))
+    return (f"the toy world cannot draw this prompt ({reason}); the image will not follow it. The world draws one "
+            f"object on a background, named by one word or phrase of each: {vocabulary}. For example: {example!r}")
 
 
 class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
@@ -63,6 +84,10 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         checkpoint_every = request.checkpoint_every if request.HasField("checkpoint_every") else self.checkpoint_every
         with self.admission.slot():
             started = time.perf_counter()
+            unreadable = toy_world_notice(self.model.name, valid.prompt)
+            if unreadable:
+                log.info("notice", extra={"fields": {"notice": unreadable}})
+                yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=unreadable))
             tally = CloudStreamTally()
             if valid.switch_step > 0:
                 async for event in self._cloud_phase(valid, checkpoint_every, request.transfer_dtype, tally, context):

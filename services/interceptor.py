@@ -9,6 +9,7 @@ stopping server cancel what is still running when the grace period ends (grpc.ai
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -55,7 +56,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             return handler
         rid, method = _incoming_id(details), details.method
         if handler.response_streaming:
-            behavior = handler.unary_stream
+            behavior = _as_async_generator(handler.unary_stream)
 
             async def stream(request, context):
                 task = self._track(rid, method)
@@ -87,6 +88,20 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+
+
+def _as_async_generator(behavior):
+    """A streaming handler that writes with `await context.write(...)` (grpc's Health.Watch) is a
+    coroutine function, not an async generator one: wrap it as an async generator yielding nothing."""
+    if inspect.isasyncgenfunction(behavior):
+        return behavior
+
+    async def writing(request, context):
+        await behavior(request, context)
+        return
+        yield  # noqa: unreachable - makes this an async generator
+
+    return writing
 
 
 def _end(method: str, context, started: float, finished: bool, rpcs: Optional[RpcStats]) -> None:

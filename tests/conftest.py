@@ -7,12 +7,41 @@ folders are collected. So it is set here rather than in tests/kernels/conftest.p
 """
 
 import os
+import socket
 
 import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+# The pace knob (tests/support/pace.py): ECDIFF_TEST_PACE=10 or 0.1 runs every tiny UNet call of
+# this process (and of the service children tests start) 10x slower or faster.
+from support.pace import install_from_env  # noqa: E402
+
+PACE = install_from_env()
+
+
+def pytest_report_header(config):
+    return f"ecdiff test pace: {PACE or 1:g}x model time per tiny UNet call (ECDIFF_TEST_PACE)"
+
+
+def pytest_collection_modifyitems(config, items):
+    if PACE is not None and PACE < 1:
+        skip = pytest.mark.skip(reason="ECDIFF_TEST_PACE < 1 replaces the tiny UNets by a stand-in; stored numbers differ")
+        for item in items:
+            if "tests/golden/" in str(item.path).replace("\\", "/"):
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def dead_target():
+    """HOST:PORT where nothing listens, for the whole test: a socket bound without listen() holds
+    the port, so no other process can take it, and every connection to it is refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{held.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """32 concurrent Denoise streams against one default cloud service, as an outside client opens
-them (generated stubs only): every one gets its handoff, and the engine batched their calls."""
+them (generated stubs only): every one gets its handoff, and the engine batched their calls.
+Independent of speed: the model's first call is held until all 32 are in the engine."""
 
 import asyncio
 
@@ -8,6 +9,7 @@ import grpc
 from ecdiff.services.config import CloudConfig
 from ecdiff.services.server import start_cloud
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, strategy_pb2
+from support.unet_calls import UNetCalls, wait_until
 
 STREAMS = 32
 
@@ -28,8 +30,14 @@ def test_thirty_two_concurrent_streams_all_get_their_handoff(tiny_pair):
                         timeout=120)]
                     return events[-1]
 
-                last = await asyncio.gather(*(one(seed) for seed in range(STREAMS)))
-            return last, server.servicer.runner.engine.stats
+                engine = server.servicer.runner.engine
+                with UNetCalls(tiny_pair[0].pipe.unet, hold_at=1) as held:
+                    streams = asyncio.gather(*(one(seed) for seed in range(STREAMS)))
+                    await asyncio.to_thread(wait_until, lambda: engine.queued + engine.running == STREAMS,
+                                            "every stream is in the engine")
+                    held.release.set()
+                    last = await streams
+            return last, engine.stats
         finally:
             await server.stop(1)
 

@@ -2,6 +2,8 @@
 client written against protos/ would), on the tiny random pair; results checked against the
 in-process core."""
 
+import sqlite3
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -12,8 +14,10 @@ from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.wire.tensors import from_proto
 from ecdiff.diffusionx.refine import RefineConfig
 from ecdiff.diffusionx.rounds import RoundSpec, run_round
+from ecdiff.diffusionx.store import StoreConfig
 from ecdiff.strategies import ECDiff
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, tensor_pb2
+from support.unet_calls import UNetCalls, wait_until
 
 PREVIEW, REFINE = 6, 8
 PROMPTS = ["a small red circle at the top left on a white background",
@@ -128,3 +132,53 @@ def test_cloud_refuses_a_malformed_latent_and_both_services_report_health(tiny_p
         with pytest.raises(grpc.RpcError) as info:
             list(refiner.Refine(diffusionx_pb2.RefineRequest(prompt="x", seed=1, round=1, latents=wrong)))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "shape" in info.value.details()
+
+
+def test_an_expired_session_is_not_found(tiny_pair, tmp_path):
+    """The session is aged in its store file (no waiting for the ttl): Revise and Finalize answer
+    NOT_FOUND saying it expired, and the session is gone."""
+    db = str(tmp_path / "edge.sqlite")
+    with start(tiny_pair, db) as services:
+        channel, client = stub(services)
+        _, first = result_of(client.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=3)))
+        ttl = EdgeConfig().session_ttl_s
+        with sqlite3.connect(db) as store:
+            store.execute("UPDATE sessions SET touched = touched - ? WHERE id = ?", (ttl + 60, first.session_id))
+        with pytest.raises(grpc.RpcError) as info:
+            list(client.Revise(diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt=PROMPTS[1])))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND and "expired" in info.value.details()
+        with pytest.raises(grpc.RpcError) as info:
+            list(client.Finalize(diffusionx_pb2.FinalizeRequest(session_id=first.session_id)))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND and "unknown session" in info.value.details()
+        channel.close()
+
+
+def test_the_round_limit_is_invalid_argument_before_any_model_runs(client, tiny_pair):
+    limit = StoreConfig().max_rounds
+    _, first = result_of(client.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=2)))
+    revise = diffusionx_pb2.ReviseRequest(session_id=first.session_id, prompt=PROMPTS[1], strength=1 / PREVIEW)
+    for round_index in range(1, limit):  # one step each
+        assert result_of(client.Revise(revise))[1].summary.round == round_index
+    with UNetCalls(tiny_pair[1].pipe.unet) as calls, pytest.raises(grpc.RpcError) as info:
+        list(client.Revise(revise))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"already has the maximum of {limit} rounds" in info.value.details() and calls.count == 0
+
+
+def test_sessions_share_the_edges_slots_and_a_full_edge_is_resource_exhausted(tiny_pair):
+    """max_concurrency 1, taken by a StartSession whose model is held: every other round is refused."""
+    with BackgroundServices(*tiny_pair, CloudConfig(predictors="none", refine_steps=REFINE),
+                            EdgeConfig(predictors="none", preview_steps=PREVIEW, session_db=":memory:",
+                                       max_concurrency=1)) as services:
+        channel, client = stub(services)
+        with UNetCalls(tiny_pair[1].pipe.unet, hold_at=1) as held:
+            first = client.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=1))
+            wait_until(lambda: services.edge.servicer.admission.active == 1, "the first session holds the slot")
+            for method, request in ((client.StartSession, diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[1], seed=2)),
+                                    (client.Revise, diffusionx_pb2.ReviseRequest(session_id="any", prompt=PROMPTS[1]))):
+                with pytest.raises(grpc.RpcError) as info:
+                    list(method(request))
+                assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "busy" in info.value.details()
+            held.release.set()
+            assert result_of(first)[1].summary.round == 0
+        channel.close()
