@@ -24,9 +24,18 @@ def _pixels(png: torch.Tensor) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png.numpy().tobytes())).convert("RGB"), dtype=np.int16)
 
 
+@pytest.fixture
+def recorded_threads():
+    """Compute with the thread count the goldens were recorded with (float sums depend on it)."""
+    previous = torch.get_num_threads()
+    yield lambda golden: torch.set_num_threads(golden["platform"]["threads"])
+    torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_outputs_equal_the_goldens(name):
+def test_outputs_equal_the_goldens(name, recorded_threads):
     golden = torch.load(DATA / f"{name}.pt", weights_only=True)
+    recorded_threads(golden)
     expected = golden["tensors"]
     actual = CASES[name]()
     assert sorted(actual) == sorted(expected)
