@@ -39,4 +39,8 @@ def test_outputs_equal_the_goldens(name):
         elif want.dtype == torch.uint8:
             assert np.abs(_pixels(got) - _pixels(want)).max() <= 1, key
         else:
-            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=key)
+            # Another thread count sums in another order; over a 50-step edge-only trajectory that reaches
+            # ~5e-5 of the latents' scale (measured: 2.4e-4 of 5.3 on the issue-19 edge), so the absolute
+            # tolerance scales with the tensor's magnitude.
+            atol = max(1e-5, 1e-4 * float(want.abs().max())) if want.is_floating_point() else 1e-5
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=atol, msg=key)

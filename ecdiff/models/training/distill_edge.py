@@ -54,7 +54,7 @@ class DistillConfig:
     checkpoint_every: int = 100
     # The broad-wording phase (issue 19), after the `steps` template steps; off: wording_steps = 0.
     wordings: bool = True
-    wording_steps: int = 1000
+    wording_steps: int = 1500
     wording_prob: float = 0.7  # of the captions not dropped: generated wording, else a training template
     wording_max_timestep: int = 500  # covers HybridSD-25's handoff (t ~ 481) ...
     focus_timestep: int = 300  # ... but most samples below EC-Diff's (step 36 of 50: t ~ 261)
