@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ecdiff.models.training.architectures import build_scheduler
-from ecdiff.models.training.distill_edge import DistillConfig, distill_loss
+from ecdiff.models.training.distill_edge import DistillConfig, WordingStates, distill_loss, focused_timesteps
 from ecdiff.models.training.loop import step_generator
 
 
@@ -39,3 +39,38 @@ def test_distill_loss_matches_formula_and_stays_below_max_timestep():
 def test_distill_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
         DistillConfig(**kwargs)
+
+
+def test_wording_phase_config():
+    assert DistillConfig().wordings and DistillConfig().total_steps == DistillConfig().steps + DistillConfig().wording_steps
+    assert DistillConfig(wordings=False).total_steps == DistillConfig().steps
+    for kwargs in ({"wording_prob": 1.5}, {"focus_timestep": 600}, {"wording_steps": -1}, {"focus_prob": -0.1}):
+        with pytest.raises(ValueError):
+            DistillConfig(**kwargs)
+
+
+def test_focused_timesteps_stay_in_range_and_concentrate_below_the_focus():
+    t = focused_timesteps(20000, 500, 300, 0.75, step_generator(0, 0))
+    assert int(t.min()) >= 0 and int(t.max()) < 500
+    # P(t < 300) = 0.75 + 0.25 * 300 / 500 = 0.9
+    assert abs(float((t < 300).float().mean()) - 0.9) < 0.02
+
+
+def test_wording_states_use_the_pipeline_encoding_and_keep_caption_dropout():
+    from ecdiff.models.text_encoder import encode
+    from ecdiff.toyworld import all_scenes, parse_caption
+
+    config = DistillConfig(wording_prob=1.0)
+    states_of = WordingStates(config)
+    ids = torch.arange(0, 1728, 27)
+    table = torch.randn(1728, 6, 32, 384).to(torch.float16)
+    empty = torch.randn(32, 384).to(torch.float16)
+    states, texts = states_of(ids, table, empty, step=5, gen=step_generator(0, 5))
+    dropped = (states == empty.float()).flatten(1).all(1)
+    assert 0 < int(dropped.sum()) < len(ids) and len(texts) == int((~dropped).sum())
+    kept = ids[~dropped]
+    assert [parse_caption(t) for t in texts] == [all_scenes()[int(i)] for i in kept]
+    expected = encode(texts, states_of.tokenizer, states_of.text_encoder).to(torch.float16).float()
+    torch.testing.assert_close(states[~dropped], expected, rtol=0, atol=0)
+    again, texts2 = WordingStates(config)(ids, table, empty, step=5, gen=step_generator(0, 5))
+    assert texts2 == texts and torch.equal(again, states)

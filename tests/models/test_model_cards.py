@@ -42,6 +42,14 @@ def test_unet_card_states_the_low_noise_phase_and_the_distillation_only_when_tra
     card = unet_card("toyworld-edge", tmp_path)
     assert "from step 1100 on, only timesteps t < 400" in card
     assert "800 steps of distillation from toyworld-cloud on t < 400" in card and "No distillation" not in card
+    assert "broad wordings" not in card
+    distilled["distillation"]["config"].update(wordings=True, wording_steps=1500, wording_prob=0.7, focus_timestep=300,
+                                                focus_prob=0.75, wording_max_timestep=500)
+    distilled["distillation"]["wording_phase_wall_time_s"] = 1380.0
+    (tmp_path / "training.json").write_text(json.dumps(distilled))
+    card = unet_card("toyworld-edge", tmp_path)
+    assert "1500 steps of the same distillation on broad wordings" in card and "70%" in card
+    assert "t < 300 with probability 0.75, else t < 500; run from the shipped edge, wall time 23.0 min." in card
 
 
 def test_vae_card_states_the_shape_term_only_when_it_was_trained_with(tmp_path):

@@ -92,7 +92,21 @@ def _distillation(distillation: dict | None) -> str:
     dcfg = distillation["config"]
     return (f"Then {dcfg['steps']} steps of distillation from {distillation['teacher']} on t < {dcfg['max_timestep']} "
             f"(MSE to the teacher's epsilon on the same noisy latents and captions, batch {dcfg['batch_size']}, LR {dcfg['lr']}, EMA {dcfg['ema_decay']}; "
-            f"ecdiff/models/training/distill_edge.py), wall time {distillation['wall_time_s'] / 60:.1f} min.")
+            f"ecdiff/models/training/distill_edge.py), wall time {distillation['wall_time_s'] / 60:.1f} min."
+            + _wording_phase(distillation))
+
+
+def _wording_phase(distillation: dict) -> str:
+    dcfg = distillation["config"]
+    if not dcfg.get("wordings") or not dcfg.get("wording_steps"):
+        return ""
+    wall = distillation.get("wording_phase_wall_time_s")
+    return (f" Then {dcfg['wording_steps']} steps of the same distillation on broad wordings (issue 19): of the "
+            f"captions not dropped, {dcfg['wording_prob']:.0%} drawn from `ecdiff.toyworld.wordings` (synonyms, word "
+            f"orders and sentence frames no training template uses; never the benchmark's prompts), encoded with the "
+            f"pipeline's MiniLM, the rest from the training templates; t < {dcfg['focus_timestep']} with probability "
+            f"{dcfg['focus_prob']}, else t < {dcfg['wording_max_timestep']}"
+            + (f"; run from the shipped edge, wall time {wall / 60:.1f} min." if wall is not None else "."))
 
 
 def unet_card(name: str, folder: Path) -> str:
