@@ -49,9 +49,11 @@ class StepRule:
 StepRules = tuple[StepRule, ...]
 
 
-def plain_rules(plan: Plan) -> StepRules:
-    """Rules of a plan that never approximates: no gradient is ever formed."""
-    return tuple(StepRule(kind) for kind in plan)
+class _NeverApproximates:
+    """Step rules of a strategy whose plan has no approximated step: no gradient is ever formed."""
+
+    def step_rules(self, num_steps: int) -> StepRules:
+        return tuple(StepRule(kind) for kind in self.plan(num_steps))
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _split_plan(num_steps: int, switch: int, cloud_kind: Callable[[int], StepKin
 
 
 @dataclass(frozen=True)
-class CloudOnly:
+class CloudOnly(_NeverApproximates):
     """Every step on the cloud model (the quality reference)."""
 
     name = "cloud"
@@ -110,12 +112,9 @@ class CloudOnly:
     def plan(self, num_steps: int) -> Plan:
         return _split_plan(num_steps, self.handoff_step(num_steps), _always_cloud)
 
-    def step_rules(self, num_steps: int) -> StepRules:
-        return plain_rules(self.plan(num_steps))
-
 
 @dataclass(frozen=True)
-class EdgeOnly:
+class EdgeOnly(_NeverApproximates):
     """Every step on the edge model (the latency floor)."""
 
     name = "edge"
@@ -127,12 +126,9 @@ class EdgeOnly:
     def plan(self, num_steps: int) -> Plan:
         return _split_plan(num_steps, self.handoff_step(num_steps), _always_cloud)
 
-    def step_rules(self, num_steps: int) -> StepRules:
-        return plain_rules(self.plan(num_steps))
-
 
 @dataclass(frozen=True)
-class HybridSD:
+class HybridSD(_NeverApproximates):
     """HybridSD: the first `cloud_steps` steps on the cloud, the rest on the edge."""
 
     cloud_steps: int
@@ -149,9 +145,6 @@ class HybridSD:
 
     def plan(self, num_steps: int) -> Plan:
         return _split_plan(num_steps, self.handoff_step(num_steps), _always_cloud)
-
-    def step_rules(self, num_steps: int) -> StepRules:
-        return plain_rules(self.plan(num_steps))
 
 
 @dataclass(frozen=True)

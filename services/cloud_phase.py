@@ -22,7 +22,6 @@ from ecdiff.loading import LoadedModel
 from ecdiff.preparation import prepare_run
 from ecdiff.sampling import StepRecord
 from ecdiff.strategies import StepKind, Strategy
-from ecdiff.strategy_config import StrategyParams
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,7 @@ class CloudJob:
     prompt: str
     seed: int
     num_steps: int
-    strategy_name: str
     strategy: Strategy
-    params: StrategyParams
     latents_every: int = 0  # send the latent after step i when (i + 1) % latents_every == 0
 
 

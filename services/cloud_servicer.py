@@ -55,9 +55,8 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
         valid = validate_request(request.prompt, request.seed, request.num_steps, request.strategy,
                                  param_overrides(request.params), self.limits, self.defaults)
         latents_dtype = wire_dtype(request.latents_dtype)
-        job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy_name, valid.strategy,
-                       valid.params, latents_every=request.latents_every)
-        log.info("denoise", extra={"fields": {"strategy": job.strategy_name, "steps": job.num_steps,
+        job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy, latents_every=request.latents_every)
+        log.info("denoise", extra={"fields": {"strategy": valid.strategy_name, "steps": job.num_steps,
                                               "switch_step": valid.switch_step, "seed": job.seed}})
         events = self.runner.run(job, deadline_of(context), request_id.get())
         async with contextlib.aclosing(events):

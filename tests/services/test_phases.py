@@ -34,8 +34,8 @@ def cloud_events(runner, job):
 
 def run_split(pair, runner, name, params, prompt, seed, latents_every=0):
     cloud, edge = pair
-    strategy, resolved = StrategyDefaults.load().resolve(name, STEPS, params)
-    events = cloud_events(runner, CloudJob(prompt, seed, STEPS, name, strategy, resolved, latents_every))
+    strategy, _ = StrategyDefaults.load().resolve(name, STEPS, params)
+    events = cloud_events(runner, CloudJob(prompt, seed, STEPS, strategy, latents_every))
     handoff = events[-1]
     assert isinstance(handoff, CloudHandoff)
     edge_events = []
@@ -88,8 +88,8 @@ def test_asking_for_latents_never_changes_numbers(tiny_pair, cloud_runner, refer
 def test_degraded_edge_finish_from_a_checkpoint_uses_the_edge_from_there(tiny_pair, cloud_runner, reference):
     cloud, edge = tiny_pair
     prompt, seed = "a yellow triangle", 3
-    strategy, resolved = StrategyDefaults.load().resolve("cloud", STEPS, {})
-    steps = cloud_events(cloud_runner, CloudJob(prompt, seed, STEPS, "cloud", strategy, resolved, latents_every=4))
+    strategy, _ = StrategyDefaults.load().resolve("cloud", STEPS, {})
+    steps = cloud_events(cloud_runner, CloudJob(prompt, seed, STEPS, strategy, latents_every=4))
     checkpoint = next(e for e in steps if isinstance(e, CloudStep) and e.latents is not None)  # after step 3
     assert checkpoint.record.index == 3
     outcome = EdgePhaseRunner(edge).finish(
@@ -112,10 +112,10 @@ def test_leaving_the_stream_stops_the_request_after_the_call_in_flight(tiny_pair
             release.wait(30)
 
     handle = cloud.pipe.unet.register_forward_hook(hook)
-    strategy, resolved = StrategyDefaults.load().resolve("cloud", STEPS, {})
+    strategy, _ = StrategyDefaults.load().resolve("cloud", STEPS, {})
 
     async def leave_during_step_2():
-        events = cloud_runner.run(CloudJob("x", 0, STEPS, "cloud", strategy, resolved))
+        events = cloud_runner.run(CloudJob("x", 0, STEPS, strategy))
         async for event in events:
             if event.record.index == 1:
                 break
