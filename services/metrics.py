@@ -44,9 +44,9 @@ def _histogram(name: str, doc: str, histogram: Histogram, labels: Optional[dict]
 
 
 class ServiceCollector:
-    def __init__(self, role: str, rpcs: RpcStats, engine: Optional[DenoisingEngine] = None,
+    def __init__(self, rpcs: RpcStats, engine: Optional[DenoisingEngine] = None,
                  admission: Optional[Admission] = None) -> None:
-        self.role, self.rpcs, self.engine, self.admission = role, rpcs, engine, admission
+        self.rpcs, self.engine, self.admission = rpcs, engine, admission
 
     def collect(self):
         with self.rpcs._lock:

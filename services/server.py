@@ -103,7 +103,7 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics = None
     if config.metrics_port is not None:
-        metrics = MetricsServer(ServiceCollector(role, rpcs, engine, admission), config.host, config.metrics_port)
+        metrics = MetricsServer(ServiceCollector(rpcs, engine, admission), config.host, config.metrics_port)
         clients = (*clients, metrics)
     security.log_mode()
     log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
