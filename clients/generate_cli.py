@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--edge", default=os.environ.get(EDGE_ENV, DEFAULT_EDGE),
                    help=f"EdgeDenoiser HOST:PORT (default ${EDGE_ENV} or {DEFAULT_EDGE})")
     for name, kind, help_text in (("pre-steps", int, "EC-Diff p"), ("k", int, "EC-Diff k"), ("alpha", float, "EC-Diff alpha"),
-                                  ("switch-step", int, "EC-Diff s"), ("cloud-steps", int, "HybridSD cloud steps")):
+                                  ("switch-step", int, "EC-Diff s"), ("rule", str, "EC-Diff extrapolation rule"),
+                                  ("beta", float, "EC-Diff beta"), ("cloud-steps", int, "HybridSD cloud steps")):
         p.add_argument(f"--{name}", type=kind, help=f"{help_text} (default: configs/strategy.toml)")
     p.add_argument("--require-cloud", action="store_true", help="fail instead of running edge-only when the cloud is down")
     p.add_argument("--transfer-dtype", choices=sorted(TRANSFER_DTYPES), default="float32",
@@ -46,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
-    params = {"pre_steps": args.pre_steps, "k": args.k, "alpha": args.alpha,
-              "switch_step": args.switch_step, "cloud_steps": args.cloud_steps}
+    params = {"pre_steps": args.pre_steps, "k": args.k, "alpha": args.alpha, "switch_step": args.switch_step,
+              "rule": args.rule, "beta": args.beta, "cloud_steps": args.cloud_steps}
     bar = tqdm(desc=args.strategy, unit="step", total=args.steps or None)
 
     def on_event(event: edge_pb2.GenerateEvent) -> None:

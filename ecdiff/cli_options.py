@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from .loading import ModelPair, load_pair
+from .strategies import RULES
 from .strategy_config import CONFIG_ENV
 
 # The edge<->cloud link the demo and the benchmarks simulate when none is given: EC-Diff's
@@ -59,13 +60,15 @@ def pair_from_args(args) -> ModelPair:
 STRATEGY_OPTIONS = (  # (flag, dest, type, meaning)
     ("--pre-steps", "pre_steps", int, "EC-Diff p: real cloud calls before approximation starts"),
     ("--k", "k", int, "EC-Diff k: approximated steps per real call"),
-    ("--alpha", "alpha", float, "EC-Diff alpha: smoothing of the noise gradient"),
+    ("--alpha", "alpha", float, "EC-Diff alpha: the paper's smoothing of the noise gradient, in [0, 1]"),
     ("--switch-step", "switch_step", int, "EC-Diff s: first edge step"),
+    ("--rule", "rule", str, f"EC-Diff extrapolation rule, one of {', '.join(RULES)}"),
+    ("--beta", "beta", float, "EC-Diff beta: damping of the non-paper rules, in [0, 1]"),
     ("--cloud-steps", "cloud_steps", int, "HybridSD: steps on the cloud"),
 )
 
 
-ECDIFF_PARAMS = ("pre_steps", "k", "alpha", "switch_step")
+ECDIFF_PARAMS = ("pre_steps", "k", "alpha", "switch_step", "rule", "beta")
 
 
 def add_strategy_overrides(parser, names: tuple[str, ...] = ECDIFF_PARAMS + ("cloud_steps",)) -> None:
