@@ -23,13 +23,13 @@ class ECDiffParams:
     alpha: float
     switch_step: int
     rule: str = "paper"  # the paper's algorithm unless a point says otherwise
-    beta: Optional[float] = None  # the damping of every rule but "paper"
+    beta: Optional[float] = None  # the damping of every rule but "paper" (None under "paper")
 
     def __post_init__(self) -> None:
         self.strategy().handoff_step(self.num_steps)  # ECDiff validates p, k, alpha, s, T, the rule and beta
         object.__setattr__(self, "alpha", float(self.alpha))
-        if self.beta is not None:
-            object.__setattr__(self, "beta", float(self.beta))
+        # the paper's rule reads no beta: points that differ only there are one point
+        object.__setattr__(self, "beta", None if self.rule == "paper" or self.beta is None else float(self.beta))
 
     @classmethod
     def from_defaults(cls, defaults: StrategyDefaults, num_steps: Optional[int] = None, **overrides) -> "ECDiffParams":
