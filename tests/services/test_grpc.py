@@ -101,6 +101,23 @@ def test_every_strategy_equals_the_in_process_core(edge_stub, tiny_pair, referen
     assert s.total_seconds >= s.edge_compute_seconds + s.decode_seconds
 
 
+@pytest.mark.parametrize("rule", ["paper", "slope", "lsq", "quadratic"])
+def test_every_extrapolation_rule_equals_the_in_process_core(edge_stub, cloud_stub, reference, rule):
+    # p 3, k 2, s 7 of 8 steps: real calls 0, 1, 2, 5, approximated 3, 4, 6; the rule's fits at 2 and 5
+    # (the quadratic's second one with a curvature), alpha 0 for the paper's rule.
+    params = dict(pre_steps=3, k=2, alpha=0.0, switch_step=7, rule=rule, beta=0.6)
+    strategy = ECDiff(3, 2, 0.0, 7, rule=rule, beta=0.6)
+    expected = reference(strategy, "a small red circle at the top left", 7, STEPS)
+    _, result = collect(edge_stub.Generate(request(params=params, return_latents=True,
+                                                   transfer_dtype=tensor_pb2.DTYPE_FLOAT32)))
+    assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents)
+    assert (result.summary.cloud_calls, result.summary.approx_steps) == (4, 3)
+    handoff = list(cloud_stub.Denoise(cloud_pb2.DenoiseRequest(
+        prompt="a small red circle at the top left", seed=7, num_steps=STEPS, strategy="ecdiff",
+        params=strategy_pb2.StrategyParams(**params))))[-1].handoff
+    assert torch.equal(from_proto(handoff.latents, max_elements=1 << 16), expected.handoff)
+
+
 def test_edge_previews_are_small_pngs(edge_stub):
     events, _ = collect(edge_stub.Generate(request("hybrid", preview_every=2)))
     previews = [e.progress for e in events if e.HasField("progress") and e.progress.preview_png]
@@ -186,8 +203,11 @@ BAD_INPUTS = [
     (dict(strategy="turbo", params={}), "unknown strategy 'turbo'"),
     (dict(params=dict(pre_steps=1)), "pre_steps (p) must be an integer >= 2"),
     (dict(params=dict(k=-1)), "k must be an integer >= 0"),
-    (dict(params=dict(alpha=0.0)), "alpha must be in (0, 1]"),
-    (dict(params=dict(alpha=1.5)), "alpha must be in (0, 1]"),
+    (dict(params=dict(alpha=-0.1)), "alpha must be in [0, 1]"),
+    (dict(params=dict(alpha=1.5)), "alpha must be in [0, 1]"),
+    (dict(params=dict(rule="cubic")), "unknown extrapolation rule 'cubic'; expected one of paper, slope, lsq, quadratic"),
+    (dict(params=dict(rule="slope", beta=1.5)), "beta must be in [0, 1]"),
+    (dict(params=dict(rule="lsq", beta=float("inf"))), "beta must be a finite number"),
     (dict(params=dict(alpha=float("nan"))), "alpha must be a finite number"),
     (dict(params=dict(switch_step=STEPS + 1)), "must be <= num_steps"),
     (dict(params=dict(pre_steps=5, switch_step=3)), "must be >= pre_steps"),
