@@ -1,4 +1,5 @@
-"""`ecdiff bench quality | ablation | sessions`: EC-Diff's Tables 1 and 2, DiffusionX's session benchmark."""
+"""`ecdiff bench quality | ablation | rule-error | sessions`: EC-Diff's Tables 1 and 2, the per-step error
+of the extrapolation rules (Figure 5), DiffusionX's session benchmark."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, load, quality, sessions
+    from . import ablation, load, quality, rule_error, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -33,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="output folder, images cached inside (default: out/bench-ablation); in-process latency only: "
                         "the services run DDIM with one correction, not these variants")
     a.set_defaults(func=ablation.run)
+
+    r = benches.add_parser("rule-error", help="per-step latent error of each extrapolation rule against cloud-only "
+                           "(Figure 5)", description=rule_error.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_pair_arguments(r)
+    rule_error.add_arguments(r)
+    r.set_defaults(func=rule_error.run)
 
     d = benches.add_parser("sessions", help="DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on prompt sessions",
                            description=sessions.__doc__)
