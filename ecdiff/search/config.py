@@ -3,7 +3,7 @@
 Defaults are the paper's: k in 1..5 (stop after 3 non-improving k), s on 30..40 of 50 from 35,
 stage-1 switch s' = 30, weights (SSIM, Efficiency, Burden) = (0.3, 0.3, 0.4); beyond the paper,
 every extrapolation rule is searched, alpha on 0..1 (the paper's 0.1..0.9 plus both ends) and
-beta on 0..1, both from 0.5. `SearchConfig.from_toml` reads the same fields from a [search] table.
+beta on 0..1, both from 0.5, and each rule's k scan is repeated at the damping found (up to 3 rounds). `SearchConfig.from_toml` reads the same fields from a [search] table.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class SearchConfig:
     beta_start: float = 0.5
     beta_patience: int = 3
     stage1_switch: int = 30  # s': the switch step stage 1 measures with (docs/search.md)
+    stage1_rounds: int = 3  # k scan + damping walk rounds per rule (1: the paper's Algorithm 2)
     s_grid: tuple[int, ...] = tuple(range(30, 41))
     s_start: int = 35
     s_patience: int = 3
@@ -57,7 +58,8 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        for name in ("num_steps", "pre_steps", "k_patience", "alpha_patience", "beta_patience", "s_patience"):
+        for name in ("num_steps", "pre_steps", "k_patience", "alpha_patience", "beta_patience", "s_patience",
+                     "stage1_rounds"):
             _positive_int(name, getattr(self, name))
         if self.pre_steps < 2:
             raise ValueError(f"pre_steps must be >= 2 (the first gradient is eps_(p-1) - eps_(p-2)), got {self.pre_steps}")

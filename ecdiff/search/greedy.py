@@ -6,6 +6,10 @@ Stage 1 (Algorithm 2), switch fixed at s' (`stage1_switch`), once per extrapolat
            far is kept; the scan stops after `k_patience` consecutive k that do not beat it (or at
            the grid's end).
   damping: with that k, a directional walk on alpha_grid / beta_grid from its start (see `walk`).
+  again:   beyond the paper, the k scan is repeated at the damping found, and when it moves k the
+           damping walk is repeated from there, up to `stage1_rounds` rounds in all (1 = the
+           paper's Algorithm 2): a damping that suits long runs (beta or alpha near 0) is only
+           found after the first scan, which judged every k at the start damping.
   rule:    the rule whose (k, damping) scores best (earlier rules win ties).
 Stage 2 (Algorithm 3): with (rule, k, damping) fixed, the same walk on s_grid from s_start.
 
@@ -51,10 +55,13 @@ def _improves(value: float, best: float, tol: float) -> bool:
     return value > best + tol
 
 
-def search_k(config: SearchConfig, score: Score, path: list[PathStep], rule: str = "paper") -> tuple[int, float]:
+def search_k(config: SearchConfig, score: Score, path: list[PathStep], rule: str = "paper",
+             damping: float | None = None) -> tuple[int, float]:
+    """The k scan at `damping` (default: the rule's start damping)."""
+    damping = _damping(config, rule)[1] if damping is None else damping
     best_k, best_j, misses = None, float("-inf"), 0
     for k in config.k_grid:
-        point = _point(config, k=k, rule=rule, damping=_damping(config, rule)[1], switch_step=config.stage1_switch)
+        point = _point(config, k=k, rule=rule, damping=damping, switch_step=config.stage1_switch)
         j = score(point)
         if best_k is None or _improves(j, best_j, config.min_improvement):
             decision = "start" if best_k is None else "better"
@@ -105,14 +112,20 @@ def walk(stage: str, grid: Sequence, start, patience: int, tol: float,
 
 def search_rule(config: SearchConfig, rule: str, score: Score, path: list[PathStep]) -> tuple[int, float, float]:
     """Stage 1 for one rule: (k, damping, objective)."""
-    k, _ = search_k(config, score, path, rule)
-    stage, start, grid, patience = _damping(config, rule)
+    stage, damping, grid, patience = _damping(config, rule)
+    k, _ = search_k(config, score, path, rule, damping)
+    for round_ in range(config.stage1_rounds):
+        if round_ > 0:
+            k_again, _ = search_k(config, score, path, rule, damping)
+            if k_again == k:
+                break
+            k = k_again
 
-    def damping_point(damping):
-        p = _point(config, k=k, rule=rule, damping=damping, switch_step=config.stage1_switch)
-        return p, score(p)
+        def damping_point(value):
+            p = _point(config, k=k, rule=rule, damping=value, switch_step=config.stage1_switch)
+            return p, score(p)
 
-    damping, j = walk(stage, grid, start, patience, config.min_improvement, damping_point, path)
+        damping, j = walk(stage, grid, damping, patience, config.min_improvement, damping_point, path)
     return k, damping, j
 
 

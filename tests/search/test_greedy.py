@@ -98,7 +98,7 @@ def test_two_stage_uses_stage1_result_in_stage2():
         alpha_values={0.5: 0.0, 0.6: 0.1, 0.7: 0.2, 0.8: 0.15},
         s_values={35: 0.0, 36: -0.1, 34: 0.05, 33: 0.1, 32: 0.08},
     )
-    outcome = two_stage_search(SearchConfig(rules=("paper",)), score)
+    outcome = two_stage_search(SearchConfig(rules=("paper",), stage1_rounds=1), score)
     best = outcome.best
     assert (best.k, best.alpha, best.switch_step, best.pre_steps, best.num_steps) == (2, 0.7, 33, 7, 50)
     assert outcome.objective == pytest.approx(0.3 + 0.2 + 0.1)
@@ -137,3 +137,19 @@ class _P:
 
     def as_dict(self):
         return {"alpha": self.value}
+
+
+def test_the_k_scan_is_repeated_at_the_damping_found():
+    # At the start alpha 0.5 long runs look bad and k 2 wins; the walk then goes down to alpha 0.0,
+    # at which k 4 is best: the second scan moves k to 4, the walk from 0.0 there stays, and the
+    # third scan (at 0.0) keeps k 4 and ends the rounds. With one round (the paper's) k stays 2.
+    def score(p):
+        long_runs_ok = p.alpha <= 0.1
+        return {2: 0.5, 4: 0.8 if long_runs_ok else 0.1}.get(p.k, 0.0) + (0.5 - p.alpha) * 0.1
+
+    outcome = two_stage_search(SearchConfig(rules=("paper",)), score)
+    assert (outcome.best.k, outcome.best.alpha) == (4, 0.0)
+    scans = [step.params["alpha"] for step in outcome.path if step.stage == "k" and step.decision == "start"]
+    assert scans == [0.5, 0.0, 0.0]
+    one_round = two_stage_search(SearchConfig(rules=("paper",), stage1_rounds=1), score)
+    assert (one_round.best.k, one_round.best.alpha) == (2, 0.0)
