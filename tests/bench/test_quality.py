@@ -126,7 +126,7 @@ def test_ecdiff_parameters_come_from_the_strategy_config(tmp_path, prompts, caps
     monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
     config = tmp_path / "strategy.toml"
     config.write_text("num_steps = 50\n[ecdiff]\npre_steps = 7\nk = 3\nalpha = 0.3\nswitch_step = 40\n"
-                      "[hybrid]\ncloud_steps = 25\n")
+                      "rule = \"slope\"\nbeta = 0.2\n[hybrid]\ncloud_steps = 25\n")
     monkeypatch.setenv("ECDIFF_STRATEGY_CONFIG", str(config))  # the services' variable: one file for both
     out = tmp_path / "out"
     tiny = ["--tiny", "--steps", "10", "--no-progress", "--no-warmup", "--torch-threads", "1"]
@@ -134,9 +134,27 @@ def test_ecdiff_parameters_come_from_the_strategy_config(tmp_path, prompts, caps
     ecdiff = json.loads((out / "results.json").read_text())["rows"][-1]["params"]
     # Scaled to 10 steps as the services scale them: p = max(2, round(1.4)) = 2, s = round(8.0) = 8.
     assert (ecdiff["num_steps"], ecdiff["pre_steps"], ecdiff["k"], ecdiff["alpha"], ecdiff["switch_step"]) == (10, 2, 3, 0.3, 8)
+    assert (ecdiff["rule"], ecdiff["beta"]) == ("slope", 0.2)
     absent = ["--strategy-config", str(tmp_path / "none.toml")]
     assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), *tiny, *absent]) == 2
     assert "none.toml not found" in capsys.readouterr().err
+
+
+def test_an_ecdiff_row_beside_the_configured_one(tmp_path, prompts, capsys, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    out = tmp_path / "out"
+    row = ["--rule", "quadratic", "--beta", "0.5", "--ecdiff-row", "ecdiff-paper:rule=paper,k=2,alpha=0.0"]
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY, *row]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert list(rows)[-2:] == ["ecdiff", "ecdiff-paper"]
+    assert (rows["ecdiff"]["params"]["rule"], rows["ecdiff"]["params"]["k"]) == ("quadratic", 1)
+    paper = rows["ecdiff-paper"]["params"]
+    assert (paper["rule"], paper["k"], paper["alpha"], paper["beta"], paper["switch_step"]) == ("paper", 2, 0.0, None, 4)
+    assert rows["ecdiff-paper"]["cloud_calls"] == 2  # p=2, k=2, s=4: C C A A | E E
+    assert "| ecdiff-paper |" in (out / "table.md").read_text()
+    for bad, message in (("ecdiff:k=2", "a new NAME"), ("x:gamma=1", "not key=value"), ("x:k=two", "k must be a int")):
+        assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), *TINY, "--ecdiff-row", bad]) == 2
+        assert message in capsys.readouterr().err
 
 
 class FakeScorer:
