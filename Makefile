@@ -21,7 +21,7 @@ help:
 	@echo "make models  retrain the toy-world models into models/ (resumable; 1 h 37 min measured on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
-	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make bench-kernels  approx_steps and extrapolation-rule kernel microbenchmarks (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs 8 (BENCH_ARGS=...)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
@@ -74,6 +74,7 @@ bench-load: $(STAMP)
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
 	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
+	$(PY) -m ecdiff.bench.kernels.rules_bench $(BENCH_ARGS)
 
 # DiffusionX: the interactive prompt sessions (deterministic; a test checks the shipped files).
 session-prompts: $(STAMP)
