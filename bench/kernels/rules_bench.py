@@ -100,10 +100,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         batches = (1,) if args.quick else (1, 8)
         rows = [(name, batch, measure((batch, *shape), device, repeats, clock, backend))
                 for name, shape in latents.items() for batch in batches]
+        machine = ", ".join(f"{k}: {v}" for k, v in describe_machine().items())  # with the threads measured
     finally:
         torch.set_num_threads(threads)  # main() may run inside a larger process (the tests)
     columns = list(rows[0][2])
-    machine = ", ".join(f"{k}: {v}" for k, v in describe_machine().items())
     lines = [f"# extrapolation-rule kernels ({repeats} repeats, {clock} clock, {backend} backend)", "",
              f"- {machine}",
              f"- cloud UNet: {unet_source}, batch 1: {unet_time.median_s * 1e6:.0f} µs median",
