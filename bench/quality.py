@@ -199,7 +199,7 @@ def add_latency_arguments(parser) -> None:
                              f"(default: {SIMULATED_LINK_MBPS})")
     parser.add_argument("--ecdiff-row", dest="ecdiff_rows", action="append", metavar="NAME:key=value,...",
                         help="one more EC-Diff row beside `ecdiff`: its values with these changed, e.g. "
-                             "ecdiff-paper:rule=paper,k=2,alpha=0.4,switch_step=36 (repeatable)")
+                             "ecdiff-paper:rule=paper,k=2,alpha=0.4,switch_step=36 (repeatable; default: none)")
     parser.add_argument("--latency", choices=LATENCY_MODES, default="in-process",
                         help="in-process, e2e (through the gRPC services, one child process each, on loopback), "
                              "or both (default: in-process)")

@@ -16,17 +16,16 @@ Run: python -m ecdiff.bench.kernels.rules_bench [--quick]   (make bench-kernels 
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Optional
 
 import torch
 
 from ecdiff.kernels import approx_steps, approx_steps_curved, fit_gradient
 
-from .cloud_unet import DEFAULT_CONFIG, load_unet, time_unet_call
+from .cloud_unet import load_unet, time_unet_call
 from .machine import describe_machine
+from .options import parse_bench_args
 from .timing import time_call
 
 LATENTS = {"SD-1.x": (4, 64, 64), "SDXL": (4, 128, 128)}
@@ -73,15 +72,8 @@ def measure(shape, device: str, repeats: int, clock: str, backend: str) -> dict[
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: the default pair's latent, batch 1, 3 repeats")
-    p.add_argument("--repeats", type=int, default=15, help="timed calls per measurement (median and min reported)")
-    p.add_argument("--unet-config", type=Path, default=DEFAULT_CONFIG, help="cloud UNet config.json of the default pair")
-    p.add_argument("--out-dir", type=Path, default=Path("out/bench"), help="where kernels_rules.md goes")
-    args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be >= 1")
-    return args
+    return parse_bench_args(__doc__.splitlines()[0], argv, quick_help="smoke run: the default pair's latent, batch 1, "
+                            "3 repeats", default_repeats=15, outputs="kernels_rules.md")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
