@@ -9,7 +9,7 @@ from ecdiff.search.prompts import PromptItem
 from ecdiff.strategies import ECDiff, HybridSD
 
 ECDIFF = Method("ecdiff", ECDiff(2, 1, 0.5, 4), {"strategy": "ecdiff", "num_steps": 6, "pre_steps": 2, "k": 1,
-                                                  "alpha": 0.5, "switch_step": 4})
+                                                  "alpha": 0.5, "switch_step": 4, "rule": "paper"})
 
 
 def test_requests_carry_the_methods_parameters_explicitly():

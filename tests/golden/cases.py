@@ -92,7 +92,8 @@ def services_case() -> dict[str, torch.Tensor]:
     from ecdiff.wire.tensors import from_proto
     from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 
-    params = {"ecdiff": dict(pre_steps=2, k=2, alpha=0.5, switch_step=6), "hybrid": dict(cloud_steps=3),
+    # the paper's rule named: the recording predates the rules, and the config's default may change
+    params = {"ecdiff": dict(pre_steps=2, k=2, alpha=0.5, switch_step=6, rule="paper"), "hybrid": dict(cloud_steps=3),
               "cloud": {}, "edge": {}}
     out = {}
     models = load_model("cloud", "tiny"), load_model("edge", "tiny")

@@ -29,7 +29,7 @@ STEPS = 8
 EDGE_SERVICE = "ecdiff.v1.EdgeDenoiser"
 CLOUD_SERVICE = "ecdiff.v1.CloudDenoiser"
 STRATEGIES = {
-    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6)),
+    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6, rule="paper")),
     "hybrid": (HybridSD(3), dict(cloud_steps=3)),
     "cloud": (CloudOnly(), {}),
     "edge": (EdgeOnly(), {}),
