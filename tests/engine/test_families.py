@@ -1,16 +1,13 @@
 """The engine batches SDXL-class requests too: their added conditioning (pooled text embeddings,
 time ids) is concatenated with the token states, guided and unguided requests in one call."""
 
-import queue
-
 import torch
 
-from ecdiff.engine.config import EngineConfig
-from ecdiff.engine.core import DenoisingEngine
-from ecdiff.engine.work import EngineResult, EngineWork
+from ecdiff.engine.work import EngineResult
 from ecdiff.models import load_pipeline
 from ecdiff.preparation import prepare_run
 from ecdiff.strategies import CloudOnly, ECDiff
+from support.batched import run_batched
 from support.one_thread import one_torch_thread  # noqa: F401  (autouse fixture)
 
 STEPS = 6
@@ -25,15 +22,8 @@ def test_sdxl_requests_share_unet_calls_and_match_their_own_runs(family_folders)
                         seeds=3)]
     assert set(runs[0].cloud.conditioning.added) == {"text_embeds", "time_ids"}
     alone = [run.sample().latents for run in runs]
-    engine = DenoisingEngine(cloud.unet, EngineConfig(max_batch=3, max_running=3))
-    ends = queue.Queue()
-    try:
-        for index, run in enumerate(runs):
-            engine.submit(EngineWork(run, STEPS, lambda r, x: None, lambda end, i=index: ends.put((i, end))))
-        batched = dict(ends.get(timeout=120) for _ in runs)
-    finally:
-        engine.close()
+    stats, batched = run_batched(cloud.unet, runs, STEPS)
     assert all(isinstance(end, EngineResult) for end in batched.values())
-    assert max(engine.stats.batch_sizes) >= 2
+    assert max(stats.batch_sizes) >= 2
     for i, expected in enumerate(alone):
         torch.testing.assert_close(batched[i].state.latents, expected, rtol=1e-4, atol=1e-5)
