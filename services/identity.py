@@ -71,9 +71,13 @@ def _text_encoders(pipe) -> list[tuple[object, object]]:
 
 
 def _update_with_weights(digest, module) -> None:
+    """Floating-point weights are hashed as their float16 values, so a cloud running in float16 on a GPU
+    and an edge in float32 on a CPU agree: loading the same stored weights in either precision rounds
+    them to the same float16 values. bfloat16 rounds differently and so pairs only with bfloat16."""
     for name, tensor in sorted(module.state_dict().items()):
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+        canonical = tensor.detach().to("cpu", torch.float16 if tensor.is_floating_point() else tensor.dtype)
+        digest.update(f"{name}:{canonical.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(canonical.contiguous().view(torch.uint8).numpy().tobytes())
 
 
 def text_encoder_sha256(pipe) -> str:
@@ -128,12 +132,14 @@ def incompatibility(handoff: HandoffCompat, local: ModelIdentity, local_timestep
         reasons.append(f"latent shape mismatch: handoff {list(handoff.latent_shape)}, edge {list(local.latent_shape)}")
     if handoff.text_encoder_sha256 != local.text_encoder_sha256:
         reasons.append(f"text encoder mismatch: handoff {handoff.text_encoder_sha256[:12]}, "
-                       f"edge {local.text_encoder_sha256[:12]} ({local.text_encoder_name})")
+                       f"edge {local.text_encoder_sha256[:12]} ({local.text_encoder_name}); other weights, or a "
+                       "bfloat16 side paired with a float16/float32 one (bfloat16 pairs only with bfloat16)")
     if handoff.added_conditioning != local.added_conditioning:
         reasons.append(f"added conditioning mismatch: handoff {handoff.added_conditioning!r}, "
                        f"edge {local.added_conditioning!r}")
     if handoff.vae_sha256 != local.vae_sha256:
-        reasons.append(f"VAE mismatch: handoff {handoff.vae_sha256[:12]}, edge {local.vae_sha256[:12]}")
+        reasons.append(f"VAE mismatch: handoff {handoff.vae_sha256[:12]}, edge {local.vae_sha256[:12]} (other "
+                       "weights, or bfloat16 on one side only)")
     if not reasons and handoff.timesteps != local_timesteps:  # a different scheduler explains different timesteps
         reasons.append(f"timesteps mismatch for {handoff.num_steps} steps: the handoff's schedule differs from the edge's")
     return "; ".join(reasons) or None
