@@ -21,14 +21,15 @@ WORDS = ("a", "red", "circle", "on", "the", "blue", "panda", "guitar")
 
 def tiny_t5_tokenizer(max_length: int) -> T5Tokenizer:
     characters = [c for c in string.printable if not c.isspace()]
-    vocab = [*SPECIAL, (WORD_START, -2.0), *((c, -3.0) for c in characters),
-             *((WORD_START + c, -3.5) for c in characters), *((WORD_START + w, -1.0) for w in WORDS)]
-    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
+    # A dict: one entry per piece (a one-letter word is also a word-initial character; the word's score wins).
+    scores = {**dict(SPECIAL), WORD_START: -2.0, **{c: -3.0 for c in characters},
+              **{WORD_START + c: -3.5 for c in characters}, **{WORD_START + w: -1.0 for w in WORDS}}
+    return T5Tokenizer(vocab=list(scores.items()), extra_ids=0, model_max_length=max_length)
 
 
 def tiny_t5_encoder(tokenizer: T5Tokenizer, hidden: int) -> T5EncoderModel:
     """CogVideoX's encoder class (T5 v1.1: gated GELU feed-forward), two layers."""
-    config = T5Config(vocab_size=len(tokenizer.get_vocab()), d_model=hidden, d_kv=hidden // 4, d_ff=2 * hidden,
+    config = T5Config(vocab_size=len(tokenizer), d_model=hidden, d_kv=hidden // 4, d_ff=2 * hidden,
                       num_layers=2, num_heads=4, relative_attention_num_buckets=8,
                       relative_attention_max_distance=tokenizer.model_max_length, feed_forward_proj="gated-gelu",
                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,

@@ -131,6 +131,9 @@ def test_the_t5_tokenizer_reads_any_prompt(video):
                                                                                     "</s>"]
     ids = tokenizer("Ünïcode, digits 42 & punctuation!", padding="max_length", max_length=16, truncation=True).input_ids
     assert len(ids) == 16 and tokenizer.unk_token_id in ids
+    # One id per piece, every id an embedding row of the encoder.
+    assert len(tokenizer) == len(tokenizer.get_vocab()) == video["cloud"].text_encoder.config.vocab_size
+    assert max(tokenizer("a panda with a guitar").input_ids) < len(tokenizer)
 
 
 @pytest.mark.parametrize("role", ["cloud", "edge"])
