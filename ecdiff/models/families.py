@@ -24,7 +24,8 @@ import torch
 
 from ecdiff.models.sd_pipeline_class import CogVideoXPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-PIPELINE_CLASSES = {cls.__name__: cls for cls in (StableDiffusionPipeline, StableDiffusionXLPipeline, CogVideoXPipeline)}
+PIPELINE_CLASSES = {cls.__name__: cls
+                    for cls in (StableDiffusionPipeline, StableDiffusionXLPipeline, CogVideoXPipeline)}
 # Components a folder may list that the families never load (diffusers takes None for them).
 _UNUSED_COMPONENTS = ("safety_checker", "feature_extractor", "image_encoder")
 

@@ -1,4 +1,5 @@
-"""diffusers' pipeline classes (StableDiffusionPipeline, StableDiffusionXLPipeline, CogVideoXPipeline), imported without transformers' torchvision notice.
+"""diffusers' pipeline classes (StableDiffusionPipeline, StableDiffusionXLPipeline, CogVideoXPipeline),
+imported without transformers' torchvision notice.
 
 Importing diffusers' pipeline module makes transformers resolve CLIPImageProcessor and
 SiglipImageProcessor (for the safety checker and feature extractor, which we never build). Without

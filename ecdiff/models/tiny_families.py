@@ -58,9 +58,10 @@ SDXL_EULER_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=
                          steps_offset=1, timestep_spacing="leading")
 _TIME_EMBED_DIM = 8  # SDXL: 256
 # CogVideoX-5B's scheduler_config.json (2B's differs only in snr_shift_scale=3.0), without bookkeeping keys.
-COGVIDEOX_DDIM_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                             clip_sample=False, set_alpha_to_one=True, steps_offset=0, prediction_type="v_prediction",
-                             rescale_betas_zero_snr=True, snr_shift_scale=1.0, timestep_spacing="trailing")
+COGVIDEOX_DDIM_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                             beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=True, steps_offset=0,
+                             prediction_type="v_prediction", rescale_betas_zero_snr=True, snr_shift_scale=1.0,
+                             timestep_spacing="trailing")
 COGVIDEOX_SCALING_FACTOR = 0.7  # CogVideoX-5B's VAE (2B's: 1.15258426)
 VIDEO_FRAMES = 9  # pixels frames: (9 - 1) / 4 + 1 = 3 latent frames
 VIDEO_LATENT_SIDE = 4  # 32x32 pixels

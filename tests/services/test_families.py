@@ -181,7 +181,8 @@ def test_the_largest_video_latent_fits_the_handoff_limits_and_one_frame_more_is_
     channel to the cloud; a latent one latent frame larger is refused when decoded."""
     largest = torch.zeros(1, 13, 16, 60, 90)
     handoff = cloud_pb2.DenoiseEvent(handoff=cloud_pb2.Handoff(  # with the longest prompt and schedule too
-        latents=to_proto(largest), prompt="x" * MAX_PROMPT_CHARS, timesteps=[999] * 1000, model_name="/models/" + "x" * 200))
+        latents=to_proto(largest), prompt="x" * MAX_PROMPT_CHARS, timesteps=[999] * 1000,
+        model_name="/models/" + "x" * 200))
     assert MAX_RECEIVE_BYTES < handoff.ByteSize() < MAX_CLOUD_MESSAGE_BYTES
     assert from_proto(handoff.handoff.latents, max_elements=MAX_LATENT_ELEMENTS).shape == largest.shape
     with pytest.raises(TensorError, match="exceed the limit"):
