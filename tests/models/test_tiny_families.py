@@ -153,6 +153,20 @@ def test_video_cloud_only_equals_the_cogvideox_pipeline_bit_for_bit(role, video)
     assert [f.tobytes() for f in video_out.frames] == [f.tobytes() for f in frames]
 
 
+def test_video_on_a_schedule_without_zero_snr_runs_in_coefficient_form_through_the_kernels(family_folders):
+    pipe = load_pipeline(family_folders["cogvideox"]["cloud"])
+    pipe.scheduler = CogVideoXDDIMScheduler.from_config(pipe.scheduler.config, timestep_spacing="leading")
+    run = prepare_run(ECDiff(2, 1, 0.5, STEPS), prompts=PROMPT, num_steps=STEPS, guidance=6.0, cloud=pipe, seeds=3)
+    assert type(run.sampler().updater).__name__ == "_CoefficientUpdater"
+    result = run.sample()
+    assert result.approx_steps == PlanCounts.of(run.strategy.plan(STEPS)).approx > 0
+    assert torch.isfinite(result.latents).all()
+    ours = prepare_run(CloudOnly(), prompts=PROMPT, num_steps=STEPS, guidance=6.0, cloud=pipe, seeds=3).sample()
+    theirs = pipe(PROMPT, num_inference_steps=STEPS, guidance_scale=6.0, max_sequence_length=MAX_TOKENS,
+                  generator=torch.Generator("cpu").manual_seed(3), output_type="latent").frames
+    torch.testing.assert_close(ours.latents, theirs, rtol=1e-4, atol=1e-4)  # the update's float rounding differs
+
+
 @pytest.mark.parametrize("strategy", [CloudOnly(), ECDiff(2, 1, 0.5, 4), HybridSD(2), EdgeOnly()], ids=str)
 def test_every_strategy_samples_video(strategy, video):
     result = prepare_run(strategy, prompts=PROMPT, num_steps=STEPS, guidance=6.0, cloud=video["cloud"],
