@@ -6,9 +6,9 @@ $ECDIFF_SERVICES_CONFIG; section [cloud] or [edge]), environment variables
 (ECDIFF_CLOUD_PORT, ECDIFF_EDGE_BANDWIDTH_MBPS, ...: ECDIFF_<ROLE>_<FIELD>), command-line flags.
 
 Message sizes are fixed deliberately, not configurable: the largest latent supported is
-1 x 4 x 128 x 128 (SDXL-size, 1024 px) float32 = 256 KiB; a handoff carrying it plus metadata
-stays far below MAX_RECEIVE_BYTES = 1 MiB, so larger messages are refused by gRPC with
-RESOURCE_EXHAUSTED before they are parsed. Results carry a PNG, hence the larger send limit.
+1 x 4 x 128 x 128 (SDXL-size, 1024 px) float32 = 256 KiB (values within +-MAX_LATENT_ABS); a
+handoff carrying it plus metadata stays far below MAX_RECEIVE_BYTES = 1 MiB, so larger messages
+are refused by gRPC with RESOURCE_EXHAUSTED before they are parsed. Results carry a PNG, hence the larger send limit.
 
 Security (docs/services.md, "Security"): paths to PEM files and token files are settings like any
 other; a secret itself (`tokens`, `cloud_token`) comes only from the environment or the TOML file,
@@ -31,6 +31,9 @@ from ecdiff.engine.config import EngineConfig
 from .tokens import TokenTable
 
 MAX_LATENT_ELEMENTS = 4 * 128 * 128
+# Latents beyond this are refused: real ones stay far below (SD's are within +-100 even at the first
+# Euler step), and a finite but huge value (3e38) overflows to NaN in the first UNet call: garbage out.
+MAX_LATENT_ABS = 1e4
 MAX_RECEIVE_BYTES = 1 << 20
 MAX_SEND_BYTES = 16 << 20
 CONFIG_ENV = "ECDIFF_SERVICES_CONFIG"

@@ -28,7 +28,7 @@ from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 from .accounting import CloudTraffic, transfer_seconds
 from .admission import Admission
 from .cloud_client import CloudClient
-from .config import MAX_LATENT_ELEMENTS
+from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
 from .errors import RpcError, status_codes
 from .threads import events_from_thread
 
@@ -109,7 +109,7 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
                 raise RpcError(grpc.StatusCode.UNAVAILABLE, "the cloud stream ended without a refined latent")
             cloud_wall = time.perf_counter() - cloud_started
             try:
-                latents = from_proto(refined.latents, max_elements=MAX_LATENT_ELEMENTS, what="refined.latents")
+                latents = from_proto(refined.latents, max_elements=MAX_LATENT_ELEMENTS, max_abs=MAX_LATENT_ABS, what="refined.latents")
             except TensorError as exc:
                 raise RpcError(grpc.StatusCode.UNAVAILABLE, f"the cloud sent a malformed latent: {exc}") from None
             yield diffusionx_pb2.SessionEvent(progress=decoding_progress())

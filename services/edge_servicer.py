@@ -36,8 +36,8 @@ from ecdiff.wire.tensors import from_proto, to_proto, wire_dtype
 from .accounting import CloudStreamTally, ReceivedHandoff, RequestSummary, summarize
 from .admission import Admission
 from .cloud_client import CloudClient
-from .config import MAX_LATENT_ELEMENTS
-from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
+from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
+from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep, NonFiniteLatents
 from .errors import RpcError, status_codes
 from .identity import HandoffCompat, identity_of, incompatibility, timesteps_for
 from .recovery import plan_edge_phase
@@ -92,14 +92,20 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             if valid.switch_step > 0:
                 async for event in self._cloud_phase(valid, checkpoint_every, request.transfer_dtype, tally, context):
                     yield event
-            plan = plan_edge_phase(valid, tally, cloud_target=self.cloud.target, edge_guidance=self.model.guidance,
-                                   preview_every=request.preview_every, require_cloud=request.require_cloud)
-            if plan.degraded_reason:
-                log.warning("notice", extra={"fields": {"notice": plan.degraded_reason}})
-                yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=plan.degraded_reason))
             outcome: list[EdgeOutcome] = []
-            async for event in self._edge_phase(plan.job, outcome):
-                yield event
+            while not outcome:  # twice at most: a cloud latent that ends in NaN is retried edge-only
+                plan = plan_edge_phase(valid, tally, cloud_target=self.cloud.target, edge_guidance=self.model.guidance,
+                                       preview_every=request.preview_every, require_cloud=request.require_cloud)
+                if plan.degraded_reason:
+                    log.warning("notice", extra={"fields": {"notice": plan.degraded_reason}})
+                    yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=plan.degraded_reason))
+                try:
+                    async for event in self._edge_phase(plan.job, outcome):
+                        yield event
+                except NonFiniteLatents as exc:
+                    if plan.job.latents is None:
+                        raise
+                    tally.distrust(f"{exc}, from the cloud's latent")
             summary = summarize(tally, outcome[0], handoff_step=plan.job.start, degraded_reason=plan.degraded_reason,
                                 contacted_cloud=valid.switch_step > 0, total_seconds=time.perf_counter() - started)
             yield self._result(valid, outcome[0], summary, request.return_latents)
@@ -112,17 +118,22 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             latents_dtype=transfer_dtype)
         started = time.perf_counter()
         try:
-            async for message in self.cloud.denoise(request, tally, context.time_remaining()):
-                if message.HasField("step"):
-                    step = message.step
-                    record = step_record(step)
-                    latents = self._latents(step.latents, "step latents") if step.HasField("latents") else None
+            async with contextlib.aclosing(self.cloud.denoise(request, tally, context.time_remaining())) as stream:
+                async for message in stream:
+                    try:
+                        if message.HasField("handoff"):
+                            self._accept_handoff(message.handoff, expected=valid)
+                            tally.add_handoff(self._decoded_handoff(message.handoff))
+                            continue
+                        step = message.step
+                        record = step_record(step)
+                        latents = self._latents(step.latents, "step latents") if step.HasField("latents") else None
+                    except ValueError as exc:  # a malformed latent or step from the cloud: a broken cloud
+                        tally.failure = f"the cloud sent a malformed event: {exc}"
+                        break
                     tally.add_step(record, latents)
                     yield edge_pb2.GenerateEvent(progress=progress(edge_pb2.PHASE_CLOUD, record, valid.num_steps))
-                else:
-                    self._accept_handoff(message.handoff, expected=valid)
-                    tally.add_handoff(self._decoded_handoff(message.handoff))
-            if tally.handoff is None:
+            if tally.handoff is None and tally.failure is None:
                 tally.failure = "the cloud stream ended without a handoff"
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
@@ -177,7 +188,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
     # --- helpers ----------------------------------------------------------------------------
 
     def _latents(self, message, what: str) -> torch.Tensor:
-        latents = from_proto(message, max_elements=MAX_LATENT_ELEMENTS, what=what)
+        latents = from_proto(message, max_elements=MAX_LATENT_ELEMENTS, max_abs=MAX_LATENT_ABS, what=what)
         if tuple(latents.shape) != self.identity.latent_shape:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
                            f"{what}: shape {list(latents.shape)} does not match the edge's latent shape "

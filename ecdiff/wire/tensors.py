@@ -47,8 +47,10 @@ def to_proto(tensor: torch.Tensor, dtype: torch.dtype = torch.float32) -> tensor
     return tensor_pb2.Tensor(dtype=_TORCH_TO_WIRE[dtype], shape=list(values.shape), data=bits.tobytes())
 
 
-def from_proto(message: tensor_pb2.Tensor, *, max_elements: int, what: str = "tensor") -> torch.Tensor:
-    """Decode and validate; raises TensorError naming `what` and the problem."""
+def from_proto(message: tensor_pb2.Tensor, *, max_elements: int, max_abs: float = math.inf,
+               what: str = "tensor") -> torch.Tensor:
+    """Decode and validate (finite values, none beyond +-max_abs); raises TensorError naming `what`
+    and the problem."""
     if message.encoding != tensor_pb2.ENCODING_RAW:
         raise TensorError(f"{what}: encoding {message.encoding} is not supported (only ENCODING_RAW)")
     if message.dtype == tensor_pb2.DTYPE_UNSPECIFIED:
@@ -76,4 +78,7 @@ def from_proto(message: tensor_pb2.Tensor, *, max_elements: int, what: str = "te
     tensor = torch.from_numpy(bits.copy()).view(dtype).reshape(shape)
     if not torch.isfinite(tensor).all():
         raise TensorError(f"{what}: contains NaN or infinite values")
+    largest = float(tensor.abs().max())
+    if largest > max_abs:
+        raise TensorError(f"{what}: a value of magnitude {largest:.3g} is beyond the limit of {max_abs:g}")
     return tensor
