@@ -225,6 +225,28 @@ def test_oversized_message_is_resource_exhausted_and_the_server_keeps_serving(ed
     assert result.image_png
 
 
+@pytest.mark.parametrize("method", ["/ecdiff.v1.EdgeDenoiser/Generate", "/ecdiff.v1.CloudDenoiser/GetModelInfo"])
+def test_bytes_that_are_not_a_request_are_invalid_argument_not_unknown(services, method):
+    """Found by the fuzzer (test_fuzz.py): gRPC's own deserializer ended such calls as UNKNOWN."""
+    target = services.edge_target if "Edge" in method else services.cloud_target
+    with grpc.insecure_channel(target) as channel:
+        call = (channel.unary_unary if method.endswith("GetModelInfo") else channel.unary_stream)(method)
+        with pytest.raises(grpc.RpcError) as info:
+            result = call(b"\xff\xff\xff", timeout=30)
+            list(result) if not method.endswith("GetModelInfo") else result
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("malformed request (3 bytes): Error parsing message")
+
+
+def test_a_refusal_echoing_a_huge_value_reaches_the_client_cut(edge_stub):
+    """Found by the fuzzer: an error naming a 100 KB strategy made trailers the client drops
+    (RESOURCE_EXHAUSTED "Stream removed") instead of the INVALID_ARGUMENT."""
+    with pytest.raises(grpc.RpcError) as info:
+        list(edge_stub.Generate(request(strategy="x" * 100_000, params={}), timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("unknown strategy 'xxx") and "bytes, cut)" in info.value.details()
+
+
 def test_health_and_reflection(services):
     for target, service in ((services.edge_target, EDGE_SERVICE), (services.cloud_target, CLOUD_SERVICE)):
         with grpc.insecure_channel(target) as channel:
