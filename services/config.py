@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional
 from ecdiff.clients.credentials import ChannelSecurity, read_token
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.engine.config import EngineConfig
+from ecdiff.wire.tensors import ENCODINGS
 
 from .tokens import TokenTable
 
@@ -132,6 +133,9 @@ class EdgeConfig(ServerConfig):
     bandwidth_mbps: float = 0.0  # shaping of the edge<->cloud hop; 0 = unshaped
     latency_ms: float = 0.0  # one-way latency added to every message on that hop
     checkpoint_every: int = 5  # ask the cloud for its latent every n steps (fault recovery); 0 = never
+    # Latents on the cloud->edge hop when a request does not say: "raw" (float32 unless the request
+    # asks for 16 bits) or "int8" (a quarter of the bytes, lossy: docs/services.md, "Compact handoffs").
+    transfer_encoding: str = "raw"
     cloud_event_timeout_s: float = 30.0  # no cloud event for this long: the stream is treated as broken
     # DiffusionX sessions: an SQLite file, so a restarted edge keeps its sessions (":memory:" = none).
     session_db: str = "~/.cache/ecdiff/edge-sessions.sqlite"
@@ -152,6 +156,8 @@ class EdgeConfig(ServerConfig):
         _check(math.isfinite(self.bandwidth_mbps) and self.bandwidth_mbps >= 0, f"bandwidth_mbps must be >= 0, got {self.bandwidth_mbps}")
         _check(math.isfinite(self.latency_ms) and self.latency_ms >= 0, f"latency_ms must be >= 0, got {self.latency_ms}")
         _check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        _check(self.transfer_encoding in ENCODINGS,
+               f"transfer_encoding must be one of {sorted(ENCODINGS)}, got {self.transfer_encoding!r}")
         _check(self.cloud_event_timeout_s > 0, f"cloud_event_timeout_s must be > 0, got {self.cloud_event_timeout_s}")
         _check(":" in self.cloud, f"cloud must be HOST:PORT, got {self.cloud!r}")
         _check(self.session_ttl_s > 0, f"session_ttl_s must be > 0, got {self.session_ttl_s}")

@@ -31,7 +31,7 @@ from ecdiff.toyworld.parser import parse_caption
 from ecdiff.toyworld.scene import Scene
 from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc
 from ecdiff.wire.convert import decoding_progress, param_overrides, params_to_proto, progress, step_record
-from ecdiff.wire.tensors import from_proto, to_proto, wire_dtype
+from ecdiff.wire.tensors import ENCODINGS, from_proto, to_proto, wire_dtype, wire_encoding
 
 from .accounting import CloudStreamTally, ReceivedHandoff, RequestSummary, summarize
 from .admission import Admission
@@ -66,13 +66,15 @@ def toy_world_notice(model_name: str, prompt: str) -> Optional[str]:
 
 class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
     def __init__(self, model: LoadedModel, defaults: StrategyDefaults, limits: RequestLimits,
-                 admission: Admission, executor: Executor, cloud: CloudClient, checkpoint_every: int) -> None:
+                 admission: Admission, executor: Executor, cloud: CloudClient, checkpoint_every: int,
+                 transfer_encoding: str) -> None:
         self.model, self.defaults, self.limits = model, defaults, limits
         self.identity = identity_of(model)
         self.runner = EdgePhaseRunner(model)
         self.admission, self.executor = admission, executor
         self.cloud = cloud
         self.checkpoint_every = checkpoint_every
+        self.transfer_encoding = ENCODINGS[transfer_encoding]  # for requests that leave it unset
 
     # --- Generate ---------------------------------------------------------------------------
 
@@ -81,6 +83,8 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         valid = validate_request(request.prompt, request.seed, request.num_steps or DEFAULT_NUM_STEPS,
                                  request.strategy, param_overrides(request.params), self.limits, self.defaults)
         wire_dtype(request.transfer_dtype)
+        encoding = wire_encoding(request.transfer_encoding if request.HasField("transfer_encoding")
+                                 else self.transfer_encoding)
         checkpoint_every = request.checkpoint_every if request.HasField("checkpoint_every") else self.checkpoint_every
         with self.admission.slot():
             started = time.perf_counter()
@@ -90,7 +94,8 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                 yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=unreadable))
             tally = CloudStreamTally()
             if valid.switch_step > 0:
-                async for event in self._cloud_phase(valid, checkpoint_every, request.transfer_dtype, tally, context):
+                async for event in self._cloud_phase(valid, checkpoint_every, request.transfer_dtype, encoding, tally,
+                                                     context):
                     yield event
             outcome: list[EdgeOutcome] = []
             while not outcome:  # twice at most: a cloud latent that ends in NaN is retried edge-only
@@ -110,12 +115,12 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                                 contacted_cloud=valid.switch_step > 0, total_seconds=time.perf_counter() - started)
             yield self._result(valid, outcome[0], summary, request.return_latents)
 
-    async def _cloud_phase(self, valid: ValidRequest, checkpoint_every: int, transfer_dtype: int,
+    async def _cloud_phase(self, valid: ValidRequest, checkpoint_every: int, transfer_dtype: int, encoding: int,
                            tally: CloudStreamTally, context) -> AsyncIterator[edge_pb2.GenerateEvent]:
         request = cloud_pb2.DenoiseRequest(
             prompt=valid.prompt, seed=valid.seed, num_steps=valid.num_steps, strategy=valid.strategy_name,
             params=params_to_proto(valid.params), latents_every=checkpoint_every,
-            latents_dtype=transfer_dtype)
+            latents_dtype=transfer_dtype, latents_encoding=encoding)
         started = time.perf_counter()
         try:
             async with contextlib.aclosing(self.cloud.denoise(request, tally, context.time_remaining())) as stream:
