@@ -171,7 +171,8 @@ _NUMPY = {tensor_pb2.DTYPE_FLOAT32: "<f4", tensor_pb2.DTYPE_FLOAT16: "<f2"}
 def _encode(values: np.ndarray, dtype: int) -> bytes:
     if dtype == tensor_pb2.DTYPE_BFLOAT16:  # bf16 = the top 16 bits of the float32
         return (values.astype("<f4").view("<u4") >> 16).astype("<u2").tobytes()
-    return values.astype(_NUMPY[dtype]).tobytes()
+    with np.errstate(over="ignore"):  # 3.4e38 as float16 is meant to become inf
+        return values.astype(_NUMPY[dtype]).tobytes()
 
 
 def latent_tensor(shape: tuple[int, ...], dtype: int = tensor_pb2.DTYPE_FLOAT32, values: Optional[np.ndarray] = None,
