@@ -91,6 +91,7 @@ SEEDS = st.integers(0, 2**64 - 1)
 STRENGTHS = st.one_of(st.none(), st.floats(0.05, 1.0))
 WIRE_DTYPES = st.sampled_from([tensor_pb2.DTYPE_UNSPECIFIED, tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_FLOAT16,
                                tensor_pb2.DTYPE_BFLOAT16])
+ENCODINGS = st.sampled_from([tensor_pb2.ENCODING_RAW, tensor_pb2.ENCODING_INT8_PER_CHANNEL])
 
 
 @dataclass
@@ -281,35 +282,51 @@ def write_report() -> None:
 
 # --- one property per RPC ---------------------------------------------------------------------
 
+def valid_fields(method: str, fuzz: Fuzzer, data) -> dict:
+    """Strategies of a valid request's fields (the others stay unset), from the pools where needed."""
+    session = st.just(fuzz.sessions[data.draw(st.integers(0, len(fuzz.sessions) - 1))]) if "Sessions" in method else None
+    return {
+        "ecdiff.v1.EdgeDenoiser/Generate": lambda: dict(
+            prompt=PROMPTS, seed=SEEDS, num_steps=st.integers(1, MAX_STEPS),
+            strategy=st.sampled_from(["ecdiff", "hybrid", "cloud", "edge"]),
+            checkpoint_every=st.one_of(st.none(), st.integers(0, 4)), transfer_dtype=WIRE_DTYPES,
+            transfer_encoding=st.one_of(st.none(), ENCODINGS), preview_every=st.integers(0, 3),
+            return_latents=st.booleans(), require_cloud=st.booleans()),
+        "ecdiff.v1.EdgeDenoiser/ContinueFromHandoff": lambda: dict(
+            handoff=st.sampled_from(fuzz.handoffs), return_latents=st.booleans()),
+        "ecdiff.v1.CloudDenoiser/Denoise": lambda: dict(
+            prompt=PROMPTS, seed=SEEDS, num_steps=st.integers(1, MAX_STEPS),
+            strategy=st.sampled_from(["ecdiff", "hybrid", "cloud"]), latents_every=st.integers(0, 4),
+            latents_dtype=WIRE_DTYPES, latents_encoding=ENCODINGS),
+        "ecdiff.v1.EdgeSessions/StartSession": lambda: dict(prompt=PROMPTS, seed=SEEDS, return_latents=st.booleans()),
+        "ecdiff.v1.EdgeSessions/Revise": lambda: dict(
+            session_id=session, prompt=PROMPTS, strength=STRENGTHS, return_latents=st.booleans()),
+        "ecdiff.v1.EdgeSessions/Finalize": lambda: dict(
+            session_id=session, strength=STRENGTHS, approximate=st.booleans(), return_latents=st.booleans(),
+            require_cloud=st.booleans()),
+        "ecdiff.v1.CloudRefiner/Refine": lambda: dict(
+            prompt=PROMPTS, seed=SEEDS, round=st.integers(1, 6), latents=tensors(LATENT_SHAPE), strength=STRENGTHS,
+            approximate=st.booleans()),
+    }[method]()
+
+
+def _renew_full_session(fuzz, request, code, responses) -> None:
+    """Keeps the pool's sessions below the round limit: a full one is replaced by a fresh one."""
+    full = code == C.INVALID_ARGUMENT or (code == C.OK and responses[-1].result.summary.round >= 30)
+    if full and request.session_id in fuzz.sessions:
+        _, _, events = fuzz.call("ecdiff.v1.EdgeSessions/StartSession", diffusionx_pb2.StartSessionRequest(
+            prompt="a small red circle", seed=len(fuzz.sessions)))
+        fuzz.sessions[fuzz.sessions.index(request.session_id)] = events[-1].result.session_id
+
+
+@pytest.mark.parametrize("method", sorted(set(REQUEST_TYPES) - {"ecdiff.v1.CloudDenoiser/GetModelInfo"}))
 @FUZZ
 @given(data=st.data())
-def test_generate(fuzz, data):
-    request = data.draw(requests(edge_pb2.GenerateRequest, valid=dict(
-        prompt=PROMPTS, seed=SEEDS, num_steps=st.integers(1, MAX_STEPS),
-        strategy=st.sampled_from(["ecdiff", "hybrid", "cloud", "edge"]),
-        checkpoint_every=st.one_of(st.none(), st.integers(0, 4)), transfer_dtype=WIRE_DTYPES,
-        preview_every=st.integers(0, 3), return_latents=st.booleans(), require_cloud=st.booleans())))
-    fuzz.check("ecdiff.v1.EdgeDenoiser/Generate", request)
-    fuzz.serving()
-
-
-@FUZZ
-@given(data=st.data())
-def test_continue_from_handoff(fuzz, data):
-    request = data.draw(requests(edge_pb2.ContinueRequest, valid=dict(
-        handoff=st.sampled_from(fuzz.handoffs), return_latents=st.booleans())))
-    fuzz.check("ecdiff.v1.EdgeDenoiser/ContinueFromHandoff", request)
-    fuzz.serving()
-
-
-@FUZZ
-@given(data=st.data())
-def test_denoise(fuzz, data):
-    request = data.draw(requests(cloud_pb2.DenoiseRequest, valid=dict(
-        prompt=PROMPTS, seed=SEEDS, num_steps=st.integers(1, MAX_STEPS),
-        strategy=st.sampled_from(["ecdiff", "hybrid", "cloud"]), latents_every=st.integers(0, 4),
-        latents_dtype=WIRE_DTYPES)))
-    fuzz.check("ecdiff.v1.CloudDenoiser/Denoise", request)
+def test_messages(fuzz, data, method):
+    request = data.draw(requests(REQUEST_TYPES[method], valid=valid_fields(method, fuzz, data)))
+    code, responses = fuzz.check(method, request)
+    if method.endswith("Revise"):
+        _renew_full_session(fuzz, request, code, responses)
     fuzz.serving()
 
 
@@ -318,58 +335,6 @@ def test_denoise(fuzz, data):
 def test_get_model_info(fuzz, data):
     # ModelInfoRequest has no fields: its adversarial form is unknown fields, i.e. bytes.
     fuzz.check("ecdiff.v1.CloudDenoiser/GetModelInfo", data.draw(wire_bytes()), raw=True)
-    fuzz.serving()
-
-
-@FUZZ
-@given(data=st.data())
-def test_start_session(fuzz, data):
-    request = data.draw(requests(diffusionx_pb2.StartSessionRequest, valid=dict(
-        prompt=PROMPTS, seed=SEEDS, return_latents=st.booleans())))
-    fuzz.check("ecdiff.v1.EdgeSessions/StartSession", request)
-    fuzz.serving()
-
-
-def _session(fuzz, data) -> str:
-    """A session of the pool (`_renew_full_session` keeps them below the round limit)."""
-    return fuzz.sessions[data.draw(st.integers(0, len(fuzz.sessions) - 1))]
-
-
-def _renew_full_session(fuzz, request, code, responses) -> None:
-    full = code == C.INVALID_ARGUMENT or (code == C.OK and responses[-1].result.summary.round >= 30)
-    if full and request.session_id in fuzz.sessions:
-        _, _, events = fuzz.call("ecdiff.v1.EdgeSessions/StartSession", diffusionx_pb2.StartSessionRequest(
-            prompt="a small red circle", seed=len(fuzz.sessions)))
-        fuzz.sessions[fuzz.sessions.index(request.session_id)] = events[-1].result.session_id
-
-
-@FUZZ
-@given(data=st.data())
-def test_revise(fuzz, data):
-    request = data.draw(requests(diffusionx_pb2.ReviseRequest, valid=dict(
-        session_id=st.just(_session(fuzz, data)), prompt=PROMPTS, strength=STRENGTHS, return_latents=st.booleans())))
-    code, responses = fuzz.check("ecdiff.v1.EdgeSessions/Revise", request)
-    _renew_full_session(fuzz, request, code, responses)
-    fuzz.serving()
-
-
-@FUZZ
-@given(data=st.data())
-def test_finalize(fuzz, data):
-    request = data.draw(requests(diffusionx_pb2.FinalizeRequest, valid=dict(
-        session_id=st.just(_session(fuzz, data)), strength=STRENGTHS, approximate=st.booleans(),
-        return_latents=st.booleans())))
-    fuzz.check("ecdiff.v1.EdgeSessions/Finalize", request)
-    fuzz.serving()
-
-
-@FUZZ
-@given(data=st.data())
-def test_refine(fuzz, data):
-    request = data.draw(requests(diffusionx_pb2.RefineRequest, valid=dict(
-        prompt=PROMPTS, seed=SEEDS, round=st.integers(1, 6), latents=tensors(LATENT_SHAPE), strength=STRENGTHS,
-        approximate=st.booleans())))
-    fuzz.check("ecdiff.v1.CloudRefiner/Refine", request)
     fuzz.serving()
 
 
