@@ -55,7 +55,9 @@ def cloud_stub(services):
 
 
 def request(strategy="ecdiff", steps=STEPS, prompt="a small red circle at the top left", seed=7, **fields):
+    """Raw (exact) latents unless the test asks otherwise: the edge's default is int8."""
     params = fields.pop("params", STRATEGIES[strategy][1] if strategy in STRATEGIES else {})
+    fields.setdefault("transfer_encoding", tensor_pb2.ENCODING_RAW)
     return edge_pb2.GenerateRequest(prompt=prompt, seed=seed, num_steps=steps, strategy=strategy,
                                     params=strategy_pb2.StrategyParams(**params), **fields)
 
@@ -137,6 +139,15 @@ def test_int8_transfer_quarters_the_latent_bytes_and_stays_close_to_the_exact_re
     assert 0 < rel < 0.03, rel
     # The 1x4x8x8 handoff: 256 bytes of codes and 4 scales instead of 1024 bytes of float32.
     assert lossless.summary.bytes_from_cloud - result.summary.bytes_from_cloud >= 1024 - 256 - 4 * 4 - 8
+
+
+def test_the_edges_default_transfer_is_int8(edge_stub):
+    unset = request("hybrid")
+    unset.ClearField("transfer_encoding")
+    _, default = collect(edge_stub.Generate(unset))
+    _, int8 = collect(edge_stub.Generate(request("hybrid", transfer_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL)))
+    assert default.summary.bytes_from_cloud == int8.summary.bytes_from_cloud
+    assert default.image_png == int8.image_png
 
 
 def test_an_int8_handoff_produced_elsewhere_is_accepted(cloud_stub, edge_stub):
