@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import io
 import json
 import os
@@ -39,6 +40,7 @@ from support.fuzz_messages import latent_tensor, requests, tensors, wire_bytes
 
 MAX_STEPS, PREVIEW_STEPS, REFINE_STEPS = 12, 4, 6
 CALL_TIMEOUT_S = 60.0
+REPLAYED = 400
 LATENT_SHAPE = (1, 4, 8, 8)
 
 settings.register_profile("ci", max_examples=int(os.environ.get("ECDIFF_FUZZ_EXAMPLES", "12")), deadline=None,
@@ -124,12 +126,16 @@ class Fuzzer:
         self.handoffs: list[cloud_pb2.Handoff] = []
         self.sessions: list[str] = []
         self.baseline: dict = {}  # resources() after the warm-up
+        self.after: dict = {}  # and after the fuzzing, before the replays
+        # The latest requests under the message limit, replayed at the end to see the servers' own
+        # memory (the process also holds hypothesis, whose memory grows with the examples it ran).
+        self.recent: collections.deque = collections.deque(maxlen=REPLAYED)
 
     def channel(self, method: str) -> grpc.Channel:
         edge = method.split("/")[0] in EDGE_SERVICES
         return self.channels[self.services.edge_target if edge else self.services.cloud_target]
 
-    def call(self, method: str, payload, *, raw: bool = False):
+    def call(self, method: str, payload, *, raw: bool = False, tally: bool = True):
         """(code, details, responses) of one call; `raw`: payload is bytes, sent as they are."""
         serialize = None if raw else REQUEST_TYPES[method].SerializeToString
         deserialize = RESPONSE_TYPES[method].FromString
@@ -144,14 +150,17 @@ class Fuzzer:
         except grpc.RpcError as exc:
             code, details, responses = exc.code(), exc.details() or "", []
         seconds = time.perf_counter() - started
-        tally = self.tallies[method + (" (raw bytes)" if raw else "")]
-        tally.statuses[code.name] += 1
-        tally.max_seconds = max(tally.max_seconds, seconds)
-        tally.total_seconds += seconds
+        if tally:
+            counts = self.tallies[method + (" (raw bytes)" if raw else "")]
+            counts.statuses[code.name] += 1
+            counts.max_seconds = max(counts.max_seconds, seconds)
+            counts.total_seconds += seconds
         return code, details, responses
 
     def check(self, method: str, request, *, raw: bool = False):
         size = len(request) if raw else request.ByteSize()
+        if size <= MAX_RECEIVE_BYTES:
+            self.recent.append((method, request, raw))
         code, details, responses = self.call(method, request, raw=raw)
         where = f"{method} ({size} bytes): {code.name}: {details[:500]}"
         oversized = size > MAX_RECEIVE_BYTES
@@ -244,7 +253,8 @@ def fuzz(tiny_pair):
         fuzzer.tallies.clear()
         fuzzer.baseline, started = resources(), time.perf_counter()
         yield fuzzer
-        REPORT.update(profile=PROFILE, seconds=time.perf_counter() - started, before=fuzzer.baseline, after=resources(),
+        REPORT.update(profile=PROFILE, seconds=time.perf_counter() - started, before=fuzzer.baseline,
+                      after=fuzzer.after or resources(),
                       tallies={m: {"statuses": dict(t.statuses), "examples": t.examples, "max_seconds": t.max_seconds,
                                    "total_seconds": t.total_seconds} for m, t in fuzzer.tallies.items()})
         fuzzer.close()
@@ -276,7 +286,13 @@ def write_report() -> None:
                      f"{tally['total_seconds'] / max(tally['examples'], 1):.3f} |")
     b, a = REPORT["before"], REPORT["after"]
     lines += ["", f"RSS {b['rss_mb']:.1f} -> {a['rss_mb']:.1f} MB, threads {b['threads']} -> {a['threads']}, "
-                  f"fds {b['fds']} -> {a['fds']} (after warm-up -> after fuzzing; this process holds both servers)"]
+                  f"fds {b['fds']} -> {a['fds']} (after warm-up -> after fuzzing; this process holds both servers "
+                  "and hypothesis)"]
+    if "replays" in REPORT:
+        r = REPORT["replays"]
+        one, two = r["after_first"], r["after_second"]
+        lines.append(f"replaying the latest {r['requests']} requests twice: RSS {one['rss_mb']:.1f} -> {two['rss_mb']:.1f} "
+                     f"MB, threads {one['threads']} -> {two['threads']}, fds {one['fds']} -> {two['fds']}")
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -353,13 +369,25 @@ def test_raw_bytes_on_the_wire(fuzz, data, method):
 
 
 def test_after_the_fuzzing_the_servers_serve_and_threads_fds_memory_are_flat(fuzz):
-    """Runs last in this module: compares with the baseline the fixture took after its warm-up."""
+    """Runs last in this module. Threads and fds: against the baseline the fixture took after its
+    warm-up. Memory: the latest requests replayed twice, the second replay must not grow RSS (the
+    process also holds hypothesis, so its RSS since the warm-up is only reported)."""
     fuzz.canary()
     fuzz.services.call(_settle())
     before, after = fuzz.baseline, resources()
+    fuzz.after = after
     assert after["threads"] <= before["threads"] + 2, (before, after)
     assert after["fds"] <= before["fds"] + 4, (before, after)
-    assert after["rss_mb"] <= before["rss_mb"] + 50, (before, after)
+    replays = []
+    for _ in range(2):
+        for method, request, raw in fuzz.recent:
+            fuzz.call(method, request, raw=raw, tally=False)
+        fuzz.services.call(_settle())
+        gc.collect()
+        replays.append(resources())
+    REPORT["replays"] = {"requests": len(fuzz.recent), "after_first": replays[0], "after_second": replays[1]}
+    assert replays[1]["rss_mb"] <= replays[0]["rss_mb"] + 10, replays
+    assert replays[1]["threads"] <= replays[0]["threads"] and replays[1]["fds"] <= replays[0]["fds"], replays
 
 
 async def _settle():
