@@ -1,5 +1,5 @@
-"""`ecdiff bench quality | ablation | sessions | handoff | load`: EC-Diff's Tables 1 and 2, DiffusionX's session
-benchmark, the transfer encodings' cost, the cloud under load."""
+"""`ecdiff bench quality | ablation | sessions | handoff | load | gpu`: EC-Diff's Tables 1 and 2, DiffusionX's
+session benchmark, the transfer encodings' cost, the cloud under load, and the prepared GPU check."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, handoff, load, quality, sessions
+    from . import ablation, gpu_check, handoff, load, quality, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     quality.add_arguments(a)
     a.add_argument("--out", type=Path, default=Path("out/bench-ablation"),
                    help="output folder, images cached inside (default: out/bench-ablation); in-process latency only: "
-                        "the services run DDIM with one correction, not these variants")
+                        "the services run the models' own scheduler with one correction, not these variants")
     a.set_defaults(func=ablation.run)
 
     d = benches.add_parser("sessions", help="DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on prompt sessions",
@@ -52,3 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(ld)
     load.add_arguments(ld)
     ld.set_defaults(func=load.run)
+
+    g = benches.add_parser("gpu", help="the prepared GPU check: GPU tests, end to end vs the CPU, kernels, load",
+                           description=gpu_check.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gpu_check.add_arguments(g)
+    g.set_defaults(func=gpu_check.run)

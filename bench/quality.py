@@ -25,7 +25,7 @@ from ecdiff.search.prompts import add_prompt_arguments, read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
 from ecdiff.strategy_config import CONFIG_ENV, StrategyDefaults
 
-from .e2e import LinkSettings, ServiceError, ThroughServices, check_servable, e2e_summary
+from .e2e import LinkSettings, ServiceError, ThroughServices, e2e_summary
 from .quality_report import write_quality_outputs
 from .quality_runner import ImageCache, Method, Record, compare, in_process, machine_info, median_latency, run_methods
 
@@ -97,7 +97,7 @@ def method_row(method: Method, by_mode: dict, args, link: LinkSettings, fidelity
         "cloud_calls": recs[0].cloud_calls,
         "edge_calls": recs[0].edge_calls,
         "transfer_bytes": transfer,
-        "params": {**method.params, "scheduler": method.scheduler, **common,
+        "params": {**method.params, **common,
                    "images_from_cache": sum(r.from_cache for r in recs)},
     }
     if args.latency != "e2e":
@@ -120,8 +120,6 @@ def run(args) -> int:
         items = read_prompts(args.prompts, args.seed)
         pair = pair_from_args(args)
         link = LinkSettings(args.bandwidth_mbps, service_threads=args.service_threads)
-        if args.latency != "in-process":
-            check_servable(pair)
         scorer = load_scorer()
     except ValueError as exc:
         print(f"ecdiff bench quality: error: {exc}", file=sys.stderr)
@@ -136,7 +134,7 @@ def run(args) -> int:
               "rerun to continue)", file=sys.stderr)
         return 1
     records = by_mode["e2e" if args.latency == "e2e" else "in-process"]  # the pictures the metrics read
-    common = {"num_steps": num_steps, "models": pair.name, "guidance": pair.guidance, "prompts": len(items),
+    common = {"num_steps": num_steps, "scheduler": type(pair.cloud.scheduler).__name__, "models": pair.name, "guidance": pair.guidance, "prompts": len(items),
               "latency_mode": args.latency, "bandwidth_mbps": args.bandwidth_mbps}
     prompts = [item.prompt for item in items]
     cloud_images = stack_images([r.image for r in records["cloud"]])
@@ -149,7 +147,7 @@ def run(args) -> int:
             if fidelity is not None:
                 fid[method.name] = scorer_fid(scorer, images, cloud_images) if len(items) >= 2 else None
         rows.append(method_row(method, by_mode, args, link, fidelity, common))
-    results = {"rows": rows, "machine": machine_info(pair.cloud.device)}
+    results = {"rows": rows, "machine": machine_info(pair.cloud.device, pair.cloud.dtype)}
     search_points = args.search_dir / "points.jsonl" if args.search_dir else None
     write_quality_outputs(args.out, results, search_points, fid or None)
     print((args.out / "table.md").read_text())

@@ -10,6 +10,8 @@ import contextlib
 import logging
 from concurrent.futures import Executor
 
+import grpc
+
 from ecdiff.loading import LoadedModel
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
@@ -20,8 +22,8 @@ from ecdiff.engine.core import DenoisingEngine
 
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from .deadline import deadline_of
-from .errors import status_codes
-from .identity import ModelIdentity, identity_of
+from .errors import RpcError, status_codes
+from .identity import ModelIdentity, handoff_refusal, identity_of
 from .logs import request_id
 from .validation import RequestLimits, validate_request
 
@@ -48,7 +50,8 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             scheduler_class=ident.scheduler_class, scheduler_config_json=ident.scheduler_config_json,
             scheduler_config_sha256=ident.scheduler_sha256, text_encoder=text_encoder_id(ident),
             guidance_scale=ident.guidance, max_steps=self.limits.max_steps,
-            max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights)
+            max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights,
+            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256)
 
     @status_codes
     async def Denoise(self, request: cloud_pb2.DenoiseRequest, context):
@@ -56,6 +59,9 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
                                  param_overrides(request.params), self.limits, self.defaults)
         latents_dtype = wire_dtype(request.latents_dtype)
         encoding = wire_encoding(request.latents_encoding)
+        refusal = handoff_refusal(self.model, valid.strategy_name, valid.switch_step, valid.num_steps)
+        if refusal:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
         job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy, latents_every=request.latents_every)
         log.info("denoise", extra={"fields": {"strategy": valid.strategy_name, "steps": job.num_steps,
                                               "switch_step": valid.switch_step, "seed": job.seed}})
@@ -79,4 +85,5 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             timesteps=list(event.timesteps), guidance_scale=self.model.guidance,
             text_encoder=text_encoder_id(ident), prompt=valid.prompt, seed=valid.seed,
             cloud_calls=event.cloud_calls, approx_steps=event.approx_steps,
-            cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name))
+            cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name,
+            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256))

@@ -39,7 +39,7 @@ from .cloud_client import CloudClient
 from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
 from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep, NonFiniteLatents
 from .errors import RpcError, status_codes
-from .identity import HandoffCompat, identity_of, incompatibility, timesteps_for
+from .identity import HandoffCompat, handoff_refusal, identity_of, incompatibility, timesteps_for
 from .recovery import plan_edge_phase
 from .threads import events_from_thread
 from .validation import RequestLimits, ValidRequest, validate_request
@@ -85,6 +85,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         wire_dtype(request.transfer_dtype)
         encoding = wire_encoding(request.transfer_encoding if request.HasField("transfer_encoding")
                                  else self.transfer_encoding)
+        self._check_handoff_supported(valid)
         checkpoint_every = request.checkpoint_every if request.HasField("checkpoint_every") else self.checkpoint_every
         with self.admission.slot():
             started = time.perf_counter()
@@ -178,6 +179,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         if not request.HasField("handoff"):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "handoff is missing")
         valid = self._accept_handoff(request.handoff, expected=None)
+        self._check_handoff_supported(valid)
         handoff = self._decoded_handoff(request.handoff)
         with self.admission.slot():
             started = time.perf_counter()
@@ -191,6 +193,11 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             yield self._result(valid, outcome[0], summary, request.return_latents)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _check_handoff_supported(self, valid: ValidRequest) -> None:
+        refusal = handoff_refusal(self.model, valid.strategy_name, valid.switch_step, valid.num_steps)
+        if refusal:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
 
     def _latents(self, message, what: str) -> torch.Tensor:
         latents = from_proto(message, max_elements=MAX_LATENT_ELEMENTS, max_abs=MAX_LATENT_ABS, what=what)
@@ -224,7 +231,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         compat = HandoffCompat(
             scheduler_class=handoff.scheduler_class, scheduler_sha256=handoff.scheduler_config_sha256,
             latent_shape=tuple(handoff.latents.shape), text_encoder_sha256=handoff.text_encoder.sha256,
-            timesteps=tuple(handoff.timesteps), num_steps=handoff.num_steps)
+            added_conditioning=handoff.added_conditioning, vae_sha256=handoff.vae_sha256, timesteps=tuple(handoff.timesteps), num_steps=handoff.num_steps)
         reason = incompatibility(compat, self.identity, timesteps_for(self.model, valid.num_steps))
         if reason is not None:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"incompatible handoff: {reason}")
