@@ -9,12 +9,13 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
 
-.PHONY: setup test demo certs models search bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-edge lock clean help
+.PHONY: fuzz setup test demo certs models search bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
 	@echo "make certs   development CA, certificates and tokens into CERTS_DIR (default out/certs)"
 	@echo "make test    set up, then run the whole test suite"
+	@echo "make fuzz    fuzz every RPC of both services at length (FUZZ_EXAMPLES=1000 per RPC); figures in out/fuzz/report.md"
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make search  set up, then run the two-stage greedy search (SEARCH_ARGS=--install to ship the result)"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
@@ -42,6 +43,12 @@ test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
+
+# The services fuzzing at length (the suite runs the same properties with a few examples each).
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)
+	ECDIFF_FUZZ_PROFILE=fuzz ECDIFF_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ECDIFF_FUZZ_REPORT=out/fuzz/report.md \
+	  $(PY) -m pytest -q -p no:cacheprovider -p no:logging tests/services/test_fuzz.py
 
 DEMO_ARGS ?=
 demo: $(STAMP)

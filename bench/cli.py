@@ -1,6 +1,6 @@
-"""`ecdiff bench quality | ablation | rule-error | sessions | load | gpu`: EC-Diff's Tables 1 and 2, the per-step
-error of the extrapolation rules (Figure 5), DiffusionX's session benchmark, the cloud under load, and the
-prepared GPU check."""
+"""`ecdiff bench quality | ablation | rule-error | sessions | handoff | load | gpu`: EC-Diff's Tables 1
+and 2, the per-step error of the extrapolation rules (Figure 5), DiffusionX's session benchmark, the
+transfer encodings' cost, the cloud under load, and the prepared GPU check."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, gpu_check, load, quality, rule_error, sessions
+    from . import ablation, gpu_check, handoff, load, quality, rule_error, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -47,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(d)
     sessions.add_arguments(d)
     d.set_defaults(func=sessions.run)
+
+    h = benches.add_parser("handoff", help="compact handoffs: image quality and bytes of each transfer encoding",
+                           description=handoff.__doc__)
+    add_pair_arguments(h)
+    handoff.add_arguments(h)
+    h.set_defaults(func=handoff.run)
 
     ld = benches.add_parser("load", help="the cloud under many concurrent clients: throughput, latency, batching",
                             description=load.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

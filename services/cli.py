@@ -13,6 +13,8 @@ import torch
 from ecdiff.loading import ModelLoadError
 from ecdiff.placement import PlacementError
 
+from ecdiff.wire.tensors import ENCODINGS
+
 from .config import CloudConfig, EdgeConfig, load_config
 from .logs import setup_logging
 from .server import start_cloud, start_edge
@@ -77,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--latency-ms", type=float, help=f"one-way latency added on the edge<->cloud hop (default {EdgeConfig.latency_ms:g})")
             p.add_argument("--checkpoint-every", type=int,
                            help=f"ask the cloud for its latent every n steps (default {EdgeConfig.checkpoint_every})")
+            p.add_argument("--transfer-encoding", choices=sorted(ENCODINGS), help="latents on the cloud->edge hop when "
+                           f"a request does not say (default {EdgeConfig.transfer_encoding})")
             p.add_argument("--session-db", help="DiffusionX session store, SQLite file or ':memory:' "
                                                 f"(default {EdgeConfig.session_db})")
             p.add_argument("--preview-steps", type=int,

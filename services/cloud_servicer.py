@@ -16,7 +16,7 @@ from ecdiff.loading import LoadedModel
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
 from ecdiff.wire.convert import param_overrides, params_to_proto, step_event
-from ecdiff.wire.tensors import to_proto, wire_dtype
+from ecdiff.wire.tensors import to_proto, wire_dtype, wire_encoding
 
 from ecdiff.engine.core import DenoisingEngine
 
@@ -58,6 +58,7 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
         valid = validate_request(request.prompt, request.seed, request.num_steps, request.strategy,
                                  param_overrides(request.params), self.limits, self.defaults)
         latents_dtype = wire_dtype(request.latents_dtype)
+        encoding = wire_encoding(request.latents_encoding)
         refusal = handoff_refusal(self.model, valid.strategy_name, valid.switch_step, valid.num_steps)
         if refusal:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
@@ -67,18 +68,18 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
         events = self.runner.run(job, deadline_of(context), request_id.get())
         async with contextlib.aclosing(events):
             async for event in events:
-                yield self._event(event, valid, latents_dtype)
+                yield self._event(event, valid, latents_dtype, encoding)
 
-    def _event(self, event, valid, latents_dtype) -> cloud_pb2.DenoiseEvent:
+    def _event(self, event, valid, latents_dtype, encoding: int) -> cloud_pb2.DenoiseEvent:
         if isinstance(event, CloudStep):
             step = step_event(event.record)
             if event.latents is not None:
-                step.latents.CopyFrom(to_proto(event.latents, latents_dtype))
+                step.latents.CopyFrom(to_proto(event.latents, latents_dtype, encoding))
             return cloud_pb2.DenoiseEvent(step=step)
         assert isinstance(event, CloudHandoff)
         ident = self.identity
         return cloud_pb2.DenoiseEvent(handoff=cloud_pb2.Handoff(
-            step=event.step, num_steps=valid.num_steps, latents=to_proto(event.latents, latents_dtype),
+            step=event.step, num_steps=valid.num_steps, latents=to_proto(event.latents, latents_dtype, encoding),
             strategy=valid.strategy_name, params=params_to_proto(valid.params),
             scheduler_class=ident.scheduler_class, scheduler_config_sha256=ident.scheduler_sha256,
             timesteps=list(event.timesteps), guidance_scale=self.model.guidance,

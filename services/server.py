@@ -150,7 +150,8 @@ async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) ->
     admission = Admission(config.max_concurrency)
     cloud = CloudClient(config.cloud, LinkConfig(config.bandwidth_mbps, config.latency_ms), config.cloud_event_timeout_s,
                         config.cloud_security())
-    servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every)
+    servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every,
+                                          config.transfer_encoding)
     sessions = diffusionx_assembly.edge_sessions(config, model, cloud, admission, executor)
     return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,
                         edge_servicer.SERVICE_NAME, executor, (sessions,), (cloud,), admission=admission)

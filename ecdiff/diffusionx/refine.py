@@ -117,6 +117,10 @@ class RefinePlan:
     started: float  # perf_counter() when preparation began
 
     def refinement(self, latents: torch.Tensor) -> Refinement:
+        """The finished refinement; NaN or infinite latents (from an unsound preview latent) are a
+        ValueError, never a result."""
+        if not bool(torch.isfinite(latents).all()):
+            raise ValueError("the refinement ended with NaN or infinite latents: the preview latent is not sound")
         run = self.run
         plan = run.strategy.plan(run.num_steps)[run.start_step:]
         return Refinement(latents.detach().to("cpu", torch.float32), self.strength, self.strength_source,

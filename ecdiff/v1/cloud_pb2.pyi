@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DenoiseRequest(_message.Message):
-    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "latents_every", "latents_dtype")
+    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "latents_every", "latents_dtype", "latents_encoding")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class DenoiseRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     LATENTS_EVERY_FIELD_NUMBER: _ClassVar[int]
     LATENTS_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    LATENTS_ENCODING_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     seed: int
     num_steps: int
@@ -24,7 +25,8 @@ class DenoiseRequest(_message.Message):
     params: _strategy_pb2.StrategyParams
     latents_every: int
     latents_dtype: _tensor_pb2.DType
-    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., latents_every: _Optional[int] = ..., latents_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ...) -> None: ...
+    latents_encoding: _tensor_pb2.Encoding
+    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., latents_every: _Optional[int] = ..., latents_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., latents_encoding: _Optional[_Union[_tensor_pb2.Encoding, str]] = ...) -> None: ...
 
 class StepEvent(_message.Message):
     __slots__ = ("index", "timestep", "kind", "seconds", "latents")

@@ -16,6 +16,7 @@ ECDIFF = Method("ecdiff", ECDiff(2, 1, 0.5, 4), {"strategy": "ecdiff", "num_step
 
 def test_requests_carry_the_methods_parameters_explicitly():
     assert request_options(ECDIFF, 6) == {"strategy": "ecdiff", "num_steps": 6, "transfer_dtype": "float32",
+                                          "transfer_encoding": "raw",
                                           "params": {"pre_steps": 2, "k": 1, "alpha": 0.5, "switch_step": 4,
                                                      "rule": "paper"}}
     hybrid = Method("hybrid-25", HybridSD(3), {"strategy": "hybrid", "cloud_steps": 3})

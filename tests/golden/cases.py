@@ -106,7 +106,7 @@ def services_case() -> dict[str, torch.Tensor]:
                 request = edge_pb2.GenerateRequest(
                     prompt=PROMPT, seed=SEED, num_steps=8, strategy=name,
                     params=strategy_pb2.StrategyParams(**values), return_latents=True,
-                    transfer_dtype=tensor_pb2.DTYPE_FLOAT32)
+                    transfer_dtype=tensor_pb2.DTYPE_FLOAT32, transfer_encoding=tensor_pb2.ENCODING_RAW)
                 result = list(edge.Generate(request, timeout=120))[-1].result
                 out[f"generate/{name}/latents"] = from_proto(result.latents, max_elements=10**6)
                 out[f"generate/{name}/png"] = _png(result.image_png)

@@ -27,6 +27,7 @@ def test_precedence_defaults_file_environment_flags(tmp_path):
     ("", {"ECDIFF_EDGE_BANDWIDTH_MBPS": "fast"}, "BANDWIDTH_MBPS"),
     ("", {"ECDIFF_EDGE_LATENCY_MS": "-1"}, "latency_ms must be >= 0"),
     ("[edge]\ncloud = 'nowhere'\n", {}, "HOST:PORT"),
+    ("", {"ECDIFF_EDGE_TRANSFER_ENCODING": "zip"}, r"transfer_encoding must be one of \['int8', 'raw'\]"),
     ("[edge\n", {}, "services config"),
 ])
 def test_bad_configuration_is_refused(tmp_path, section, env, fragment):

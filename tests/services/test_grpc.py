@@ -55,7 +55,9 @@ def cloud_stub(services):
 
 
 def request(strategy="ecdiff", steps=STEPS, prompt="a small red circle at the top left", seed=7, **fields):
+    """Raw (exact) latents unless the test asks otherwise: the edge's default is int8."""
     params = fields.pop("params", STRATEGIES[strategy][1] if strategy in STRATEGIES else {})
+    fields.setdefault("transfer_encoding", tensor_pb2.ENCODING_RAW)
     return edge_pb2.GenerateRequest(prompt=prompt, seed=seed, num_steps=steps, strategy=strategy,
                                     params=strategy_pb2.StrategyParams(**params), **fields)
 
@@ -142,6 +144,36 @@ def test_lossy_transfer_stays_within_tolerance_and_halves_the_latent_bytes(edge_
     assert s.bytes_to_cloud == s32.bytes_to_cloud and s32.bytes_from_cloud - s.bytes_from_cloud >= 4 * 8 * 8 * 2
 
 
+def test_int8_transfer_quarters_the_latent_bytes_and_stays_close_to_the_exact_result(edge_stub, reference):
+    _, result = collect(edge_stub.Generate(request("hybrid", transfer_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL,
+                                                   return_latents=True)))
+    _, lossless = collect(edge_stub.Generate(request("hybrid", transfer_encoding=tensor_pb2.ENCODING_RAW)))
+    got = from_proto(result.latents, max_elements=1 << 16)
+    expected = reference(HybridSD(3), "a small red circle at the top left", 7, STEPS).latents
+    # Each handoff value is within half a step (its channel's absmax / 254) of the exact one; the 5
+    # remaining DDIM steps keep the error at that order: 0.6 % of the norm measured here, 5x headroom.
+    rel = float((got - expected).norm() / expected.norm())
+    assert 0 < rel < 0.03, rel
+    # The 1x4x8x8 handoff: 256 bytes of codes and 4 scales instead of 1024 bytes of float32.
+    assert lossless.summary.bytes_from_cloud - result.summary.bytes_from_cloud >= 1024 - 256 - 4 * 4 - 8
+
+
+def test_the_edges_default_transfer_is_int8(edge_stub):
+    unset = request("hybrid")
+    unset.ClearField("transfer_encoding")
+    _, default = collect(edge_stub.Generate(unset))
+    _, int8 = collect(edge_stub.Generate(request("hybrid", transfer_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL)))
+    assert default.summary.bytes_from_cloud == int8.summary.bytes_from_cloud
+    assert default.image_png == int8.image_png
+
+
+def test_an_int8_handoff_produced_elsewhere_is_accepted(cloud_stub, edge_stub):
+    handoff = denoise(cloud_stub, latents_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL)[-1].handoff
+    assert handoff.latents.encoding == tensor_pb2.ENCODING_INT8_PER_CHANNEL and len(handoff.latents.data) == 4 * 8 * 8
+    _, result = collect(edge_stub.ContinueFromHandoff(edge_pb2.ContinueRequest(handoff=handoff)))
+    assert result.image_png
+
+
 def denoise(cloud_stub, strategy="hybrid", **fields):
     params = strategy_pb2.StrategyParams(**STRATEGIES[strategy][1])
     return list(cloud_stub.Denoise(cloud_pb2.DenoiseRequest(
@@ -215,6 +247,7 @@ BAD_INPUTS = [
     (dict(params=dict(pre_steps=5, switch_step=3)), "must be >= pre_steps"),
     (dict(strategy="hybrid", params=dict(cloud_steps=STEPS + 1)), "cloud_steps (9) must be <= num_steps (8)"),
     (dict(transfer_dtype=42), "unknown dtype 42"),
+    (dict(transfer_encoding=5), "unknown encoding 5; this peer knows ENCODING_RAW (0) and ENCODING_INT8_PER_CHANNEL (1)"),
 ]
 
 
@@ -232,6 +265,7 @@ def test_bad_input_is_invalid_argument_before_any_model_runs(edge_stub, tiny_pai
     (dict(prompt="", num_steps=STEPS, strategy="cloud"), "prompt is empty"),
     (dict(prompt="x", num_steps=0, strategy="cloud"), "num_steps must be in"),
     (dict(prompt="x", num_steps=STEPS, strategy="cloud", latents_dtype=7), "unknown dtype 7"),
+    (dict(prompt="x", num_steps=STEPS, strategy="cloud", latents_encoding=2), "unknown encoding 2"),
 ])
 def test_cloud_refuses_bad_input(cloud_stub, fields, fragment):
     with pytest.raises(grpc.RpcError) as info:
@@ -245,6 +279,28 @@ def test_oversized_message_is_resource_exhausted_and_the_server_keeps_serving(ed
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     _, result = collect(edge_stub.Generate(request("edge", steps=2)))
     assert result.image_png
+
+
+@pytest.mark.parametrize("method", ["/ecdiff.v1.EdgeDenoiser/Generate", "/ecdiff.v1.CloudDenoiser/GetModelInfo"])
+def test_bytes_that_are_not_a_request_are_invalid_argument_not_unknown(services, method):
+    """Found by the fuzzer (test_fuzz.py): gRPC's own deserializer ended such calls as UNKNOWN."""
+    target = services.edge_target if "Edge" in method else services.cloud_target
+    with grpc.insecure_channel(target) as channel:
+        call = (channel.unary_unary if method.endswith("GetModelInfo") else channel.unary_stream)(method)
+        with pytest.raises(grpc.RpcError) as info:
+            result = call(b"\xff\xff\xff", timeout=30)
+            list(result) if not method.endswith("GetModelInfo") else result
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("malformed request (3 bytes): Error parsing message")
+
+
+def test_a_refusal_echoing_a_huge_value_reaches_the_client_cut(edge_stub):
+    """Found by the fuzzer: an error naming a 100 KB strategy made trailers the client drops
+    (RESOURCE_EXHAUSTED "Stream removed") instead of the INVALID_ARGUMENT."""
+    with pytest.raises(grpc.RpcError) as info:
+        list(edge_stub.Generate(request(strategy="x" * 100_000, params={}), timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("unknown strategy 'xxx") and "bytes, cut)" in info.value.details()
 
 
 def test_health_and_reflection(services):
