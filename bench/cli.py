@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, load, quality, sessions
+    from . import ablation, capacity, load, quality, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -45,3 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(ld)
     load.add_arguments(ld)
     ld.set_defaults(func=load.run)
+
+    c = benches.add_parser("capacity", help="replicas (GPUs) a target request rate and p95 need, per strategy",
+                           description=capacity.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    capacity.add_arguments(c)
+    c.set_defaults(func=capacity.run)

@@ -20,7 +20,9 @@ from typing import Optional
 import ray
 from grpc_health.v1 import health_pb2
 from ray import serve
+from ray.exceptions import GetTimeoutError
 
+from ecdiff.engine.core import EngineSnapshot
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc
 
@@ -42,6 +44,7 @@ class RayCloudApp:
     def __init__(self, config: RayConfig, handle, board, started_ray: bool) -> None:
         self.config, self.handle, self.board, self.started_ray = config, handle, board, started_ray
         self._watcher: Optional[asyncio.Task] = None
+        self._snapshots: dict[str, EngineSnapshot] = {}
 
     @classmethod
     def start(cls, config: CloudConfig) -> "RayCloudApp":
@@ -56,6 +59,7 @@ class RayCloudApp:
             board_name = f"{ray_config.app}-stats"
             board = create_board(board_name)
             handle = serve.run(_deployment(config, ray_config, board_name), name=ray_config.app, route_prefix=None)
+            read_board(board, timeout_s=120)  # its worker is up: scrapes need not wait for it
         except BaseException:
             if started_ray:
                 ray.shutdown()
@@ -66,8 +70,13 @@ class RayCloudApp:
                                                 "autoscaling": [ray_config.min_replicas, ray_config.max_replicas]}})
         return cls(ray_config, handle, board, started_ray)
 
-    def replica_snapshots(self):
-        return read_board(self.board)
+    def replica_snapshots(self) -> dict[str, EngineSnapshot]:
+        """Each replica's latest engine snapshot; the last ones read if the board is slow to answer."""
+        try:
+            self._snapshots = read_board(self.board)
+        except GetTimeoutError:
+            log.warning("replica stats board did not answer; serving the last snapshots read")
+        return self._snapshots
 
     def running_replicas(self) -> int:
         app = serve.status().applications.get(self.config.app)
