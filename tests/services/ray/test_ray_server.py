@@ -11,6 +11,7 @@ import asyncio
 import os
 import threading
 import time
+import urllib.request
 from types import SimpleNamespace
 
 import grpc
@@ -18,6 +19,7 @@ import pytest
 import ray
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from ecdiff.engine.work import DeadlineExceeded
 from ecdiff.services.cloud_phase import CloudJob, CloudStep
@@ -74,7 +76,7 @@ def services(ray_instance, tiny_pair):
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
 
     cloud = on(start_cloud_ray(CloudConfig(port=0, model="tiny", ray=True, replicas=2, replica_cpus=1,
-                                           torch_threads=1)))
+                                           torch_threads=1, metrics_port=0)))
     edge = on(start_edge(EdgeConfig(port=0, cloud=cloud.target, checkpoint_every=2, session_db=":memory:",
                                     predictors="none"), tiny_pair[1]))
     app = cloud.clients[0]
@@ -136,6 +138,12 @@ def test_model_info_health_and_per_replica_metrics(services, tiny_pair):
     assert health(services.cloud.target) == SERVING
     assert health(services.cloud.target, "ecdiff.v1.CloudDenoiser") == SERVING
     eventually(lambda: len(replicas(services)) == 2, "both replicas report their engine's metrics")
+    # The front end's Prometheus exporter: each replica's engine, labelled, beside the RPCs.
+    text = urllib.request.urlopen(f"http://127.0.0.1:{services.cloud.metrics_port}/metrics", timeout=30).read().decode()
+    calls = {s.labels["replica"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
+             if s.name == "ecdiff_unet_calls_total"}
+    assert set(calls) == set(replicas(services)) and sum(calls.values()) > 0  # the strategies' requests ran
+    assert "ecdiff_rpcs_total" in text
 
 
 def test_cancel_reaches_the_replica_engine(services, gate):
