@@ -59,6 +59,7 @@ class CloudReplica:
         self.replica = serve.get_replica_context().replica_id.unique_id
         self._stop = threading.Event()
         self._board = StatsBoardClient(spec.stats_board)
+        self._board.put(self.replica, self.engine.snapshot())  # reachable from the first scrape on
         threading.Thread(target=self._publish, name="ecdiff-replica-stats", daemon=True).start()
         log.info("replica ready", extra={"fields": {"replica": self.replica, "model": model.name,
                                                     "torch_threads": spec.torch_threads}})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
@@ -59,7 +60,7 @@ class RayCloudApp:
             board_name = f"{ray_config.app}-stats"
             board = create_board(board_name)
             handle = serve.run(_deployment(config, ray_config, board_name), name=ray_config.app, route_prefix=None)
-            read_board(board, timeout_s=120)  # its worker is up: scrapes need not wait for it
+            _await_replicas_on_board(board, ray_config.replicas)
         except BaseException:
             if started_ray:
                 ray.shutdown()
@@ -114,6 +115,15 @@ class RayCloudApp:
         else:
             serve.delete(self.config.app)  # Ray belongs to this process's owner: leave it running
         log.info("ray serve stopped", extra={"fields": {"app": self.config.app}})
+
+
+def _await_replicas_on_board(board, replicas: int, timeout_s: float = 120.0) -> None:
+    """Every replica has reported its engine: the metrics are complete from the first scrape."""
+    deadline = time.monotonic() + timeout_s
+    while len(read_board(board, timeout_s=timeout_s)) < replicas:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the replicas did not report their metrics within {timeout_s:g} s")
+        time.sleep(0.1)
 
 
 def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):

@@ -43,5 +43,5 @@ class StatsBoardClient:
         self._board.put.remote(replica, snapshot)
 
 
-def read_board(board, timeout_s: float = 5.0) -> dict[str, EngineSnapshot]:
+def read_board(board, timeout_s: float = 10.0) -> dict[str, EngineSnapshot]:
     return ray.get(board.latest.remote(), timeout=timeout_s)

@@ -22,7 +22,7 @@ def test_serve_cloud_ray_serves_and_stops_cleanly_with_its_ray_instance():
                 prompt="a small red circle at the top left", seed=1, num_steps=6, strategy="cloud"), timeout=120))
         assert events[-1].HasField("handoff") and events[-1].handoff.cloud_calls == 6
         assert cloud.stop(timeout=120) == 0
-        log = cloud.log_text()
+        log = cloud.log_path.read_text()
         assert '"msg": "ray serve stopped"' in log and '"msg": "stopped"' in log
         _, alive = psutil.wait_procs(ray_processes, timeout=60)
         assert not alive, f"Ray processes left running: {[p.cmdline()[:2] for p in alive]}"

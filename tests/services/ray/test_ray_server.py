@@ -189,13 +189,18 @@ def test_deadline_reaches_the_replica_engine(services, gate):
     # The step held at the gate finished after the deadline; the engine's next iteration retired it.
     assert all(isinstance(e, CloudStep) for e in outcome["events"]) and len(outcome["events"]) < STEPS
     eventually(lambda: total(services, "deadline") == before + 1, "the replica's engine ended it at the deadline")
-    # Through gRPC the client's deadline ends the call with DEADLINE_EXCEEDED like on a plain cloud.
+    # Through gRPC, the client's deadline.
     gate.unlink()
     try:
         with grpc.insecure_channel(services.cloud.target) as channel, pytest.raises(grpc.RpcError) as raised:
             list(cloud_pb2_grpc.CloudDenoiserStub(channel).Denoise(cloud_pb2.DenoiseRequest(
                 prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud"), timeout=1.0))
-        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # Either it ran into its deadline, or the engine refused it at once because its measured
+        # iteration time (the gated iterations count) says the deadline cannot be met: both are the
+        # replica's engine acting on the client's deadline, as on a plain cloud.
+        error = raised.value
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED or (
+            error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "deadline cannot be met" in error.details())
     finally:
         gate.touch()
     eventually(lambda: not any(s.running or s.queued for s in replicas(services).values()), "the replicas are idle")
