@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,8 +43,11 @@ HEALTH_POLL_S = 1.0
 class RayCloudApp:
     """The Serve application and the Ray instance under it; `close()` undoes what `start` did."""
 
-    def __init__(self, config: RayConfig, handle, board, started_ray: bool) -> None:
-        self.config, self.handle, self.board, self.started_ray = config, handle, board, started_ray
+    def __init__(self, config: RayConfig, handle, board, connected: bool, own_instance: bool) -> None:
+        """`connected`: this process called ray.init; `own_instance`: and it started a local Ray instance
+        (rather than joining a cluster at `address` or $RAY_ADDRESS)."""
+        self.config, self.handle, self.board = config, handle, board
+        self.connected, self.own_instance = connected, own_instance
         self._watcher: Optional[asyncio.Task] = None
         self._snapshots: dict[str, EngineSnapshot] = {}
 
@@ -51,8 +55,8 @@ class RayCloudApp:
     def start(cls, config: CloudConfig) -> "RayCloudApp":
         """Blocking (call from a thread): returns once every replica has loaded its model."""
         ray_config = config.ray_config()
-        started_ray = not ray.is_initialized()
-        if started_ray:
+        connected = not ray.is_initialized()
+        if connected:
             ray.init(address=ray_config.address, include_dashboard=False)
         try:
             # No HTTP or Serve-gRPC proxy: the edge speaks to our gRPC front end (docs/services.md).
@@ -62,14 +66,15 @@ class RayCloudApp:
             handle = serve.run(_deployment(config, ray_config, board_name), name=ray_config.app, route_prefix=None)
             _await_replicas_on_board(board, ray_config.replicas)
         except BaseException:
-            if started_ray:
+            if connected:
                 ray.shutdown()
             raise
         log.info("ray serve", extra={"fields": {"app": ray_config.app, "address": ray_config.address or "local",
                                                 "replicas": ray_config.replicas, "replica_cpus": ray_config.replica_cpus,
                                                 "replica_gpus": ray_config.replica_gpus,
                                                 "autoscaling": [ray_config.min_replicas, ray_config.max_replicas]}})
-        return cls(ray_config, handle, board, started_ray)
+        own_instance = connected and ray_config.address is None and not os.environ.get("RAY_ADDRESS")
+        return cls(ray_config, handle, board, connected, own_instance)
 
     def replica_snapshots(self) -> dict[str, EngineSnapshot]:
         """Each replica's latest engine snapshot; the last ones read if the board is slow to answer."""
@@ -109,11 +114,12 @@ class RayCloudApp:
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
-        if self.started_ray:
+        if self.own_instance:  # all of it goes
             serve.shutdown()
-            ray.shutdown()  # stops a local instance; only disconnects from a cluster we joined
-        else:
-            serve.delete(self.config.app)  # Ray belongs to this process's owner: leave it running
+        else:  # a cluster we joined, or the Ray of this process's owner: only our application goes
+            serve.delete(self.config.app)
+        if self.connected:
+            ray.shutdown()  # stops a local instance; only disconnects from a cluster
         log.info("ray serve stopped", extra={"fields": {"app": self.config.app}})
 
 
@@ -129,7 +135,7 @@ def _await_replicas_on_board(board, replicas: int, timeout_s: float = 120.0) -> 
 def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
     engine = config.engine()
     model = config.model
-    if model and Path(model).exists():  # a local folder: replicas on this machine may start elsewhere
+    if model and Path(model).exists():  # a folder: replicas run in other processes, other working directories
         model = str(Path(model).resolve())
     spec = ReplicaSpec(model, engine, config.torch_threads or max(1, int(ray_config.replica_cpus)), board_name)
     scaling = (dict(autoscaling_config=dict(min_replicas=ray_config.min_replicas, max_replicas=ray_config.max_replicas,
