@@ -5,8 +5,8 @@ batch size (`--curve B:MS,...`, measured; the default is the shipped cloud UNet 
 2 torch threads, measured for issue 15), optionally rescaled so that batch 1 costs `--unet-ms` (the
 step cost on the GPU you deploy on, which you measure: no GPU number is built in); the engine's
 `--max-batch` and `--max-running`; the strategies' cloud UNet calls per request from
-`configs/strategy.toml` at `--steps`; `--step-overhead-ms`, each request's cost in an iteration besides
-the UNet call (DDIM update, approximated steps, events; calibrate it against `ecdiff bench load`).
+`configs/strategy.toml` at `--steps`; `--step-overhead-ms`, the cost of each cloud-phase step besides
+the UNet call (DDIM update, approximated step, its event; calibrate it against `ecdiff bench load`).
 
 The model: each replica runs the engine as built (continuous batching: every iteration is one UNet
 call for up to max_batch running requests, those waiting longest first; approximated steps cost
@@ -25,7 +25,7 @@ import math
 import random
 import sys
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -43,10 +43,10 @@ STRATEGIES = {"ecdiff": "EC-Diff", "hybrid": "HybridSD", "cloud": "cloud-only"}
 @dataclass(frozen=True)
 class BatchCurve:
     points: tuple[tuple[int, float], ...]  # (batch size, seconds per UNet call), increasing batch sizes
-    step_overhead: float = 0.0  # seconds per request in an iteration besides the UNet (update, events)
+    request_overhead: float = 0.0  # seconds per request in an iteration besides the UNet call
 
     @classmethod
-    def parse(cls, text: str, unet_ms: Optional[float] = None, step_overhead_ms: float = 0.0) -> "BatchCurve":
+    def parse(cls, text: str, unet_ms: Optional[float] = None) -> "BatchCurve":
         try:
             points = sorted((int(b), float(ms) / 1000) for b, ms in (item.split(":") for item in text.split(",")))
         except ValueError:
@@ -59,18 +59,16 @@ class BatchCurve:
                 raise ValueError(f"--unet-ms must be > 0, got {unet_ms}")
             scale = unet_ms / 1000 / points[0][1]
             points = [(b, s * scale) for b, s in points]
-        if not (math.isfinite(step_overhead_ms) and step_overhead_ms >= 0):
-            raise ValueError(f"--step-overhead-ms must be >= 0, got {step_overhead_ms}")
-        return cls(tuple(points), step_overhead_ms / 1000)
+        return cls(tuple(points))
 
     def seconds(self, batch: int) -> float:
         """One iteration with `batch` requests: the UNet call (linear between measured sizes,
         extrapolated from the last two beyond them) plus each request's overhead."""
         points = self.points
         if len(points) == 1:
-            return (points[0][1] + self.step_overhead) * batch
+            return (points[0][1] + self.request_overhead) * batch
         (b0, s0), (b1, s1) = next(((p, q) for p, q in zip(points, points[1:]) if batch <= q[0]), points[-2:])
-        return s0 + (s1 - s0) * (batch - b0) / (b1 - b0) + self.step_overhead * batch
+        return s0 + (s1 - s0) * (batch - b0) / (b1 - b0) + self.request_overhead * batch
 
     def peak_rate(self, max_batch: int, calls: int) -> float:
         """Requests per second one replica completes with full batches."""
@@ -173,13 +171,13 @@ def plan(rate: float, p95_s: float, calls: int, curve: BatchCurve, engine: Engin
 
 def run(args) -> int:
     try:
-        curve = BatchCurve.parse(args.curve, args.unet_ms, args.step_overhead_ms)
+        curve = BatchCurve.parse(args.curve, args.unet_ms)
         engine = EngineConfig(max_batch=args.max_batch, max_running=args.max_running)
-        if not (args.rate > 0 and args.p95 > 0 and args.requests >= 100):
-            raise ValueError("need --rate > 0, --p95 > 0 and --requests >= 100")
+        if not (args.rate > 0 and args.p95 > 0 and args.requests >= 100 and args.step_overhead_ms >= 0):
+            raise ValueError("need --rate > 0, --p95 > 0, --requests >= 100 and --step-overhead-ms >= 0")
         defaults = StrategyDefaults.load(args.strategy_config)
-        calls = {name: PlanCounts.of(defaults.resolve(name, args.steps, {})[0].plan(args.steps)).cloud
-                 for name in STRATEGIES}
+        counts = {name: PlanCounts.of(defaults.resolve(name, args.steps, {})[0].plan(args.steps)) for name in STRATEGIES}
+        calls = {name: c.cloud for name, c in counts.items()}
     except ValueError as exc:
         print(f"ecdiff bench capacity: error: {exc}", file=sys.stderr)
         return 2
@@ -190,10 +188,11 @@ def run(args) -> int:
           + (f"; rescaled so that batch 1 costs {args.unet_ms:g} ms, keeping the curve's shape" if args.unet_ms else "")
           + "): " + ", ".join(f"{b}: {s * 1000:.1f} ms" for b, s in curve.points))
     print(f"- engine per replica: max batch {engine.max_batch}, max running {engine.max_running}; "
-          f"{args.step_overhead_ms:g} ms per request in an iteration besides the UNet call (--step-overhead-ms); "
-          "approximated steps and prompt encoding cost nothing more; one replica = one device")
-    print(f"- {args.steps} steps; cloud UNet calls per request from {args.strategy_config or 'configs/strategy.toml'}: "
-          + ", ".join(f"{STRATEGIES[n]} {c}" for n, c in calls.items()))
+          f"{args.step_overhead_ms:g} ms per cloud-phase step besides the UNet call (--step-overhead-ms: DDIM "
+          "update, approximated steps, events); prompt encoding costs nothing; one replica = one device")
+    print(f"- {args.steps} steps; cloud UNet calls / cloud-phase steps per request from "
+          f"{args.strategy_config or 'configs/strategy.toml'}: "
+          + ", ".join(f"{STRATEGIES[n]} {c.cloud} / {c.cloud + c.approx}" for n, c in counts.items()))
     print(f"- Poisson arrivals at {args.rate:g} req/s, routed to the less loaded of two random replicas; "
           f"{args.requests} simulated requests (first 10 % warm-up); latency = cloud phase, arrival to handoff "
           "(edge steps, transfer and network not included)")
@@ -202,11 +201,14 @@ def run(args) -> int:
           "| simulated p50 (s) | simulated p95 (s) | mean batch |")
     print("|---|---|---|---|---|---|---|")
     for name, label in STRATEGIES.items():
-        peak = curve.peak_rate(engine.max_batch, calls[name])
-        result = plan(args.rate, args.p95, calls[name], curve, engine, args.requests)
+        # Each iteration advances a request by one UNet call and the approximated steps before it.
+        steps_per_call = (counts[name].cloud + counts[name].approx) / counts[name].cloud
+        strategy_curve = replace(curve, request_overhead=args.step_overhead_ms / 1000 * steps_per_call)
+        peak = strategy_curve.peak_rate(engine.max_batch, calls[name])
+        result = plan(args.rate, args.p95, calls[name], strategy_curve, engine, args.requests)
         if result is None:
             print(f"| {label} | {calls[name]} | {peak:.2f} | not reachable (one request alone takes "
-                  f"{calls[name] * curve.seconds(1):.2f} s, or over 100000 replicas) | - | - | - |")
+                  f"{calls[name] * strategy_curve.seconds(1):.2f} s, or over 100000 replicas) | - | - | - |")
         else:
             print(f"| {label} | {calls[name]} | {peak:.2f} | {result.replicas} | {result.p50:.2f} | {result.p95:.2f} "
                   f"| {result.mean_batch:.1f} |")
@@ -220,8 +222,8 @@ def add_arguments(parser) -> None:
                         f"(default: measured on this CPU, {MEASURED_CPU_CURVE})")
     parser.add_argument("--unet-ms", type=float, help="rescale the curve so that batch 1 costs this (your device's "
                         "measured step cost) (default: the curve as given)")
-    parser.add_argument("--step-overhead-ms", type=float, default=0.0, help="per request in an iteration, besides the "
-                        "UNet call: DDIM update, approximated steps, events (calibrate with `ecdiff bench load`) (default 0)")
+    parser.add_argument("--step-overhead-ms", type=float, default=0.0, help="per cloud-phase step of a request, besides "
+                        "the UNet call: DDIM update, approximated step, event (calibrate with `ecdiff bench load`) (default 0)")
     parser.add_argument("--max-batch", type=int, default=EngineConfig.max_batch,
                         help=f"engine max batch (default {EngineConfig.max_batch})")
     parser.add_argument("--max-running", type=int, default=EngineConfig.max_running,

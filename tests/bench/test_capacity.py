@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from ecdiff.bench.capacity import BatchCurve, plan, simulate
@@ -7,12 +9,12 @@ from ecdiff.engine.config import EngineConfig
 ENGINE = EngineConfig(max_batch=4, max_running=8)
 
 
-def test_the_curve_interpolates_rescales_and_adds_the_step_overhead():
+def test_the_curve_interpolates_rescales_and_adds_the_requests_overhead():
     curve = BatchCurve.parse("1:10,4:16,8:32")
     assert curve.seconds(1) == pytest.approx(0.010) and curve.seconds(2) == pytest.approx(0.012)
     assert curve.seconds(16) == pytest.approx(0.064)  # beyond the last point: the last segment's slope
     assert BatchCurve.parse("1:10,4:16", unet_ms=5).seconds(4) == pytest.approx(0.008)  # shape kept
-    assert BatchCurve.parse("1:10,4:16", step_overhead_ms=1).seconds(4) == pytest.approx(0.020)
+    assert BatchCurve(((1, 0.010), (4, 0.016)), request_overhead=0.001).seconds(4) == pytest.approx(0.020)
     for bad in ("", "2:10", "1:0", "1:10,1:12", "1-10"):
         with pytest.raises(ValueError):
             BatchCurve.parse(bad)
@@ -39,9 +41,11 @@ def test_the_plan_is_the_fewest_replicas_meeting_the_p95():
 
 
 def test_the_command_prints_its_assumptions_and_a_row_per_strategy(capsys):
-    assert main(["bench", "capacity", "--rate", "50", "--p95", "5", "--curve", "1:40,8:100", "--requests", "500"]) == 0
+    assert main(["bench", "capacity", "--rate", "50", "--p95", "5", "--curve", "1:40,8:100", "--requests", "500",
+                 "--step-overhead-ms", "2"]) == 0
     out = capsys.readouterr().out
     assert "Assumptions:" in out and "given with --curve" in out and "1: 40.0 ms, 8: 100.0 ms" in out
+    assert "2 ms per cloud-phase step" in out and re.search(r"EC-Diff \d+ / \d+, HybridSD \d+ / \d+", out)
     for label in ("EC-Diff", "HybridSD", "cloud-only"):
         assert f"| {label} |" in out
     assert main(["bench", "capacity", "--rate", "0", "--p95", "5"]) == 2
