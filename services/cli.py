@@ -75,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--max-replicas", type=int, help="autoscaling upper bound, with --min-replicas (default: no autoscaling)")
             p.add_argument("--target-ongoing-requests", type=float, help="autoscaling: ongoing requests per replica "
                            f"to aim at (default {CloudConfig.target_ongoing_requests:g})")
+            p.add_argument("--upscale-delay-s", type=float, help="autoscaling: seconds above target before a replica "
+                           f"is added (default {CloudConfig.upscale_delay_s:g})")
         if role == "edge":
             p.add_argument("--max-concurrency", type=int,
                            help=f"generations computing at once (default {EdgeConfig.max_concurrency})")

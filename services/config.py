@@ -118,6 +118,7 @@ class RayConfig:
     max_replicas: Optional[int] = None
     # Ongoing requests per replica that autoscaling aims at: about max_batch keeps its batches full.
     target_ongoing_requests: float = 8.0
+    upscale_delay_s: float = 30.0  # autoscaling: load must stay above target this long before adding a replica
 
     def __post_init__(self) -> None:
         _check(self.replicas >= 1, f"replicas must be >= 1, got {self.replicas}")
@@ -131,6 +132,8 @@ class RayConfig:
                    f"{self.max_replicas}")
         _check(math.isfinite(self.target_ongoing_requests) and self.target_ongoing_requests > 0,
                f"target_ongoing_requests must be > 0, got {self.target_ongoing_requests}")
+        _check(math.isfinite(self.upscale_delay_s) and self.upscale_delay_s >= 0,
+               f"upscale_delay_s must be >= 0, got {self.upscale_delay_s}")
         _check(bool(self.app.strip()), "app must not be empty")
 
     @property
@@ -156,6 +159,7 @@ class CloudConfig(ServerConfig):
     min_replicas: Optional[int] = RayConfig.min_replicas
     max_replicas: Optional[int] = RayConfig.max_replicas
     target_ongoing_requests: float = RayConfig.target_ongoing_requests
+    upscale_delay_s: float = RayConfig.upscale_delay_s
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -169,7 +173,8 @@ class CloudConfig(ServerConfig):
     def ray_config(self) -> RayConfig:
         return RayConfig(address=self.ray_address, app=self.ray_app, replicas=self.replicas,
                          replica_cpus=self.replica_cpus, replica_gpus=self.replica_gpus, min_replicas=self.min_replicas,
-                         max_replicas=self.max_replicas, target_ongoing_requests=self.target_ongoing_requests)
+                         max_replicas=self.max_replicas, target_ongoing_requests=self.target_ongoing_requests,
+                         upscale_delay_s=self.upscale_delay_s)
 
 
 @dataclass(frozen=True)

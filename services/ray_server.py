@@ -140,7 +140,8 @@ def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
     spec = ReplicaSpec(model, engine, config.torch_threads or max(1, int(ray_config.replica_cpus)), board_name)
     scaling = (dict(autoscaling_config=dict(min_replicas=ray_config.min_replicas, max_replicas=ray_config.max_replicas,
                                             initial_replicas=ray_config.replicas,
-                                            target_ongoing_requests=ray_config.target_ongoing_requests))
+                                            target_ongoing_requests=ray_config.target_ongoing_requests,
+                                            upscale_delay_s=ray_config.upscale_delay_s))
                if ray_config.autoscaling else dict(num_replicas=ray_config.replicas))
     # A replica takes as many requests as its engine runs and queues, one more so that the engine
     # (not Ray's router) refuses the excess with its own reason (queue full).
