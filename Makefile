@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
 
-.PHONY: setup test demo certs models search bench bench-kernels bench-load bench-sessions session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
+.PHONY: setup test demo certs models search bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make gpu-check  where a GPU exists: GPU tests, e2e vs the CPU for every strategy, kernels, load (BENCH_ARGS=...)"
 	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs 8 (BENCH_ARGS=...)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
@@ -71,6 +72,10 @@ bench-sessions: $(STAMP)
 bench-load: $(STAMP)
 	$(VENV)/bin/ecdiff bench load --strategies ecdiff --out out/bench-load/ecdiff $(BENCH_ARGS)
 	$(VENV)/bin/ecdiff bench load --strategies cloud --out out/bench-load/cloud $(BENCH_ARGS)
+
+# The prepared GPU check (bench/gpu_check.py): one summary; figures under out/gpu-check/ (or $$OUT/gpu-check).
+gpu-check: $(STAMP)
+	$(VENV)/bin/ecdiff bench gpu $(BENCH_ARGS)
 
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)

@@ -1,4 +1,5 @@
-"""`ecdiff bench quality | ablation | sessions`: EC-Diff's Tables 1 and 2, DiffusionX's session benchmark."""
+"""`ecdiff bench quality | ablation | sessions | load | gpu`: EC-Diff's Tables 1 and 2, DiffusionX's session
+benchmark, the cloud under load, and the prepared GPU check."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, capacity, load, quality, sessions
+    from . import ablation, capacity, gpu_check, load, quality, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -45,6 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(ld)
     load.add_arguments(ld)
     ld.set_defaults(func=load.run)
+
+    g = benches.add_parser("gpu", help="the prepared GPU check: GPU tests, end to end vs the CPU, kernels, load",
+                           description=gpu_check.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gpu_check.add_arguments(g)
+    g.set_defaults(func=gpu_check.run)
 
     c = benches.add_parser("capacity", help="replicas (GPUs) a target request rate and p95 need, per strategy",
                            description=capacity.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

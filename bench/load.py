@@ -37,7 +37,7 @@ import grpc
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from ecdiff.cli_options import apply_torch_threads
+from ecdiff.cli_options import apply_torch_threads, placement_flags, placement_from_args
 from ecdiff.conventions import DEFAULT_NUM_STEPS
 from ecdiff.search.chart import PALETTE, Chart
 from ecdiff.services.config import CHANNEL_OPTIONS
@@ -215,7 +215,8 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
 
 def start_services(args, cloud_kind: str, max_batch: int) -> list[ServiceProcess]:
     model = ["--model", "tiny"] if args.tiny else (["--model", args.cloud_model] if args.cloud_model else [])
-    threads = ["--torch-threads", str(args.service_threads)]
+    threads = ["--torch-threads", str(args.service_threads), *placement_flags(args)] + \
+        (["--guidance", repr(args.guidance)] if args.guidance is not None else [])
     ray = [] if cloud_kind == "plain" else ["--ray", "--replicas", cloud_kind.split(":")[1],
                                             "--replica-cpus", str(args.replica_cpus)]
     name = cloud_kind.replace(":", "")
@@ -269,6 +270,7 @@ def plot(rows: list[RunResult], path: Path) -> None:
 def run(args) -> int:
     try:
         apply_torch_threads(args)
+        placement = placement_from_args(args)  # checked here, before any service starts
         batches = [int(b) for b in args.max_batch.split(",")]
         clouds = args.clouds.split(",")
         for kind in clouds:
@@ -301,7 +303,8 @@ def run(args) -> int:
                 for service in reversed(services):
                     service.stop()
     (args.out / "results.json").write_text(json.dumps(
-        {"machine": {**machine_info("cpu"), "service_threads": args.service_threads, "replica_cpus": args.replica_cpus}, "target": args.target, "steps": args.steps, "model": "tiny" if args.tiny else
+        {"machine": {**machine_info(placement.device, placement.dtype), "service_threads": args.service_threads,
+                     "replica_cpus": args.replica_cpus}, "target": args.target, "steps": args.steps, "model": "tiny" if args.tiny else
          (args.cloud_model or "toyworld-cloud"), "runs": [asdict(r) for r in rows]}, indent=1) + "\n")
     text = table(rows)
     (args.out / "table.md").write_text(text)

@@ -25,7 +25,7 @@ from ecdiff.search.prompts import add_prompt_arguments, read_prompts
 from ecdiff.strategies import CloudOnly, EdgeOnly, HybridSD
 from ecdiff.strategy_config import CONFIG_ENV, StrategyDefaults
 
-from .e2e import LinkSettings, ServiceError, ThroughServices, check_servable, e2e_summary
+from .e2e import LinkSettings, ServiceError, ThroughServices, e2e_summary
 from .quality_report import write_quality_outputs
 from .quality_runner import ImageCache, Method, Record, compare, in_process, machine_info, median_latency, run_methods
 
@@ -120,8 +120,6 @@ def run(args) -> int:
         items = read_prompts(args.prompts, args.seed)
         pair = pair_from_args(args)
         link = LinkSettings(args.bandwidth_mbps, service_threads=args.service_threads)
-        if args.latency != "in-process":
-            check_servable(pair)
         scorer = load_scorer()
     except ValueError as exc:
         print(f"ecdiff bench quality: error: {exc}", file=sys.stderr)
@@ -149,7 +147,7 @@ def run(args) -> int:
             if fidelity is not None:
                 fid[method.name] = scorer_fid(scorer, images, cloud_images) if len(items) >= 2 else None
         rows.append(method_row(method, by_mode, args, link, fidelity, common))
-    results = {"rows": rows, "machine": machine_info(pair.cloud.device)}
+    results = {"rows": rows, "machine": machine_info(pair.cloud.device, pair.cloud.dtype)}
     search_points = args.search_dir / "points.jsonl" if args.search_dir else None
     write_quality_outputs(args.out, results, search_points, fid or None)
     print((args.out / "table.md").read_text())

@@ -140,7 +140,7 @@ def median_latency(records: Sequence[Record]) -> float:
     return statistics.median(r.latency_s for r in records)
 
 
-def machine_info(device) -> dict:
+def machine_info(device, dtype=None) -> dict:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -148,6 +148,7 @@ def machine_info(device) -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
+        "dtype": None if dtype is None else str(dtype).removeprefix("torch."),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),
     }

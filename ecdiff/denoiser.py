@@ -7,6 +7,10 @@ is computed as diffusers' StableDiffusionPipeline does it: one UNet call on the 
 of the guided samples followed by every sample's conditional row, then
 eps = uncond + w * (cond - uncond) for each guided sample; a batch of one is exactly the pipeline's
 call. `bind` fixes the conditioning and gives the `eps = f(latents, t)` callable `sample` drives.
+
+A UNet in another precision than the latents (float16 on a GPU) gets its input cast to its dtype and
+gives its output back in the latents' dtype before guidance is combined, so the loop's state stays
+float32 (`ecdiff.placement`); with equal dtypes both casts are no-ops.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .conventions import NEGATIVE_PROMPT
 class UNetDenoiser:
     def __init__(self, unet) -> None:
         self.unet = unet
+        self.unet_dtype = getattr(unet, "dtype", None)  # None: a stand-in model that takes any dtype
 
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
@@ -55,7 +60,9 @@ class UNetDenoiser:
 
     def _unet(self, latents, timesteps, states, added) -> torch.Tensor:
         kwargs = {"added_cond_kwargs": dict(added)} if added else {}
-        return self.unet(latents, timesteps, encoder_hidden_states=states, return_dict=False, **kwargs)[0]
+        model_input = latents if self.unet_dtype is None else latents.to(self.unet_dtype)
+        out = self.unet(model_input, timesteps, encoder_hidden_states=states, return_dict=False, **kwargs)[0]
+        return out.to(latents.dtype)
 
 
 @dataclass(frozen=True)

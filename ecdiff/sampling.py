@@ -96,8 +96,12 @@ class _CoefficientUpdater:
     `approx_steps` call, a real step one `correct_step` call. float64 latents (which the kernels
     do not take) use the same formulas in plain torch."""
 
-    def __init__(self, coefficients: DDIMCoefficients) -> None:
+    def __init__(self, coefficients: DDIMCoefficients, device: torch.device) -> None:
         self.c = coefficients
+        # The Triton op reads f and g on the GPU: copied there once, not once per approximated run
+        # (a blocking host-to-device copy waits for the queued work).
+        self.f_run, self.g_run = ((coefficients.f, coefficients.g) if device.type != "cuda" else
+                                  (coefficients.f.to(device, torch.float32), coefficients.g.to(device, torch.float32)))
 
     def model_input(self, i: int, latents: torch.Tensor) -> torch.Tensor:
         return latents
@@ -111,7 +115,7 @@ class _CoefficientUpdater:
 
     def approx_run(self, start, stop, latents, eps, delta):
         if latents.dtype in KERNEL_DTYPES:
-            return approx_steps(latents, eps, delta, self.c.f[start:stop], self.c.g[start:stop])
+            return approx_steps(latents, eps, delta, self.f_run[start:stop], self.g_run[start:stop])
         for i in range(start, stop):
             eps = eps + delta
             latents = self.c.step(i, latents, eps)
@@ -232,7 +236,7 @@ class SamplingRequest:
             self._emit(j, StepKind.APPROX, share, self._x if j == run.stop - 1 else None)
 
     def _emit(self, i: int, kind: StepKind, seconds: float, latents: Optional[torch.Tensor]) -> None:
-        record = StepRecord(index=i, timestep=int(self.sampler.timesteps[i]), kind=kind, seconds=seconds)
+        record = StepRecord(index=i, timestep=self.sampler.timestep_values[i], kind=kind, seconds=seconds)
         if self.records is not None:
             self.records.append(record)
         if self.on_step is not None:
@@ -265,10 +269,17 @@ class Sampler:
         self.cloud, self.edge = cloud, edge
         self.num_steps = num_steps
         self.scheduler = type(scheduler).from_config(scheduler.config)
-        self.scheduler.set_timesteps(num_steps, device=device)
+        # Timesteps and DDIM tables are read on the host once, here: the loop itself never reads a
+        # device tensor back (no per-step synchronisation on a GPU).
+        self.scheduler.set_timesteps(num_steps)
+        self.timestep_values: tuple[int, ...] = tuple(int(t) for t in self.scheduler.timesteps.tolist())
+        coefficients = (ddim_coefficients(self.scheduler)
+                        if coefficient_form_unsupported_reason(self.scheduler) is None else None)
+        if device is not None and torch.device(device).type != "cpu":
+            self.scheduler.set_timesteps(num_steps, device=device)
         self.timesteps = self.scheduler.timesteps
-        if coefficient_form_unsupported_reason(self.scheduler) is None:
-            self.updater: _Updater = _CoefficientUpdater(ddim_coefficients(self.scheduler))
+        if coefficients is not None:
+            self.updater: _Updater = _CoefficientUpdater(coefficients, self.timesteps.device)
         else:
             self.updater = _SchedulerStepUpdater(self.scheduler)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ecdiff.loading import ModelLoadError
+from ecdiff.placement import PlacementError
 
 from .config import CloudConfig, EdgeConfig, load_config
 from .logs import setup_logging
@@ -33,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--port-file", type=Path, help="write the bound port (and the metrics port on a second line) to this file once "
                        "serving (default: none)")
         p.add_argument("--model", help=f"model name or diffusers folder (default: the shipped toyworld-{role}; 'tiny' for random weights)")
+        p.add_argument("--device", help=f"where the model runs: auto, cpu, cuda or cuda:N (default {config.device}: "
+                       "CUDA when available, else the CPU)")
+        p.add_argument("--dtype", help=f"model precision: float32, float16 or bfloat16 (default {config.dtype}: "
+                       "float16 on CUDA, float32 on the CPU)")
+        p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's own: 7.0 "
+                       "for the toy world, the pipeline's default for a diffusers folder, 7.5 for SD-1.x)")
         p.add_argument("--grace-seconds", type=float,
                        help=f"SIGTERM grace period for in-flight streams (default {config.grace_seconds:g})")
         p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections) (default: $ECDIFF_SERVICES_CONFIG, else none)")
@@ -109,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(_serve(args.role, config, args.port_file))
-    except ModelLoadError as exc:
+    except (ModelLoadError, PlacementError) as exc:
         log.error("cannot start the %s service: %s", args.role, exc)
         return 2
 

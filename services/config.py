@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional
 from ecdiff.clients.credentials import ChannelSecurity, read_token
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.engine.config import EngineConfig
+from ecdiff.placement import AUTO, Placement, PlacementError, check_device_name, check_dtype_name
 
 from .tokens import TokenTable
 
@@ -57,6 +58,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0  # each role sets its own default; 0 = any free port
     model: Optional[str] = None  # None: the shipped toyworld model of the role (an error when missing)
+    device: str = AUTO  # auto | cpu | cuda | cuda:N (ecdiff.placement); auto = CUDA when available
+    dtype: str = AUTO  # auto | float32 | float16 | bfloat16; auto = float16 on CUDA, float32 on the CPU
+    guidance: Optional[float] = None  # None: the model's own default (recorded in every handoff)
     grace_seconds: float = 5.0  # SIGTERM: in-flight streams get this long, then are cancelled
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_steps: int = 500
@@ -86,6 +90,13 @@ class ServerConfig:
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
         _check(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
+        try:
+            check_device_name(self.device)
+            check_dtype_name(self.dtype)
+        except PlacementError as exc:
+            raise ValueError(str(exc)) from None
+        _check(self.guidance is None or (math.isfinite(self.guidance) and self.guidance >= 0),
+               f"guidance must be >= 0, got {self.guidance}")
         _check((self.tls_cert is None) == (self.tls_key is None), "tls_cert and tls_key go together")
         _check(self.tls_client_ca is None or self.tls_cert is not None, "tls_client_ca (mutual TLS) needs tls_cert and tls_key")
         _check(self.tokens is None or self.tokens_file is None, "give the tokens once: tokens or tokens_file")
@@ -93,6 +104,10 @@ class ServerConfig:
                "tokens need TLS (tls_cert, tls_key): a bearer token must not travel in plaintext")
         _check_files(self, "tls_cert", "tls_key", "tls_client_ca", "tokens_file")
         self.token_table()  # validates the tokens' format
+
+    def placement(self) -> Placement:
+        """Where this server's model runs; raises PlacementError when this machine cannot provide it."""
+        return Placement.resolve(self.device, self.dtype)
 
     def token_table(self) -> Optional[TokenTable]:
         """The tokens this server accepts; None = it asks for none."""
@@ -225,8 +240,8 @@ BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "
 
 def _coerce(cls, name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(cls)}[name]
-    if isinstance(value, str) and kind in ("int", "float", "Optional[int]"):
-        return float(value) if kind == "float" else int(value)
+    if isinstance(value, str) and kind in ("int", "float", "Optional[int]", "Optional[float]"):
+        return float(value) if kind in ("float", "Optional[float]") else int(value)
     if isinstance(value, str) and kind == "bool":
         if value.lower() not in BOOLEAN_WORDS:
             raise ValueError(value)

@@ -54,11 +54,16 @@ def _sha256(text: str) -> str:
 
 
 def text_encoder_sha256(pipe) -> str:
-    """Hash of the text encoder's weights and the tokenizer's vocabulary and length."""
+    """Hash of the text encoder's weights and the tokenizer's vocabulary and length.
+
+    Floating-point weights are hashed as their float16 values, so a cloud running in float16 on a GPU
+    and an edge in float32 on a CPU agree: loading the same stored weights in either precision rounds
+    them to the same float16 values. bfloat16 rounds differently and so pairs only with bfloat16."""
     digest = hashlib.sha256()
     for name, tensor in sorted(pipe.text_encoder.state_dict().items()):
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+        canonical = tensor.detach().to("cpu", torch.float16 if tensor.is_floating_point() else tensor.dtype)
+        digest.update(f"{name}:{canonical.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(canonical.contiguous().view(torch.uint8).numpy().tobytes())
     tokenizer = pipe.tokenizer
     digest.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
     digest.update(str(tokenizer.model_max_length).encode())
@@ -98,7 +103,8 @@ def incompatibility(handoff: HandoffCompat, local: ModelIdentity, local_timestep
         return f"latent shape mismatch: handoff {list(handoff.latent_shape)}, edge {list(local.latent_shape)}"
     if handoff.text_encoder_sha256 != local.text_encoder_sha256:
         return (f"text encoder mismatch: handoff {handoff.text_encoder_sha256[:12]}, "
-                f"edge {local.text_encoder_sha256[:12]} ({local.text_encoder_name})")
+                f"edge {local.text_encoder_sha256[:12]} ({local.text_encoder_name}); other weights, or a "
+                "bfloat16 side paired with a float16/float32 one (bfloat16 pairs only with bfloat16)")
     if handoff.timesteps != local_timesteps:
         return f"timesteps mismatch for {handoff.num_steps} steps: the handoff's schedule differs from the edge's"
     return None

@@ -24,6 +24,7 @@ from ray import serve
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import load_model
+from ecdiff.placement import Placement
 
 from .cloud_phase import CloudJob, CloudPhaseRunner
 from .identity import ModelIdentity, identity_of
@@ -39,6 +40,10 @@ class ReplicaSpec:
     """What a replica needs to start (sent to it by Ray)."""
 
     model: Optional[str]  # as `ecdiff.loading.load_model` takes it; None = the shipped cloud model
+    # Resolved on the replica's own machine (`ecdiff.placement`): "auto" there may be a GPU the front end lacks.
+    device: str
+    dtype: str
+    guidance: Optional[float]  # None: the model's own default
     engine: EngineConfig
     torch_threads: int
     stats_board: str  # the stats board actor's name
@@ -50,7 +55,8 @@ class CloudReplica:
 
     def __init__(self, spec: ReplicaSpec) -> None:
         torch.set_num_threads(spec.torch_threads)
-        model = load_model("cloud", spec.model)
+        model = load_model("cloud", spec.model, placement=Placement.resolve(spec.device, spec.dtype),
+                           guidance=spec.guidance)
         self.identity_ = identity_of(model)
         self.engine = DenoisingEngine(model.pipe.unet, spec.engine, name="cloud")
         # The engine makes every model call; these threads only prepare runs (prompt encoding).
@@ -62,7 +68,8 @@ class CloudReplica:
         self._board.put(self.replica, self.engine.snapshot())  # reachable from the first scrape on
         threading.Thread(target=self._publish, name="ecdiff-replica-stats", daemon=True).start()
         log.info("replica ready", extra={"fields": {"replica": self.replica, "model": model.name,
-                                                    "torch_threads": spec.torch_threads}})
+                                                    "placement": model.placement.describe(),
+                                                    "guidance": model.guidance, "torch_threads": spec.torch_threads}})
 
     def identity(self) -> ModelIdentity:
         return self.identity_

@@ -137,7 +137,8 @@ def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
     model = config.model
     if model and Path(model).exists():  # a folder: replicas run in other processes, other working directories
         model = str(Path(model).resolve())
-    spec = ReplicaSpec(model, engine, config.torch_threads or max(1, int(ray_config.replica_cpus)), board_name)
+    spec = ReplicaSpec(model, config.device, config.dtype, config.guidance, engine,
+                       config.torch_threads or max(1, int(ray_config.replica_cpus)), board_name)
     scaling = (dict(autoscaling_config=dict(min_replicas=ray_config.min_replicas, max_replicas=ray_config.max_replicas,
                                             initial_replicas=ray_config.replicas,
                                             target_ongoing_requests=ray_config.target_ongoing_requests,

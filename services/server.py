@@ -118,8 +118,9 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
 
 
 def _common(config: ServerConfig, role: str, model: Optional[LoadedModel]):
-    model = model or load_model(role, config.model)
-    log.info("model", extra={"fields": {"role": role, "model": model.name, "description": model.description}})
+    model = model or load_model(role, config.model, placement=config.placement(), guidance=config.guidance)
+    log.info("model", extra={"fields": {"role": role, "model": model.name, "description": model.description,
+                                        "placement": model.placement.describe(), "guidance": model.guidance}})
     return model, StrategyDefaults.load(config.strategy_config), RequestLimits(config.max_prompt_chars, config.max_steps)
 
 

@@ -2,9 +2,11 @@
 
 import pytest
 
-from ecdiff.bench.e2e import LinkSettings, ServiceError, ThroughServices, request_options
+from ecdiff.bench.e2e import LinkSettings, ServiceError, ThroughServices, request_options, served_placement
+from ecdiff.images import decode_images
 from ecdiff.bench.quality_runner import Method
 from ecdiff.loading import load_pair
+from ecdiff.preparation import prepare_run
 from ecdiff.search.prompts import PromptItem
 from ecdiff.strategies import ECDiff, HybridSD
 
@@ -40,9 +42,17 @@ def test_a_refused_request_is_a_service_error_and_nothing_is_left_running(tmp_pa
     assert all("serving" in (tmp_path / f"e2e-{role}.log").read_text() for role in ("cloud", "edge"))
 
 
-def test_a_guidance_the_services_do_not_run_is_refused_before_anything_starts():
-    with pytest.raises(ValueError, match="own guidance 3, not 5.5"):
-        ThroughServices(load_pair(tiny=True, guidance=5.5), 6, LinkSettings())
+def test_the_services_run_the_pairs_guidance_and_placement(tmp_path):
+    """A pair at another guidance than its models' own is measured end to end too: the services get it
+    (with the device and dtype), and the picture is the in-process one."""
+    pair = load_pair(tiny=True, guidance=5.5)
+    assert served_placement(pair) == ["--guidance", "5.5", "--device", "cpu", "--dtype", "float32"]
+    item = PromptItem("a small red circle at the top left", 3)
+    with ThroughServices(pair, 6, LinkSettings(service_threads=1), log_dir=tmp_path) as through:
+        served = through(ECDIFF, item).image
+    local = prepare_run(ECDIFF.strategy, prompts=item.prompt, num_steps=6, guidance=5.5, cloud=pair.cloud,
+                        edge=pair.edge, seeds=item.seed).sample().latents
+    assert served.tobytes() == decode_images(pair.edge, local)[0].tobytes()
 
 
 def test_service_threads_default_to_half_the_cores(monkeypatch):

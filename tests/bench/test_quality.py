@@ -112,7 +112,7 @@ def test_ablation_offers_no_latency_mode(tmp_path, prompts, capsys):
 
 
 def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys, monkeypatch):
-    def missing(name):
+    def missing(name, **placement):
         raise FileNotFoundError(f"no model folder models/{name}")
 
     monkeypatch.setattr("ecdiff.models.load_pipeline", missing)
