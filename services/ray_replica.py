@@ -57,7 +57,7 @@ class CloudReplica:
         torch.set_num_threads(spec.torch_threads)
         model = load_model("cloud", spec.model, placement=Placement.resolve(spec.device, spec.dtype),
                            guidance=spec.guidance)
-        self.identity_ = identity_of(model)
+        self._identity = identity_of(model)
         self.engine = DenoisingEngine(model.pipe.unet, spec.engine, name="cloud")
         # The engine makes every model call; these threads only prepare runs (prompt encoding).
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
@@ -72,7 +72,7 @@ class CloudReplica:
                                                     "guidance": model.guidance, "torch_threads": spec.torch_threads}})
 
     def identity(self) -> ModelIdentity:
-        return self.identity_
+        return self._identity
 
     async def denoise(self, job: CloudJob, timeout_s: Optional[float], request_id: str):
         request_id_var.set(request_id)
