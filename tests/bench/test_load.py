@@ -22,6 +22,7 @@ def test_load_bench_compares_engine_settings_on_tiny_models(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # its own Ray instance and two replicas: over a minute; `-m heavy` runs it
 def test_load_bench_against_ray_serve_replicas_sums_their_metrics(tmp_path):
     out = tmp_path / "load"
     args = ["bench", "load", "--tiny", "--steps", "6", "--clients", "4", "--requests-per-client", "2",
