@@ -26,9 +26,9 @@ def ablation_methods(params) -> tuple[list[Method], dict[str, str]]:
     """(methods, variant -> name of its cloud-only reference)."""
     base = {"strategy": "ecdiff", **params.as_dict()}
     variants = [
-        Method("shipped", params.strategy(), base),
-        Method("correct-twice", params.strategy(corrections=2), {**base, "corrections": 2}),
-        Method("no-smoothing", params.replace(alpha=1.0).strategy(), {**base, "alpha": 1.0}),
+        Method("shipped", params.strategy(), base, scheduler="ddim"),
+        Method("correct-twice", params.strategy(corrections=2), {**base, "corrections": 2}, scheduler="ddim"),
+        Method("no-smoothing", params.replace(alpha=1.0).strategy(), {**base, "alpha": 1.0}, scheduler="ddim"),
         Method("euler", params.strategy(), base, scheduler="euler"),
         Method("dpm++", params.strategy(), base, scheduler="dpm++"),
     ]

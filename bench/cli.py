@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     quality.add_arguments(a)
     a.add_argument("--out", type=Path, default=Path("out/bench-ablation"),
                    help="output folder, images cached inside (default: out/bench-ablation); in-process latency only: "
-                        "the services run DDIM with one correction, not these variants")
+                        "the services run the models' own scheduler with one correction, not these variants")
     a.set_defaults(func=ablation.run)
 
     d = benches.add_parser("sessions", help="DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on prompt sessions",

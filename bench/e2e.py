@@ -79,8 +79,8 @@ def served_placement(pair: ModelPair) -> list[str]:
 
 def request_options(method: Method, num_steps: int) -> dict:
     """The EdgeDenoiser request that runs `method` exactly (explicit parameters, float32 handoff)."""
-    if method.scheduler != "ddim" or method.params.get("corrections", 1) != 1:
-        raise ValueError(f"{method.name}: the services run DDIM with one correction only")
+    if method.scheduler is not None or method.params.get("corrections", 1) != 1:
+        raise ValueError(f"{method.name}: the services run the models' own scheduler with one correction only")
     params = {k: v for k, v in method.params.items() if k in PARAM_NAMES}
     return {"strategy": method.params["strategy"], "params": params, "num_steps": num_steps,
             "transfer_dtype": "float32"}

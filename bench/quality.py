@@ -97,7 +97,7 @@ def method_row(method: Method, by_mode: dict, args, link: LinkSettings, fidelity
         "cloud_calls": recs[0].cloud_calls,
         "edge_calls": recs[0].edge_calls,
         "transfer_bytes": transfer,
-        "params": {**method.params, "scheduler": method.scheduler, **common,
+        "params": {**method.params, **common,
                    "images_from_cache": sum(r.from_cache for r in recs)},
     }
     if args.latency != "e2e":
@@ -134,7 +134,7 @@ def run(args) -> int:
               "rerun to continue)", file=sys.stderr)
         return 1
     records = by_mode["e2e" if args.latency == "e2e" else "in-process"]  # the pictures the metrics read
-    common = {"num_steps": num_steps, "models": pair.name, "guidance": pair.guidance, "prompts": len(items),
+    common = {"num_steps": num_steps, "scheduler": type(pair.cloud.scheduler).__name__, "models": pair.name, "guidance": pair.guidance, "prompts": len(items),
               "latency_mode": args.latency, "bandwidth_mbps": args.bandwidth_mbps}
     prompts = [item.prompt for item in items]
     cloud_images = stack_images([r.image for r in records["cloud"]])

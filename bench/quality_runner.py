@@ -11,7 +11,7 @@ import platform
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from PIL import Image
@@ -29,7 +29,7 @@ class Method:
     name: str
     strategy: Strategy
     params: dict  # what the method is, for reports and the cache key
-    scheduler: str = "ddim"
+    scheduler: Optional[str] = None  # a kind of `ecdiff.schedules.fresh_scheduler`; None: the pair's own, as served
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,21 @@ def sd_ddim_scheduler(**overrides) -> DDIMScheduler:
     return DDIMScheduler(**{**SD_DDIM_CONFIG, **overrides})
 
 
+# Schedulers whose update at step i depends only on i, the latent and the model output at step i, so
+# a fresh copy continues a run handed over between processes exactly. Multistep solvers (DPM-Solver++,
+# UniPC, PNDM, ...) also use earlier steps' model outputs, which a handoff does not carry.
+HANDOFF_SCHEDULERS = ("DDIMScheduler", "EulerDiscreteScheduler")
+
+
+def handoff_unsupported_reason(scheduler) -> str | None:
+    """Why a run on `scheduler` cannot be handed over mid-schedule to another process, or None."""
+    name = type(scheduler).__name__
+    if name in HANDOFF_SCHEDULERS:
+        return None
+    return (f"{name} is not one of the schedulers a handoff continues exactly ({', '.join(HANDOFF_SCHEDULERS)}): "
+            "a multistep solver keeps earlier steps' model outputs, which the handoff does not carry")
+
+
 SCHEDULER_KINDS = ("ddim", "euler", "dpm++")
 
 

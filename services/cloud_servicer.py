@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+
+import grpc
+
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
 from ecdiff.wire.convert import param_overrides, params_to_proto, step_event
@@ -15,8 +18,8 @@ from ecdiff.wire.tensors import to_proto, wire_dtype
 
 from .cloud_phase import CloudHandoff, CloudJob, CloudStep, RunsCloudPhase
 from .deadline import deadline_of
-from .errors import status_codes
-from .identity import ModelIdentity
+from .errors import RpcError, status_codes
+from .identity import ModelIdentity, handoff_refusal
 from .logs import request_id
 from .validation import RequestLimits, validate_request
 
@@ -44,13 +47,17 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             scheduler_class=ident.scheduler_class, scheduler_config_json=ident.scheduler_config_json,
             scheduler_config_sha256=ident.scheduler_sha256, text_encoder=text_encoder_id(ident),
             guidance_scale=ident.guidance, max_steps=self.limits.max_steps,
-            max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights)
+            max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights,
+            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256)
 
     @status_codes
     async def Denoise(self, request: cloud_pb2.DenoiseRequest, context):
         valid = validate_request(request.prompt, request.seed, request.num_steps, request.strategy,
                                  param_overrides(request.params), self.limits, self.defaults)
         latents_dtype = wire_dtype(request.latents_dtype)
+        refusal = handoff_refusal(self.identity, valid.strategy_name, valid.switch_step, valid.num_steps)
+        if refusal:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
         job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy, latents_every=request.latents_every)
         log.info("denoise", extra={"fields": {"strategy": valid.strategy_name, "steps": job.num_steps,
                                               "switch_step": valid.switch_step, "seed": job.seed}})
@@ -74,4 +81,5 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             timesteps=list(event.timesteps), guidance_scale=ident.guidance,
             text_encoder=text_encoder_id(ident), prompt=valid.prompt, seed=valid.seed,
             cloud_calls=event.cloud_calls, approx_steps=event.approx_steps,
-            cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name))
+            cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name,
+            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256))

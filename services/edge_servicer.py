@@ -39,7 +39,7 @@ from .cloud_client import CloudClient
 from .config import MAX_LATENT_ELEMENTS
 from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
 from .errors import RpcError, status_codes
-from .identity import HandoffCompat, identity_of, incompatibility, timesteps_for
+from .identity import HandoffCompat, handoff_refusal, identity_of, incompatibility, timesteps_for
 from .recovery import plan_edge_phase
 from .threads import events_from_thread
 from .validation import RequestLimits, ValidRequest, validate_request
@@ -81,6 +81,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         valid = validate_request(request.prompt, request.seed, request.num_steps or DEFAULT_NUM_STEPS,
                                  request.strategy, param_overrides(request.params), self.limits, self.defaults)
         wire_dtype(request.transfer_dtype)
+        self._check_handoff_supported(valid)
         checkpoint_every = request.checkpoint_every if request.HasField("checkpoint_every") else self.checkpoint_every
         with self.admission.slot():
             started = time.perf_counter()
@@ -162,6 +163,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         if not request.HasField("handoff"):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "handoff is missing")
         valid = self._accept_handoff(request.handoff, expected=None)
+        self._check_handoff_supported(valid)
         handoff = self._decoded_handoff(request.handoff)
         with self.admission.slot():
             started = time.perf_counter()
@@ -175,6 +177,11 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             yield self._result(valid, outcome[0], summary, request.return_latents)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _check_handoff_supported(self, valid: ValidRequest) -> None:
+        refusal = handoff_refusal(self.identity, valid.strategy_name, valid.switch_step, valid.num_steps)
+        if refusal:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
 
     def _latents(self, message, what: str) -> torch.Tensor:
         latents = from_proto(message, max_elements=MAX_LATENT_ELEMENTS, what=what)
@@ -208,7 +215,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         compat = HandoffCompat(
             scheduler_class=handoff.scheduler_class, scheduler_sha256=handoff.scheduler_config_sha256,
             latent_shape=tuple(handoff.latents.shape), text_encoder_sha256=handoff.text_encoder.sha256,
-            timesteps=tuple(handoff.timesteps), num_steps=handoff.num_steps)
+            added_conditioning=handoff.added_conditioning, vae_sha256=handoff.vae_sha256, timesteps=tuple(handoff.timesteps), num_steps=handoff.num_steps)
         reason = incompatibility(compat, self.identity, timesteps_for(self.model, valid.num_steps))
         if reason is not None:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"incompatible handoff: {reason}")

@@ -34,7 +34,9 @@ class Generated:
 
 
 def generate(pair: ModelPair, strategy: Strategy, prompt: str, seed: int, num_steps: int,
-             scheduler: str = "ddim") -> Generated:
+             scheduler: str | None = None) -> Generated:
+    """`scheduler`: a kind of `fresh_scheduler` ("ddim", "euler", "dpm++"), or None for the pair's own, which
+    is what the services run."""
     plan = strategy.plan(num_steps)
     started = time.perf_counter()
     result = prepare_run(strategy, prompts=prompt, num_steps=num_steps, guidance=pair.guidance, cloud=pair.cloud,

@@ -26,7 +26,7 @@ def test_requests_carry_the_methods_parameters_explicitly():
     Method("twice", ECDiff(2, 1, 0.5, 4, corrections=2), {**ECDIFF.params, "corrections": 2}),
 ])
 def test_variants_the_services_do_not_run_are_refused(method):
-    with pytest.raises(ValueError, match="DDIM with one correction"):
+    with pytest.raises(ValueError, match="own scheduler with one correction"):
         request_options(method, 6)
 
 

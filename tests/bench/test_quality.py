@@ -105,7 +105,7 @@ def test_e2e_through_the_services_matches_in_process(tmp_path, prompts, monkeypa
 
 
 def test_ablation_offers_no_latency_mode(tmp_path, prompts, capsys):
-    """The services run only DDIM with one correction, so the ablation never offers e2e latency."""
+    """The services run only the models' own scheduler with one correction, so the ablation never offers e2e latency."""
     with pytest.raises(SystemExit):
         main(["bench", "ablation", "--prompts", str(prompts), "--out", str(tmp_path), "--latency", "e2e", *TINY])
     assert "unrecognized arguments: --latency e2e" in capsys.readouterr().err
@@ -164,3 +164,21 @@ def test_fidelity_and_scorer_fid_come_from_the_scorer(tmp_path, prompts, monkeyp
     assert fid["edge"] == pytest.approx(scorer_fid(FakeScorer(), edge, cloud), rel=1e-9)
     assert fid["cloud"] == pytest.approx(0.0, abs=1e-9)
     assert "Scorer-FID" in (out / "table.md").read_text()
+
+
+def test_a_family_folder_pair_in_process_and_through_the_services(tmp_path, family_folders, monkeypatch):
+    """SDXL-class folders by path (Euler, the folder's own scheduler, as the services run it): the
+    pictures through the services equal the in-process ones."""
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("id\tprompt\tseed\n1\ta red circle on the blue\t11\n")
+    folders = family_folders["sdxl"]
+    args = [arg for arg in TINY if arg != "--tiny"]
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--latency", "both", "--no-warmup",
+                 "--cloud-model", str(folders["cloud"]), "--edge-model", str(folders["edge"]), *args]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["ecdiff"]["params"]["scheduler"] == "EulerDiscreteScheduler"
+    assert (rows["ecdiff"]["cloud_calls"], rows["ecdiff"]["edge_calls"]) == (3, 2)
+    assert all(r["params"]["e2e"]["images_equal_in_process"] == 1 for r in rows.values())
+    assert rows["edge"]["ssim"] < 1.0 == rows["cloud"]["ssim"]

@@ -6,7 +6,7 @@ import torch
 from ecdiff.kernels import approx_steps
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-SMALL_SHAPES = [(1,), (7,), (4, 64, 64)]
+SMALL_SHAPES = [(1,), (7,), (4, 64, 64), (1, 3, 4, 6, 10)]  # the last: video latents [B, F, C, H, W]
 BIG_SHAPES = [(1000003,), (2, 4, 128, 128), (16, 13, 60, 90)]
 # each big size with every dtype but one k per pair (k = 1..8 is covered on the small sizes),
 # which keeps the interpreter runs to seconds

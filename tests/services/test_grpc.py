@@ -164,6 +164,8 @@ def tampered(handoff, **changes):
     ({"scheduler_class": "EulerDiscreteScheduler"}, grpc.StatusCode.FAILED_PRECONDITION, "scheduler mismatch"),
     ({"text_encoder__sha256": "f" * 64}, grpc.StatusCode.FAILED_PRECONDITION, "text encoder mismatch"),
     ({"latents__shape": [1, 4, 16, 4]}, grpc.StatusCode.FAILED_PRECONDITION, "latent shape mismatch"),
+    ({"added_conditioning": "text_time"}, grpc.StatusCode.FAILED_PRECONDITION, "added conditioning mismatch"),
+    ({"vae_sha256": "a" * 64}, grpc.StatusCode.FAILED_PRECONDITION, "VAE mismatch"),
     ({"timesteps": list(range(STEPS))}, grpc.StatusCode.FAILED_PRECONDITION, "timesteps mismatch"),
     ({"latents__data": b"\0" * 7}, grpc.StatusCode.INVALID_ARGUMENT, "bytes do not match"),
     ({"step": 2}, grpc.StatusCode.INVALID_ARGUMENT, "not the strategy's switch step"),
