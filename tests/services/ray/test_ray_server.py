@@ -146,25 +146,9 @@ def test_model_info_health_and_per_replica_metrics(services, tiny_pair):
     assert "ecdiff_rpcs_total" in text
 
 
-def test_cancel_reaches_the_replica_engine(services, gate):
-    before = total(services, "cancelled")
-    gate.unlink()  # shut: the request's first UNet call waits in its replica
-    try:
-        with grpc.insecure_channel(services.cloud.target) as channel:
-            call = cloud_pb2_grpc.CloudDenoiserStub(channel).Denoise(cloud_pb2.DenoiseRequest(
-                prompt=PROMPT, seed=3, num_steps=STEPS, strategy="cloud"), timeout=120)
-            eventually(lambda: any(s.running for s in replicas(services).values()), "the request runs on a replica")
-            call.cancel()
-            with pytest.raises(grpc.RpcError) as raised:
-                list(call)
-            assert raised.value.code() == grpc.StatusCode.CANCELLED
-    finally:
-        gate.touch()
-    eventually(lambda: total(services, "cancelled") == before + 1, "the replica's engine cancelled the request")
-    eventually(lambda: not any(s.running or s.queued for s in replicas(services).values()), "the replicas are idle")
-
-
 def test_deadline_reaches_the_replica_engine(services, gate):
+    """Before any other test holds a replica's model: a held iteration raises the engine's measured
+    iteration time, and with it the estimate that refuses a deadline it cannot meet."""
     before = total(services, "deadline")
     runner = RayCloudPhaseRunner(services.app.handle)
     job = CloudJob(PROMPT, 4, STEPS, CloudOnly())
@@ -203,6 +187,24 @@ def test_deadline_reaches_the_replica_engine(services, gate):
             error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "deadline cannot be met" in error.details())
     finally:
         gate.touch()
+    eventually(lambda: not any(s.running or s.queued for s in replicas(services).values()), "the replicas are idle")
+
+
+def test_cancel_reaches_the_replica_engine(services, gate):
+    before = total(services, "cancelled")
+    gate.unlink()  # shut: the request's first UNet call waits in its replica
+    try:
+        with grpc.insecure_channel(services.cloud.target) as channel:
+            call = cloud_pb2_grpc.CloudDenoiserStub(channel).Denoise(cloud_pb2.DenoiseRequest(
+                prompt=PROMPT, seed=3, num_steps=STEPS, strategy="cloud"), timeout=120)
+            eventually(lambda: any(s.running for s in replicas(services).values()), "the request runs on a replica")
+            call.cancel()
+            with pytest.raises(grpc.RpcError) as raised:
+                list(call)
+            assert raised.value.code() == grpc.StatusCode.CANCELLED
+    finally:
+        gate.touch()
+    eventually(lambda: total(services, "cancelled") == before + 1, "the replica's engine cancelled the request")
     eventually(lambda: not any(s.running or s.queued for s in replicas(services).values()), "the replicas are idle")
 
 
