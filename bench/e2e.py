@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Optional
 
 import grpc
-from PIL import Image
 
 from ecdiff.cli_options import SIMULATED_LINK_MBPS
 from ecdiff.clients.sdk import EdgeClient
+from ecdiff.images import open_picture
 from ecdiff.loading import TINY, LoadedModel, ModelPair
 from ecdiff.placement import dtype_label
 from ecdiff.search.prompts import PromptItem
@@ -128,8 +128,7 @@ class ThroughServices:
         s = result.summary
         if s.degraded:  # a fallback picture is not a measurement of the method
             raise ServiceError(f"{method.name} on {item.prompt!r}: the services degraded the run ({s.degraded_reason})")
-        with Image.open(io.BytesIO(result.image_png)) as png:
-            image = png.convert("RGB")
+        image = open_picture(io.BytesIO(result.image_png))
         breakdown = {"cloud_compute_s": s.cloud_compute_seconds, "transfer_s": s.transfer_seconds,
                      "edge_compute_s": s.edge_compute_seconds, "decode_s": s.decode_seconds,
                      "server_total_s": s.total_seconds, "bytes_to_cloud": s.bytes_to_cloud,

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ecdiff.images import Video, open_picture
 from ecdiff.loading import ModelPair
 from ecdiff.metrics import lpips_or_none, psnr, ssim, stack_images
 from ecdiff.search.generate import generate
@@ -34,7 +35,7 @@ class Method:
 
 @dataclass(frozen=True)
 class Record:
-    image: Image.Image
+    image: Image.Image | Video  # a video model's frames (an animated PNG on disk)
     latency_s: float
     cloud_calls: int
     edge_calls: int
@@ -77,8 +78,7 @@ class ImageCache:
         stem = self._stem(method, item)
         try:
             meta = json.loads(stem.with_suffix(".json").read_text())
-            with Image.open(stem.with_suffix(".png")) as image:
-                picture = image.convert("RGB")
+            picture = open_picture(stem.with_suffix(".png"))
         except (OSError, ValueError):
             return None  # absent or damaged: generated again
         if not all(k in meta for k in MEASURED):

@@ -28,8 +28,8 @@ from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_p
 from .credentials import ChannelSecurity, open_aio_channel, open_channel
 
 DEFAULT_EDGE = "127.0.0.1:50052"
-# Results carry a PNG: accept up to the server's send limit.
-CLIENT_OPTIONS = (("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 1 << 20))
+# Results carry a PNG (a video's animated PNG): accept up to the edge's send limit (services/config.py).
+CLIENT_OPTIONS = (("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 1 << 20))
 TRANSFER_DTYPES = {"float32": tensor_pb2.DTYPE_FLOAT32, "float16": tensor_pb2.DTYPE_FLOAT16,
                    "bfloat16": tensor_pb2.DTYPE_BFLOAT16}
 EventCallback = Callable[[edge_pb2.GenerateEvent], None]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import torch
+from diffusers import CogVideoXTransformer3DModel
 
 from .conventions import NEGATIVE_PROMPT
 
@@ -99,12 +100,26 @@ def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: floa
     else:  # diffusers wants the negative prompts as a list of the same length
         prompts = list(prompts)
         negatives, batch = [negative_prompt] * len(prompts), len(prompts)
-    if takes_time_ids(pipe.unet):
+    model = denoising_model(pipe)
+    if is_video_model(model):
+        return _video_conditioning(pipe, prompts, guidance_scale, negatives, batch)
+    if takes_time_ids(model):
         return _text_time_conditioning(pipe, prompts, guidance_scale, negatives, batch)
     with _ENCODING:
         positive, negative = pipe.encode_prompt(prompts, pipe.device, 1, guided,
                                                 negative_prompt=negatives if guided else None)
     return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch)
+
+
+def denoising_model(pipe):
+    """A pipeline's denoising network: the UNet of the image families, the transformer of CogVideoX."""
+    unet = getattr(pipe, "unet", None)
+    return unet if unet is not None else pipe.transformer
+
+
+def is_video_model(model) -> bool:
+    """A CogVideoX-class transformer: 5-D latents [batch, frames, channels, height, width]."""
+    return isinstance(model, CogVideoXTransformer3DModel)
 
 
 def takes_time_ids(unet) -> bool:
@@ -136,9 +151,21 @@ def _text_time_conditioning(pipe, prompts, guidance_scale: float, negatives, bat
     return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch, added, negative_added)
 
 
+def _video_conditioning(pipe, prompts, guidance_scale: float, negatives, batch: int) -> Conditioning:
+    """CogVideoXPipeline's conditioning: T5 token states padded to the transformer's text length (which
+    a transformer with sin-cos position embeddings requires)."""
+    guided = guidance_scale > 1.0
+    with _ENCODING, torch.no_grad():  # as the pipeline's call: bit-identical embeddings, and no autograd graph
+        positive, negative = pipe.encode_prompt(
+            prompts, negative_prompt=negatives if guided else None, do_classifier_free_guidance=guided,
+            max_sequence_length=pipe.transformer.config.max_text_seq_length, device=pipe.device)
+    return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch)
+
+
 def added_conditioning_id(pipe) -> str:
-    """What the extra UNet inputs encode, for comparing two models' conditioning: "none" for SD-1.x."""
-    if not takes_time_ids(pipe.unet):
+    """What the extra UNet inputs encode, for comparing two models' conditioning: "none" for SD-1.x and
+    CogVideoX."""
+    if is_video_model(denoising_model(pipe)) or not takes_time_ids(pipe.unet):
         return "none"
     height, width = default_image_size(pipe)
     return (f"text_time: text_embeds {pipe.text_encoder_2.config.projection_dim}, time_ids original {height}x{width} "

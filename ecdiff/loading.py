@@ -81,9 +81,11 @@ class ModelPair:
 
 
 def weights_digest(pipe) -> str:
-    """sha256 over the UNet's and the VAE's parameters and buffers, in state-dict order."""
+    """sha256 over the UNet's (or transformer's) and the VAE's parameters and buffers, in state-dict order."""
+    from .conditioning import denoising_model
+
     digest = hashlib.sha256()
-    for module in (pipe.unet, pipe.vae):
+    for module in (denoising_model(pipe), pipe.vae):
         for name, tensor in module.state_dict().items():
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())

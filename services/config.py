@@ -5,10 +5,15 @@ Precedence, lowest first: the dataclass defaults, a TOML file (`--config` or
 $ECDIFF_SERVICES_CONFIG; section [cloud] or [edge]), environment variables
 (ECDIFF_CLOUD_PORT, ECDIFF_EDGE_BANDWIDTH_MBPS, ...: ECDIFF_<ROLE>_<FIELD>), command-line flags.
 
-Message sizes are fixed deliberately, not configurable: the largest latent supported is
-1 x 4 x 128 x 128 (SDXL-size, 1024 px) float32 = 256 KiB; a handoff carrying it plus metadata
-stays far below MAX_RECEIVE_BYTES = 1 MiB, so larger messages are refused by gRPC with
-RESOURCE_EXHAUSTED before they are parsed. Results carry a PNG, hence the larger send limit.
+Message sizes are fixed deliberately, not configurable. Requests to either server are small:
+MAX_RECEIVE_BYTES = 1 MiB, so larger messages are refused by gRPC with RESOURCE_EXHAUSTED before
+they are parsed. The largest latent supported is CogVideoX's at its default size, 1 x 13 x 16 x 60 x 90
+(49 frames, 480x720) float32 = 4.3 MiB (an image family's largest, SDXL at 1024 px, is 4 x 128 x 128
+= 256 KiB); a handoff or checkpoint carrying it comes from the cloud to the edge, whose channel to
+the cloud accepts MAX_CLOUD_MESSAGE_BYTES = 8 MiB, and a tensor of more elements is refused when
+decoded. Whatever the limits, the edge refuses a latent whose shape is not its model's. Results carry
+a PNG (a video's is an animated PNG, at most 49 x 720 x 480 x 3 bytes = 48.4 MiB plus its latent
+even for incompressible frames), hence MAX_SEND_BYTES = 64 MiB.
 
 Security (docs/services.md, "Security"): paths to PEM files and token files are settings like any
 other; a secret itself (`tokens`, `cloud_token`) comes only from the environment or the TOML file,
@@ -31,9 +36,10 @@ from ecdiff.placement import AUTO, Placement, PlacementError, check_device_name,
 
 from .tokens import TokenTable
 
-MAX_LATENT_ELEMENTS = 4 * 128 * 128
+MAX_LATENT_ELEMENTS = 13 * 16 * 60 * 90
 MAX_RECEIVE_BYTES = 1 << 20
-MAX_SEND_BYTES = 16 << 20
+MAX_CLOUD_MESSAGE_BYTES = 8 << 20
+MAX_SEND_BYTES = 64 << 20
 CONFIG_ENV = "ECDIFF_SERVICES_CONFIG"
 
 CHANNEL_OPTIONS = (

@@ -21,6 +21,7 @@ from typing import Optional
 import torch
 from ray import serve
 
+from ecdiff.conditioning import denoising_model
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import load_model
@@ -58,7 +59,7 @@ class CloudReplica:
         model = load_model("cloud", spec.model, placement=Placement.resolve(spec.device, spec.dtype),
                            guidance=spec.guidance)
         self._identity = identity_of(model)
-        self.engine = DenoisingEngine(model.pipe.unet, spec.engine, name="cloud")
+        self.engine = DenoisingEngine(denoising_model(model.pipe), spec.engine, name="cloud")
         # The engine makes every model call; these threads only prepare runs (prompt encoding).
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
         self.runner = CloudPhaseRunner(model, self.engine, self.executor)

@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from ecdiff.conditioning import denoising_model
 from ecdiff.engine.core import DenoisingEngine, EngineSnapshot
 from ecdiff.loading import LoadedModel, load_model
 from ecdiff.strategy_config import StrategyDefaults
@@ -136,7 +137,7 @@ class _OwnedEngine:
 
 async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) -> RunningServer:
     model, defaults, limits = _common(config, "cloud", model)
-    engine = DenoisingEngine(model.pipe.unet, config.engine(), name="cloud")
+    engine = DenoisingEngine(denoising_model(model.pipe), config.engine(), name="cloud")
     log.info("engine", extra={"fields": asdict(config.engine())})
     # The engine makes every model call; these threads only prepare runs (prompt encoding).
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")

@@ -9,7 +9,8 @@ steps to run) and get events back; the engine alone calls the UNet. One engine t
    done at once through the kernels, so an approximated step never waits behind a UNet call;
 3. gather the pending model calls of one latent shape, those that have waited longest first, up to
    `max_batch`, into ONE UNet call: per-sample timesteps, per-request conditioning and guidance
-   (`UNetDenoiser` with `Conditioning.concat`), both halves of classifier-free guidance in the batch;
+   (`UNetDenoiser`, or `TransformerDenoiser` for a video model, with `Conditioning.concat`), both
+   halves of classifier-free guidance in the batch;
 4. hand each request its slice of the output (`complete`), which runs its DDIM update and emits
    its step event.
 
@@ -32,7 +33,7 @@ from typing import Optional
 import torch
 
 from ..conditioning import Conditioning
-from ..denoiser import UNetDenoiser
+from ..denoiser import denoiser_for
 from ..sampling import ApproxRun, ModelCall, SamplingRequest, StepRecord
 from ..strategies import StepKind
 from .config import EngineConfig
@@ -106,7 +107,7 @@ class _Active:
 
 class DenoisingEngine:
     def __init__(self, unet, config: EngineConfig = EngineConfig(), *, name: str = "cloud") -> None:
-        self.denoiser = UNetDenoiser(unet)
+        self.denoiser = denoiser_for(unet)  # a UNet, or a CogVideoX transformer
         self.config, self.name = config, name
         self.stats = EngineStats()
         self._cv = threading.Condition()

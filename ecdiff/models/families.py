@@ -6,6 +6,9 @@ A diffusers folder names its pipeline in model_index.json (`_class_name`). The f
   one CLIP text encoder.
 - `StableDiffusionXLPipeline`: SDXL-base and its distilled edges (SSD-1B, SSD-vega): two CLIP text
   encoders, pooled embeddings and size/crop time ids as added UNet inputs.
+- `CogVideoXPipeline`: CogVideoX-5B and -2B (video): a T5 encoder, a CogVideoXTransformer3DModel
+  denoiser on [batch, frames, channels, height, width] latents, the 3-D VAE. CogVideoX 1.5
+  (a transformer with `patch_size_t`, which pads the latent frames) is refused.
 
 Any other class is refused with a message naming it and the supported ones. Nothing is downloaded
 (local_files_only), and no safety checker is loaded.
@@ -19,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from ecdiff.models.sd_pipeline_class import StableDiffusionPipeline, StableDiffusionXLPipeline
+from ecdiff.models.sd_pipeline_class import CogVideoXPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-PIPELINE_CLASSES = {cls.__name__: cls for cls in (StableDiffusionPipeline, StableDiffusionXLPipeline)}
+PIPELINE_CLASSES = {cls.__name__: cls
+                    for cls in (StableDiffusionPipeline, StableDiffusionXLPipeline, CogVideoXPipeline)}
 # Components a folder may list that the families never load (diffusers takes None for them).
 _UNUSED_COMPONENTS = ("safety_checker", "feature_extractor", "image_encoder")
 
@@ -46,4 +50,8 @@ def load_folder(path: Path, dtype: torch.dtype = torch.float32):
     takes = inspect.signature(cls.__init__).parameters
     unused = {component: None for component in _UNUSED_COMPONENTS if component in takes}
     extra = {"requires_safety_checker": False} if "requires_safety_checker" in takes else {}
-    return cls.from_pretrained(path, dtype=dtype, local_files_only=True, **unused, **extra)
+    pipe = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **unused, **extra)
+    if cls is CogVideoXPipeline and pipe.transformer.config.patch_size_t is not None:
+        raise OSError(f"{path}: a CogVideoX 1.5 transformer (patch_size_t={pipe.transformer.config.patch_size_t}) is "
+                      "not supported; CogVideoX-2B and -5B folders are")
+    return pipe

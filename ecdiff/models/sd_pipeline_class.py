@@ -1,4 +1,5 @@
-"""diffusers' pipeline classes (StableDiffusionPipeline, StableDiffusionXLPipeline), imported without transformers' torchvision notice.
+"""diffusers' pipeline classes (StableDiffusionPipeline, StableDiffusionXLPipeline, CogVideoXPipeline),
+imported without transformers' torchvision notice.
 
 Importing diffusers' pipeline module makes transformers resolve CLIPImageProcessor and
 SiglipImageProcessor (for the safety checker and feature extractor, which we never build). Without
@@ -34,6 +35,6 @@ class _EmptyKeepInFloat32Notice(logging.Filter):
 logging.getLogger("transformers.utils.import_utils").addFilter(_TorchvisionFallbackNotice())
 logging.getLogger("diffusers.models.modeling_utils").addFilter(_EmptyKeepInFloat32Notice())
 
-from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: E402  (after the filter, which must see the import)
+from diffusers import CogVideoXPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: E402  (after the filter, which must see the import)
 
-__all__ = ["StableDiffusionPipeline", "StableDiffusionXLPipeline"]
+__all__ = ["CogVideoXPipeline", "StableDiffusionPipeline", "StableDiffusionXLPipeline"]

@@ -15,11 +15,19 @@ benchmarks exactly as a downloaded checkout would:
   configuration, and a UNet with SDXL's structure (a plain stage then two cross-attention stages
   with more transformer layers, linear projections, `text_time` added conditioning). The edge is
   SSD-1B-style: the same encoders, VAE and scheduler, and fewer layers and transformer blocks.
+- `cogvideox`: CogVideoX-class video (32x32 pixels, 9 frames, [1, 3, 4, 4, 4] latents
+  [batch, frames, channels, height, width]). `CogVideoXPipeline` with T5EncoderModel + T5Tokenizer
+  (`ecdiff.models.tiny_t5`), the 3-D VAE (AutoencoderKLCogVideoX, 4x temporal and 8x spatial
+  compression, CogVideoX-5B's scaling factor 0.7), CogVideoX-5B's CogVideoXDDIMScheduler
+  configuration (v-prediction, SNR shift, zero terminal SNR, trailing spacing), and a
+  CogVideoX-5B-style CogVideoXTransformer3DModel (more layers and heads, 3-D rotary position
+  embeddings). The edge is CogVideoX-2B-style: fewer layers and heads, sin-cos position embeddings;
+  the same encoder, VAE and scheduler.
 
 The weights are random: the pictures are noise. They exercise every code path a real folder
 takes (tokenizers, both encoders, added conditioning, schedulers), not picture quality.
 
-    python -m ecdiff.models.tiny_families --out out/tiny-families   # writes {sd1,sdxl}-{cloud,edge}/
+    python -m ecdiff.models.tiny_families --out out/tiny-families   # writes {sd1,sdxl,cogvideox}-{cloud,edge}/
 """
 
 from __future__ import annotations
@@ -29,13 +37,15 @@ import sys
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+from diffusers import (AutoencoderKL, AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel,
+                       EulerDiscreteScheduler, UNet2DConditionModel)
 
-from .sd_pipeline_class import StableDiffusionPipeline, StableDiffusionXLPipeline
+from .sd_pipeline_class import CogVideoXPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 from .tiny_clip import tiny_clip_text_model, tiny_clip_text_model_with_projection, tiny_clip_tokenizer
+from .tiny_t5 import tiny_t5_encoder, tiny_t5_tokenizer
 from ..schedules import sd_ddim_scheduler
 
-FAMILIES = ("sd1", "sdxl")
+FAMILIES = ("sd1", "sdxl", "cogvideox")
 ROLES = ("cloud", "edge")
 DEFAULT_OUT = Path("out/tiny-families")
 MAX_TOKENS = 16
@@ -47,6 +57,14 @@ SDXL_EULER_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=
                          prediction_type="epsilon", interpolation_type="linear", use_karras_sigmas=False,
                          steps_offset=1, timestep_spacing="leading")
 _TIME_EMBED_DIM = 8  # SDXL: 256
+# CogVideoX-5B's scheduler_config.json (2B's differs only in snr_shift_scale=3.0), without bookkeeping keys.
+COGVIDEOX_DDIM_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                             beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=True, steps_offset=0,
+                             prediction_type="v_prediction", rescale_betas_zero_snr=True, snr_shift_scale=1.0,
+                             timestep_spacing="trailing")
+COGVIDEOX_SCALING_FACTOR = 0.7  # CogVideoX-5B's VAE (2B's: 1.15258426)
+VIDEO_FRAMES = 9  # pixels frames: (9 - 1) / 4 + 1 = 3 latent frames
+VIDEO_LATENT_SIDE = 4  # 32x32 pixels
 
 
 def folder_name(family: str, role: str) -> str:
@@ -82,12 +100,38 @@ def _sdxl_unet(layers: int, transformer_layers: tuple[int, ...]) -> UNet2DCondit
         norm_num_groups=8).eval()
 
 
+def _video_vae() -> AutoencoderKLCogVideoX:
+    return AutoencoderKLCogVideoX(block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1,
+                                  norm_num_groups=4, temporal_compression_ratio=4, sample_height=32, sample_width=32,
+                                  scaling_factor=COGVIDEOX_SCALING_FACTOR, force_upcast=False).eval()
+
+
+def _video_transformer(layers: int, heads: int, rotary: bool) -> CogVideoXTransformer3DModel:
+    return CogVideoXTransformer3DModel(
+        num_attention_heads=heads, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=16,
+        text_embed_dim=TEXT_DIM, num_layers=layers, sample_width=VIDEO_LATENT_SIDE, sample_height=VIDEO_LATENT_SIDE,
+        sample_frames=VIDEO_FRAMES, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=MAX_TOKENS,
+        use_rotary_positional_embeddings=rotary).eval()
+
+
+def _video_family() -> dict[str, object]:
+    tokenizer = tiny_t5_tokenizer(MAX_TOKENS)
+    text_encoder, vae = tiny_t5_encoder(tokenizer, TEXT_DIM), _video_vae()
+    transformers = {"cloud": _video_transformer(layers=3, heads=4, rotary=True),  # CogVideoX-5B: 42 layers, 48 heads
+                    "edge": _video_transformer(layers=2, heads=2, rotary=False)}  # CogVideoX-2B: 30 layers, 30 heads
+    return {role: CogVideoXPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                                    scheduler=CogVideoXDDIMScheduler(**COGVIDEOX_DDIM_CONFIG))
+            for role, transformer in transformers.items()}
+
+
 def tiny_family(family: str, seed: int = 0) -> dict[str, object]:
     """{role: pipeline} of one family, sharing text encoder(s), tokenizer(s), VAE and scheduler config;
     deterministic in `seed`."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
     torch.manual_seed(seed)
+    if family == "cogvideox":
+        return _video_family()
     tokenizer = tiny_clip_tokenizer(MAX_TOKENS)
     text_encoder = tiny_clip_text_model(tokenizer, TEXT_DIM)
     if family == "sd1":

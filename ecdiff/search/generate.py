@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..images import decode_images
+from ..images import Video, decode_images
 from ..loading import ModelPair
 from ..preparation import prepare_run
 from ..strategies import PlanCounts, StepKind, Strategy
@@ -20,7 +20,7 @@ from .costs import TimedPicture
 
 @dataclass(frozen=True)
 class Generated:
-    image: Image.Image
+    image: Image.Image | Video
     latency_s: float  # prompt encoding + sampling + decoding, in this process
     cloud_calls: int
     edge_calls: int

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ecdiff.cli import main
+from ecdiff.images import open_picture
 from ecdiff.loading import load_pair
 from ecdiff.metrics import scorer_fid, ssim, stack_images
 from ecdiff.search.generate import generate
@@ -182,3 +183,21 @@ def test_a_family_folder_pair_in_process_and_through_the_services(tmp_path, fami
     assert (rows["ecdiff"]["cloud_calls"], rows["ecdiff"]["edge_calls"]) == (3, 2)
     assert all(r["params"]["e2e"]["images_equal_in_process"] == 1 for r in rows.values())
     assert rows["edge"]["ssim"] < 1.0 == rows["cloud"]["ssim"]
+
+
+def test_the_video_folder_pair_in_process_scores_every_frame(tmp_path, family_folders, monkeypatch):
+    """CogVideoX-class folders: each picture is a 9-frame video, stored as an animated PNG, and PSNR/SSIM
+    are per frame, averaged."""
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("id\tprompt\tseed\n1\ta red circle on the blue\t11\n")
+    folders = family_folders["cogvideox"]
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", "--cloud-model",
+                 str(folders["cloud"]), "--edge-model", str(folders["edge"]), *[a for a in TINY if a != "--tiny"]]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["ecdiff"]["params"]["scheduler"] == "CogVideoXDDIMScheduler"
+    stored = {path.parent.name.rsplit("-", 1)[0]: open_picture(path) for path in (out / "images").glob("*/*.png")}
+    assert all(len(video.frames) == 9 for video in stored.values())
+    expected = float(ssim(stack_images([stored["edge"]]), stack_images([stored["cloud"]])))
+    assert rows["edge"]["ssim"] == pytest.approx(expected) and rows["cloud"]["ssim"] == 1.0

@@ -1,15 +1,18 @@
 """The tiny random model families: built from the real classes, saved as diffusers folders, loaded by
-path in their own pipeline class, and sampled with every strategy as the plain pipeline samples."""
+path in their own pipeline class, and sampled with every strategy as the plain pipeline samples
+(CogVideoX-class video included: 5-D latents, decoded to frames)."""
 
 import json
 
 import pytest
 import torch
-from diffusers import DDIMScheduler, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
-from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+from diffusers import (AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel,
+                       DDIMScheduler, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline)
+from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer, T5EncoderModel, T5Tokenizer
 
+from ecdiff.images import Video, decode_images
 from ecdiff.models import load_pipeline
-from ecdiff.models.tiny_families import main
+from ecdiff.models.tiny_families import MAX_TOKENS, main
 from ecdiff.preparation import prepare_run
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD, PlanCounts
 from support.one_thread import one_torch_thread  # noqa: F401  (autouse fixture)
@@ -93,3 +96,90 @@ def test_command_writes_the_folders(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--family", "sd1"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sd1-cloud", "sd1-edge"]
     assert type(load_pipeline(tmp_path / "sd1-edge")) is StableDiffusionPipeline
+
+
+# --- CogVideoX-class video -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def video(family_folders):
+    return {role: load_pipeline(path) for role, path in family_folders["cogvideox"].items()}
+
+
+def test_the_video_pair_is_an_ordinary_cogvideox_folder_pair(family_folders, video):
+    for role, path in family_folders["cogvideox"].items():
+        assert json.loads((path / "model_index.json").read_text())["_class_name"] == "CogVideoXPipeline"
+        pipe = video[role]
+        assert type(pipe) is CogVideoXPipeline and type(pipe.tokenizer) is T5Tokenizer
+        assert type(pipe.text_encoder) is T5EncoderModel and type(pipe.vae) is AutoencoderKLCogVideoX
+        assert type(pipe.transformer) is CogVideoXTransformer3DModel
+        assert type(pipe.scheduler) is CogVideoXDDIMScheduler and pipe.scheduler.config.prediction_type == "v_prediction"
+    cloud, edge = video["cloud"].transformer.config, video["edge"].transformer.config
+    # CogVideoX-5B-style cloud (rotary embeddings, more layers and heads), 2B-style edge (sin-cos).
+    assert cloud.use_rotary_positional_embeddings and not edge.use_rotary_positional_embeddings
+    assert (edge.num_layers, edge.num_attention_heads) < (cloud.num_layers, cloud.num_attention_heads)
+    for name in ("text_encoder", "vae"):
+        for (key, a), b in zip(getattr(video["cloud"], name).state_dict().items(),
+                               getattr(video["edge"], name).state_dict().values()):
+            assert torch.equal(a, b), f"{name}.{key} differs"
+    assert dict(video["cloud"].scheduler.config) == dict(video["edge"].scheduler.config)
+
+
+def test_the_t5_tokenizer_reads_any_prompt(video):
+    tokenizer = video["cloud"].tokenizer
+    assert tokenizer.convert_ids_to_tokens(tokenizer("a red circle").input_ids) == ["\u2581a", "\u2581red", "\u2581circle",
+                                                                                    "</s>"]
+    ids = tokenizer("Ünïcode, digits 42 & punctuation!", padding="max_length", max_length=16, truncation=True).input_ids
+    assert len(ids) == 16 and tokenizer.unk_token_id in ids
+    # One id per piece, every id an embedding row of the encoder.
+    assert len(tokenizer) == len(tokenizer.get_vocab()) == video["cloud"].text_encoder.config.vocab_size
+    assert max(tokenizer("a panda with a guitar").input_ids) < len(tokenizer)
+
+
+@pytest.mark.parametrize("role", ["cloud", "edge"])
+def test_video_cloud_only_equals_the_cogvideox_pipeline_bit_for_bit(role, video):
+    """CogVideoX's folders ship zero terminal SNR with trailing spacing, so their DDIM steps go through
+    scheduler.step (ecdiff.schedules): the run, and its frames, are the pipeline's exactly."""
+    pipe = video[role]
+    run = prepare_run(CloudOnly(), prompts=PROMPT, num_steps=STEPS, guidance=6.0, cloud=pipe, seeds=3)
+    assert type(run.sampler().updater).__name__ == "_SchedulerStepUpdater"
+    ours = run.sample().latents
+    call = dict(num_inference_steps=STEPS, guidance_scale=6.0, max_sequence_length=MAX_TOKENS)
+    theirs = pipe(PROMPT, generator=torch.Generator("cpu").manual_seed(3), output_type="latent", **call).frames
+    assert ours.shape == (1, 3, 4, 4, 4) and torch.equal(ours, theirs)
+    frames = pipe(PROMPT, generator=torch.Generator("cpu").manual_seed(3), **call).frames[0]
+    video_out = decode_images(pipe, ours)[0]
+    assert isinstance(video_out, Video) and len(video_out.frames) == 9 and video_out.size == (32, 32)
+    assert [f.tobytes() for f in video_out.frames] == [f.tobytes() for f in frames]
+
+
+def test_video_on_a_schedule_without_zero_snr_runs_in_coefficient_form_through_the_kernels(family_folders):
+    pipe = load_pipeline(family_folders["cogvideox"]["cloud"])
+    pipe.scheduler = CogVideoXDDIMScheduler.from_config(pipe.scheduler.config, timestep_spacing="leading")
+    run = prepare_run(ECDiff(2, 1, 0.5, STEPS), prompts=PROMPT, num_steps=STEPS, guidance=6.0, cloud=pipe, seeds=3)
+    assert type(run.sampler().updater).__name__ == "_CoefficientUpdater"
+    result = run.sample()
+    assert result.approx_steps == PlanCounts.of(run.strategy.plan(STEPS)).approx > 0
+    assert torch.isfinite(result.latents).all()
+    ours = prepare_run(CloudOnly(), prompts=PROMPT, num_steps=STEPS, guidance=6.0, cloud=pipe, seeds=3).sample()
+    theirs = pipe(PROMPT, num_inference_steps=STEPS, guidance_scale=6.0, max_sequence_length=MAX_TOKENS,
+                  generator=torch.Generator("cpu").manual_seed(3), output_type="latent").frames
+    torch.testing.assert_close(ours.latents, theirs, rtol=1e-4, atol=1e-4)  # the update's float rounding differs
+
+
+@pytest.mark.parametrize("strategy", [CloudOnly(), ECDiff(2, 1, 0.5, 4), HybridSD(2), EdgeOnly()], ids=str)
+def test_every_strategy_samples_video(strategy, video):
+    result = prepare_run(strategy, prompts=PROMPT, num_steps=STEPS, guidance=6.0, cloud=video["cloud"],
+                         edge=video["edge"], seeds=5).sample()
+    counts = PlanCounts.of(strategy.plan(STEPS))
+    assert (result.cloud_calls, result.edge_calls, result.approx_steps) == (counts.cloud, counts.edge, counts.approx)
+    assert result.latents.shape == (1, 3, 4, 4, 4) and torch.isfinite(result.latents).all()
+
+
+def test_cogvideox_1_5_folders_are_refused(family_folders, tmp_path):
+    pipe = load_pipeline(family_folders["cogvideox"]["edge"])
+    config = {k: v for k, v in pipe.transformer.config.items() if not k.startswith("_")}
+    pipe.register_modules(transformer=CogVideoXTransformer3DModel(**{**config, "patch_size_t": 2}))
+    pipe.save_pretrained(tmp_path)
+    with pytest.raises(OSError, match="CogVideoX 1.5 transformer \\(patch_size_t=2\\) is not supported"):
+        load_pipeline(tmp_path)

@@ -1,21 +1,26 @@
-"""Both services on the tiny model families, loaded from their diffusers folders by path: every
-strategy through Generate equals the in-process run bit for bit, and mismatched pairs and handoffs
-on multistep schedulers are refused with a message naming what differs."""
+"""Both services on the tiny model families (CogVideoX-class video included), loaded from their
+diffusers folders by path: every strategy through Generate equals the in-process run bit for bit,
+and mismatched pairs and handoffs on multistep schedulers are refused with a message naming what
+differs."""
+
+import io
 
 import grpc
 import pytest
 import torch
 from diffusers import AutoencoderKL, DPMSolverMultistepScheduler
 
-from ecdiff.images import decode_images, png_bytes
+from ecdiff.conventions import MAX_PROMPT_CHARS
+from ecdiff.images import decode_images, open_picture, png_bytes
 from ecdiff.loading import load_model
 from ecdiff.models import load_pipeline
 from ecdiff.preparation import prepare_run
 from ecdiff.services.background import BackgroundServices
-from ecdiff.services.config import CloudConfig, EdgeConfig
+from ecdiff.services.config import (MAX_CLOUD_MESSAGE_BYTES, MAX_LATENT_ELEMENTS, MAX_RECEIVE_BYTES, CloudConfig,
+                                    EdgeConfig)
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2
-from ecdiff.wire.tensors import from_proto
+from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 from support.edges import extra_edge
 
 STEPS = 6
@@ -136,3 +141,49 @@ def test_handoffs_on_a_multistep_scheduler_are_refused(family_folders, tmp_path)
                     params=strategy_pb2.StrategyParams(cloud_steps=3))))
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "DPMSolverMultistepScheduler" in info.value.details()
+
+
+def test_video_through_the_services_equals_the_in_process_run_for_every_strategy(family_folders):
+    """CogVideoX-class folders by path: [1, 3, 4, 4, 4] latents hand over, the edge's animated PNG is the
+    in-process video's, frame for frame."""
+    cloud, edge = models(family_folders["cogvideox"])
+    with BackgroundServices(cloud, edge, CloudConfig(), EdgeConfig()) as services:
+        with grpc.insecure_channel(services.cloud_target) as channel:
+            info = cloud_pb2_grpc.CloudDenoiserStub(channel).GetModelInfo(cloud_pb2.ModelInfoRequest())
+        assert list(info.latent_shape) == [1, 3, 4, 4, 4] and info.added_conditioning == "none"
+        assert info.text_encoder.name.startswith("T5EncoderModel")
+        for name, (strategy, _) in STRATEGIES.items():
+            result = generate(services.edge_target, name)
+            expected = prepare_run(strategy, prompts=PROMPT, num_steps=STEPS, guidance=cloud.guidance,
+                                   cloud=cloud.pipe, edge=edge.pipe, seeds=7).sample()
+            assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents), name
+            video = decode_images(edge.pipe, expected.latents)[0]
+            assert result.image_png == png_bytes(video), name
+            assert len(open_picture(io.BytesIO(result.image_png)).frames) == 9
+            s = result.summary
+            assert (s.cloud_calls, s.approx_steps, s.edge_calls) == (
+                expected.cloud_calls, expected.approx_steps, expected.edge_calls)
+
+
+def test_a_video_cloud_with_an_image_edge_is_refused_naming_every_difference(family_folders):
+    cloud = models(family_folders["cogvideox"])[0]
+    with BackgroundServices(cloud, models(family_folders["sd1"])[1], CloudConfig(), EdgeConfig()) as services:
+        details = refusal(services.edge_target, "ecdiff")
+    assert details.startswith("incompatible handoff: ")
+    for fragment in ("scheduler mismatch: handoff CogVideoXDDIMScheduler", "edge DDIMScheduler",
+                     "latent shape mismatch: handoff [1, 3, 4, 4, 4], edge [1, 4, 8, 8]", "text encoder mismatch",
+                     "VAE mismatch"):
+        assert fragment in details
+
+
+def test_the_largest_video_latent_fits_the_handoff_limits_and_one_frame_more_is_refused():
+    """CogVideoX at its default size (49 frames, 480x720): a handoff carrying its latent fits the edge's
+    channel to the cloud; a latent one latent frame larger is refused when decoded."""
+    largest = torch.zeros(1, 13, 16, 60, 90)
+    handoff = cloud_pb2.DenoiseEvent(handoff=cloud_pb2.Handoff(  # with the longest prompt and schedule too
+        latents=to_proto(largest), prompt="x" * MAX_PROMPT_CHARS, timesteps=[999] * 1000,
+        model_name="/models/" + "x" * 200))
+    assert MAX_RECEIVE_BYTES < handoff.ByteSize() < MAX_CLOUD_MESSAGE_BYTES
+    assert from_proto(handoff.handoff.latents, max_elements=MAX_LATENT_ELEMENTS).shape == largest.shape
+    with pytest.raises(TensorError, match="exceed the limit"):
+        from_proto(to_proto(torch.zeros(1, 14, 16, 60, 90)), max_elements=MAX_LATENT_ELEMENTS)
