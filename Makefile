@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
 
-.PHONY: fuzz setup test demo certs models search bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-edge lock clean help
+.PHONY: fuzz setup test demo certs models search bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
@@ -29,6 +29,7 @@ help:
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
 	@echo "make serve-cloud / serve-edge   run a service (CLOUD_PORT=50051, EDGE_PORT=50052, SERVE_ARGS=...)"
+	@echo "make serve-cloud-ray  the cloud on Ray Serve: REPLICAS=2 replicas behind the gRPC front end (local Ray; SERVE_ARGS=--ray-address ...)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -109,6 +110,12 @@ EDGE_PORT ?= 50052
 SERVE_ARGS ?=
 serve-cloud: $(STAMP)
 	$(VENV)/bin/ecdiff serve cloud --port $(CLOUD_PORT) $(SERVE_ARGS)
+
+# The cloud on Ray Serve (docs/services.md, "Scaling out on Ray Serve"): a local Ray instance unless
+# SERVE_ARGS="--ray-address HOST:6379"; the edge reaches it at CLOUD_PORT like any cloud.
+REPLICAS ?= 2
+serve-cloud-ray: $(STAMP)
+	$(VENV)/bin/ecdiff serve cloud --ray --replicas $(REPLICAS) --port $(CLOUD_PORT) $(SERVE_ARGS)
 
 serve-edge: $(STAMP)
 	$(VENV)/bin/ecdiff serve edge --port $(EDGE_PORT) --cloud 127.0.0.1:$(CLOUD_PORT) $(SERVE_ARGS)

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, gpu_check, handoff, load, quality, rule_error, sessions
+    from . import ablation, capacity, gpu_check, handoff, load, quality, rule_error, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -64,3 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            description=gpu_check.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     gpu_check.add_arguments(g)
     g.set_defaults(func=gpu_check.run)
+
+    c = benches.add_parser("capacity", help="replicas (GPUs) a target request rate and p95 need, per strategy",
+                           description=capacity.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    capacity.add_arguments(c)
+    c.set_defaults(func=capacity.run)

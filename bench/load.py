@@ -1,8 +1,10 @@
 """`ecdiff bench load`: throughput and latency of the cloud under many concurrent edge devices.
 
-For every engine setting (`--max-batch 1,8`: 1 is one request per UNet call, today's behaviour
-before the engine; larger values batch), one cloud service runs as a child process
-(`ecdiff serve cloud`, as deployed) with its Prometheus exporter. Against it, in this process:
+For every cloud (`--clouds plain,ray:1,ray:2`: one process, or Ray Serve with N replicas of
+`--replica-cpus` each behind the gRPC front end) and every engine setting (`--max-batch 1,8`: 1 is
+one request per UNet call, today's behaviour before the engine; larger values batch), one cloud
+service runs as a child process (`ecdiff serve cloud [--ray]`, as deployed) with its Prometheus
+exporter (Ray: every replica's engine, summed). Against it, in this process:
 - closed loop (`--clients 8,32`): N clients, each sending its next request when the last ended,
   `--requests-per-client` each (or for `--duration` seconds: the soak mode);
 - open loop (`--rate R`): Poisson arrivals at R requests per second for `--duration` seconds.
@@ -16,8 +18,9 @@ around them still all succeed.
 Reported per run: throughput, p50/p95/p99 latency, errors by status code (valid requests only),
 degraded results by reason, hostile outcomes by kind and status (and how many were not an expected
 status), batch occupancy (mean requests per UNet call, from the cloud's metrics), RSS, threads
-and open fds of every service process (sampled every 0.5 s: peak, and after the warm-up the
-first, lowest, highest and last values and the RSS drift). Outputs: results.json, table.md and
+and open fds of every service process and its children (Ray's processes and replicas included;
+sampled every 0.5 s: peak, and after the warm-up the first, lowest, highest and last values and the
+RSS drift). Outputs: results.json, table.md and
 latency_vs_throughput.png under --out.
 """
 
@@ -57,6 +60,7 @@ CLIENT_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.max_receive_message_length", 16 << 20
 
 @dataclass
 class RunResult:
+    cloud: str  # "plain" | "ray:N" (N replicas)
     max_batch: int
     mode: str  # "closed" | "open"
     load: float  # clients (closed) or arrivals per second (open)
@@ -88,12 +92,17 @@ def percentile(values: list[float], q: float) -> Optional[float]:
 
 
 def scrape(port: int) -> dict[str, float]:
+    """Each sample name's value, summed over its label values (a Ray cloud labels every replica's)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+    totals: Counter = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] += sample.value
+    return dict(totals)
 
 
 class ProcessSampler(threading.Thread):
-    """(seconds, RSS MB, threads, open fds) of a process every `every` seconds, until stopped."""
+    """(seconds, RSS MB, threads, open fds) of a process and its children every `every` seconds, until stopped."""
 
     def __init__(self, pid: int, every: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -103,8 +112,14 @@ class ProcessSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.samples.append((round(time.monotonic() - self._t0, 2), self.process.memory_info().rss / 2**20,
-                                 self.process.num_threads(), self.process.num_fds()))
+            rss, threads, fds = 0, 0, 0
+            for process in (self.process, *self.process.children(recursive=True)):
+                try:
+                    rss, threads, fds = (rss + process.memory_info().rss, threads + process.num_threads(),
+                                         fds + process.num_fds())
+                except psutil.NoSuchProcess:  # a child that ended between the listing and the look
+                    continue
+            self.samples.append((round(time.monotonic() - self._t0, 2), rss / 2**20, threads, fds))
             self._halt.wait(self.every)
 
     def stop(self) -> list[tuple[float, float, int, int]]:
@@ -198,7 +213,7 @@ async def open_loop(client: Client, rate: float, duration: float, strategies: li
     return [(*result, "valid") for result in await asyncio.gather(*tasks)]
 
 
-def run_one(services: list[ServiceProcess], args, max_batch: int, mode: str, load: float) -> RunResult:
+def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: int, mode: str, load: float) -> RunResult:
     cloud = services[0]
     target = services[-1].target
     defaults = StrategyDefaults.load(args.strategy_config)
@@ -242,7 +257,7 @@ def run_one(services: list[ServiceProcess], args, max_batch: int, mode: str, loa
                      if status not in HOSTILE_EXPECTED[kind])
     warm_up_s = min(60.0, seconds / 5)
     cloud_samples = samples["cloud"]
-    return RunResult(max_batch, mode, load, args.strategies, len(valid), len(latencies), dict(errors), round(seconds, 3),
+    return RunResult(cloud_kind, max_batch, mode, load, args.strategies, len(valid), len(latencies), dict(errors), round(seconds, 3),
                      round(len(latencies) / seconds, 3), percentile(latencies, 0.5), percentile(latencies, 0.95),
                      percentile(latencies, 0.99), round(samples_served / calls, 2) if calls else None, calls,
                      round(max(s[1] for s in cloud_samples), 1), max(s[2] for s in cloud_samples),
@@ -251,20 +266,23 @@ def run_one(services: list[ServiceProcess], args, max_batch: int, mode: str, loa
                      {role: after_warm_up(s, warm_up_s) for role, s in samples.items()})
 
 
-def start_services(args, max_batch: int) -> list[ServiceProcess]:
+def start_services(args, cloud_kind: str, max_batch: int) -> list[ServiceProcess]:
     model = ["--model", "tiny"] if args.tiny else (["--model", args.cloud_model] if args.cloud_model else [])
     threads = ["--torch-threads", str(args.service_threads), *placement_flags(args)] + \
         (["--guidance", repr(args.guidance)] if args.guidance is not None else [])
-    cloud = ServiceProcess("cloud", [*model, *threads, "--predictors", "none", "--metrics-port", "0",
+    ray = [] if cloud_kind == "plain" else ["--ray", "--replicas", cloud_kind.split(":")[1],
+                                            "--replica-cpus", str(args.replica_cpus)]
+    name = cloud_kind.replace(":", "")
+    cloud = ServiceProcess("cloud", [*model, *threads, *ray, "--predictors", "none", "--metrics-port", "0",
                                      "--max-batch", str(max_batch), "--max-running", str(max(2 * max_batch, 2)),
-                                     "--max-queue", str(args.max_queue)], args.out / f"cloud-batch{max_batch}.log")
+                                     "--max-queue", str(args.max_queue)], args.out / f"cloud-{name}-batch{max_batch}.log")
     if args.target == "cloud":
         return [cloud]
     edge_model = ["--model", "tiny"] if args.tiny else (["--model", args.edge_model] if args.edge_model else [])
     try:
         edge = ServiceProcess("edge", [*edge_model, *threads, "--cloud", cloud.target, "--predictors", "none",
                                        "--session-db", ":memory:", "--max-concurrency", str(args.edge_concurrency)],
-                              args.out / f"edge-batch{max_batch}.log")
+                              args.out / f"edge-{name}-batch{max_batch}.log")
     except BaseException:
         cloud.stop()
         raise
@@ -275,13 +293,13 @@ def table(rows: list[RunResult]) -> str:
     def fmt(x, unit=""):
         return "-" if x is None else f"{x:.3f}{unit}"
 
-    lines = ["| max batch | load | strategies | ok / sent | errors | throughput (req/s) | p50 (s) | p95 (s) | p99 (s) "
+    lines = ["| cloud | max batch | load | strategies | ok / sent | errors | throughput (req/s) | p50 (s) | p95 (s) | p99 (s) "
              "| batch occupancy | peak RSS (MB) | peak threads |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         load = f"{int(r.load)} clients" if r.mode == "closed" else f"{r.load:g} req/s Poisson"
         errors = ", ".join(f"{k} {v}" for k, v in r.errors.items()) or "0"
-        lines.append(f"| {r.max_batch} | {load} | {r.strategies} | {r.ok} / {r.requests} | {errors} | {r.throughput:.3f} "
+        lines.append(f"| {r.cloud} | {r.max_batch} | {load} | {r.strategies} | {r.ok} / {r.requests} | {errors} | {r.throughput:.3f} "
                      f"| {fmt(r.p50)} | {fmt(r.p95)} | {fmt(r.p99)} | {fmt(r.batch_occupancy)} | {r.peak_rss_mb:.0f} "
                      f"| {r.peak_threads} |")
     return "\n".join(lines) + "\n" + "".join(soak_lines(r) for r in rows)
@@ -311,11 +329,12 @@ def plot(rows: list[RunResult], path: Path) -> None:
         return
     chart = Chart([x for x, _ in points], [y for _, y in points], "p95 latency vs throughput", "requests per second",
                   "p95 latency (s)")
-    for i, key in enumerate(sorted({(r.max_batch, r.strategies) for r in rows})):
-        series = sorted((r.throughput, r.p95) for r in rows if (r.max_batch, r.strategies) == key and r.p95 is not None)
+    for i, key in enumerate(sorted({(r.cloud, r.max_batch, r.strategies) for r in rows})):
+        series = sorted((r.throughput, r.p95) for r in rows
+                        if (r.cloud, r.max_batch, r.strategies) == key and r.p95 is not None)
         if series:
             chart.line([x for x, _ in series], [y for _, y in series], PALETTE[i % len(PALETTE)],
-                       f"max batch {key[0]}, {key[1]}")
+                       f"{key[0]} cloud, max batch {key[1]}, {key[2]}")
     chart.save(path)
 
 
@@ -324,6 +343,10 @@ def run(args) -> int:
         apply_torch_threads(args)
         placement = placement_from_args(args)  # checked here, before any service starts
         batches = [int(b) for b in args.max_batch.split(",")]
+        clouds = args.clouds.split(",")
+        for kind in clouds:
+            if kind != "plain" and not (kind.startswith("ray:") and kind[4:].isdigit() and int(kind[4:]) >= 1):
+                raise ValueError(f"--clouds: {kind!r} is neither 'plain' nor 'ray:N' with N >= 1 replicas")
         loads = ([("closed", float(c)) for c in args.clients.split(",")] if args.clients else []) + \
                 ([("open", float(r)) for r in args.rate.split(",")] if args.rate else [])
         if not loads or any(load <= 0 for _, load in loads) or any(b < 1 for b in batches):
@@ -338,21 +361,23 @@ def run(args) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[RunResult] = []
-    for batch in batches:
-        services = start_services(args, batch)
-        try:
-            # Warm-up: the first calls of a process pay for allocation and lazy initialisation.
-            asyncio.run(_warm(services[-1].target, args))
-            for mode, load in loads:
-                row = run_one(services, args, batch, mode, load)
-                rows.append(row)
-                print(f"max batch {batch}, {mode} {load:g}: {row.ok}/{row.requests} ok, {row.throughput:.3f} req/s, "
-                      f"p95 {row.p95}, occupancy {row.batch_occupancy}", file=sys.stderr)
-        finally:
-            for service in reversed(services):
-                service.stop()
+    for kind in clouds:
+        for batch in batches:
+            services = start_services(args, kind, batch)
+            try:
+                # Warm-up: the first calls of a process (of each replica) pay for allocation and lazy initialisation.
+                asyncio.run(_warm(services[-1].target, args, _replicas(kind)))
+                for mode, load in loads:
+                    row = run_one(services, args, kind, batch, mode, load)
+                    rows.append(row)
+                    print(f"{kind} cloud, max batch {batch}, {mode} {load:g}: {row.ok}/{row.requests} ok, "
+                          f"{row.throughput:.3f} req/s, p95 {row.p95}, occupancy {row.batch_occupancy}", file=sys.stderr)
+            finally:
+                for service in reversed(services):
+                    service.stop()
     (args.out / "results.json").write_text(json.dumps(
-        {"machine": {**machine_info(placement.device, placement.dtype), "service_threads": args.service_threads}, "target": args.target, "steps": args.steps, "model": "tiny" if args.tiny else
+        {"machine": {**machine_info(placement.device, placement.dtype), "service_threads": args.service_threads,
+                     "replica_cpus": args.replica_cpus}, "target": args.target, "steps": args.steps, "model": "tiny" if args.tiny else
          (args.cloud_model or "toyworld-cloud"), "runs": [asdict(r) for r in rows]}, indent=1) + "\n")
     text = table(rows)
     (args.out / "table.md").write_text(text)
@@ -361,10 +386,14 @@ def run(args) -> int:
     return 0
 
 
-async def _warm(target: str, args) -> None:
+def _replicas(kind: str) -> int:
+    return 1 if kind == "plain" else int(kind.split(":")[1])
+
+
+async def _warm(target: str, args, replicas: int) -> None:
     client = Client(target, args.target, args.steps, StrategyDefaults.load(args.strategy_config))
-    try:
-        await client.one(args.strategies.split(",")[0], 10**9)
+    try:  # concurrent requests, so Ray's router spreads them over the replicas
+        await asyncio.gather(*(client.one(args.strategies.split(",")[0], 10**9 + i) for i in range(2 * replicas)))
     finally:
         await client.close()
 
@@ -386,6 +415,9 @@ def add_arguments(parser) -> None:
                         "(default: 0)")
     parser.add_argument("--max-batch", default="1,8", help="engine settings to compare, comma-separated; 1 = one "
                         "request per UNet call (default: 1,8)")
+    parser.add_argument("--clouds", default="plain", help="clouds to compare, comma-separated: plain (one process) "
+                        "or ray:N (Ray Serve, N replicas behind the gRPC front end) (default: plain)")
+    parser.add_argument("--replica-cpus", type=float, default=1.0, help="ray:N clouds: CPUs per replica (default: 1)")
     parser.add_argument("--max-queue", type=int, default=64, help="the cloud engine's queue (default: 64)")
     parser.add_argument("--edge-concurrency", type=int, default=64,
                         help="--target edge: the edge's concurrent generations (default: 64)")

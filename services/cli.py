@@ -70,6 +70,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help=f"engine: requests denoised at once (default {CloudConfig.max_running})")
             p.add_argument("--max-queue", type=int, help=f"engine: requests waiting for a running slot; more are "
                            f"refused with RESOURCE_EXHAUSTED (default {CloudConfig.max_queue})")
+            # Ray Serve (docs/services.md, "Scaling out on Ray Serve"): one contiguous block.
+            p.add_argument("--ray", action="store_true", default=None,
+                           help="serve from Ray Serve replicas of (model + engine) behind this gRPC front end (default: off)")
+            p.add_argument("--ray-address", help="join this Ray cluster ('auto', HOST:6379, ray://HOST:10001) "
+                           "(default: start a local Ray instance)")
+            p.add_argument("--ray-app", help=f"the Serve application's name (default {CloudConfig.ray_app})")
+            p.add_argument("--replicas", type=int, help=f"replicas (at start, when autoscaling) (default {CloudConfig.replicas})")
+            p.add_argument("--replica-cpus", type=float,
+                           help=f"CPUs per replica, also its torch threads (default {CloudConfig.replica_cpus:g})")
+            p.add_argument("--replica-gpus", type=float, help=f"GPUs per replica (default {CloudConfig.replica_gpus:g})")
+            p.add_argument("--min-replicas", type=int, help="autoscaling lower bound, with --max-replicas (default: no autoscaling)")
+            p.add_argument("--max-replicas", type=int, help="autoscaling upper bound, with --min-replicas (default: no autoscaling)")
+            p.add_argument("--target-ongoing-requests", type=float, help="autoscaling: ongoing requests per replica "
+                           f"to aim at (default {CloudConfig.target_ongoing_requests:g})")
+            p.add_argument("--upscale-delay-s", type=float, help="autoscaling: seconds above target before a replica "
+                           f"is added (default {CloudConfig.upscale_delay_s:g})")
         if role == "edge":
             p.add_argument("--max-concurrency", type=int,
                            help=f"generations computing at once (default {EdgeConfig.max_concurrency})")
@@ -112,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(role: str, config, port_file: Path | None) -> int:
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    running = await (start_cloud(config) if role == "cloud" else start_edge(config))
+    if role == "cloud" and config.ray:
+        from .ray_server import start_cloud_ray  # Ray is imported only when asked for
+
+        running = await start_cloud_ray(config)
+    else:
+        running = await (start_cloud(config) if role == "cloud" else start_edge(config))
     if port_file is not None:  # the gRPC port, then the metrics port when the exporter runs
         ports = [running.port] + ([running.metrics_port] if running.metrics_port is not None else [])
         written = port_file.with_name(port_file.name + ".tmp")

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from concurrent.futures import Executor
 
 import grpc
 
-from ecdiff.loading import LoadedModel
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
 from ecdiff.wire.convert import param_overrides, params_to_proto, step_event
 from ecdiff.wire.tensors import to_proto, wire_dtype, wire_encoding
 
-from ecdiff.engine.core import DenoisingEngine
-
-from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
+from .cloud_phase import CloudHandoff, CloudJob, CloudStep, RunsCloudPhase
 from .deadline import deadline_of
 from .errors import RpcError, status_codes
-from .identity import ModelIdentity, handoff_refusal, identity_of
+from .identity import ModelIdentity, handoff_refusal
 from .logs import request_id
 from .validation import RequestLimits, validate_request
 
@@ -36,11 +32,12 @@ def text_encoder_id(identity: ModelIdentity) -> cloud_pb2.TextEncoderId:
 
 
 class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
-    def __init__(self, model: LoadedModel, defaults: StrategyDefaults, limits: RequestLimits,
-                 engine: DenoisingEngine, executor: Executor) -> None:
-        self.model, self.defaults, self.limits = model, defaults, limits
-        self.identity = identity_of(model)
-        self.runner = CloudPhaseRunner(model, engine, executor)
+    """`runner`: where the cloud phase runs, this process's engine (`CloudPhaseRunner`) or Ray Serve
+    replicas (`services/ray_runner.py`); both yield the same typed events."""
+
+    def __init__(self, identity: ModelIdentity, defaults: StrategyDefaults, limits: RequestLimits,
+                 runner: RunsCloudPhase) -> None:
+        self.identity, self.defaults, self.limits, self.runner = identity, defaults, limits, runner
 
     @status_codes
     async def GetModelInfo(self, request, context) -> cloud_pb2.ModelInfo:
@@ -59,7 +56,7 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
                                  param_overrides(request.params), self.limits, self.defaults)
         latents_dtype = wire_dtype(request.latents_dtype)
         encoding = wire_encoding(request.latents_encoding)
-        refusal = handoff_refusal(self.model, valid.strategy_name, valid.switch_step, valid.num_steps)
+        refusal = handoff_refusal(self.identity, valid.strategy_name, valid.switch_step, valid.num_steps)
         if refusal:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
         job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy, latents_every=request.latents_every)
@@ -82,7 +79,7 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             step=event.step, num_steps=valid.num_steps, latents=to_proto(event.latents, latents_dtype, encoding),
             strategy=valid.strategy_name, params=params_to_proto(valid.params),
             scheduler_class=ident.scheduler_class, scheduler_config_sha256=ident.scheduler_sha256,
-            timesteps=list(event.timesteps), guidance_scale=self.model.guidance,
+            timesteps=list(event.timesteps), guidance_scale=ident.guidance,
             text_encoder=text_encoder_id(ident), prompt=valid.prompt, seed=valid.seed,
             cloud_calls=event.cloud_calls, approx_steps=event.approx_steps,
             cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name,

@@ -129,6 +129,44 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """The cloud on Ray Serve (`ecdiff serve cloud --ray`): where Ray runs and how many replicas of
+    (model + engine) serve; services/ray_server.py uses it."""
+
+    address: Optional[str] = None  # None: start a local Ray instance; else join it ("auto", "HOST:6379", "ray://...")
+    app: str = "ecdiff-cloud"  # the Serve application's name (several clouds can share a cluster)
+    replicas: int = 1  # replicas at start (a fixed count unless min_replicas/max_replicas are set)
+    replica_cpus: float = 1.0  # CPUs Ray reserves per replica; also its torch threads unless torch_threads is set
+    replica_gpus: float = 0.0  # GPUs per replica (fractions share a GPU)
+    # Autoscaling on ongoing requests, when both are set: min_replicas <= replicas <= max_replicas.
+    min_replicas: Optional[int] = None
+    max_replicas: Optional[int] = None
+    # Ongoing requests per replica that autoscaling aims at: about max_batch keeps its batches full.
+    target_ongoing_requests: float = 8.0
+    upscale_delay_s: float = 30.0  # autoscaling: load must stay above target this long before adding a replica
+
+    def __post_init__(self) -> None:
+        _check(self.replicas >= 1, f"replicas must be >= 1, got {self.replicas}")
+        _check(math.isfinite(self.replica_cpus) and self.replica_cpus > 0, f"replica_cpus must be > 0, got {self.replica_cpus}")
+        _check(math.isfinite(self.replica_gpus) and self.replica_gpus >= 0, f"replica_gpus must be >= 0, got {self.replica_gpus}")
+        _check((self.min_replicas is None) == (self.max_replicas is None),
+               "min_replicas and max_replicas go together (autoscaling)")
+        if self.min_replicas is not None:
+            _check(1 <= self.min_replicas <= self.replicas <= self.max_replicas,
+                   f"need 1 <= min_replicas <= replicas <= max_replicas, got {self.min_replicas}, {self.replicas}, "
+                   f"{self.max_replicas}")
+        _check(math.isfinite(self.target_ongoing_requests) and self.target_ongoing_requests > 0,
+               f"target_ongoing_requests must be > 0, got {self.target_ongoing_requests}")
+        _check(math.isfinite(self.upscale_delay_s) and self.upscale_delay_s >= 0,
+               f"upscale_delay_s must be >= 0, got {self.upscale_delay_s}")
+        _check(bool(self.app.strip()), "app must not be empty")
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.min_replicas is not None
+
+
+@dataclass(frozen=True)
 class CloudConfig(ServerConfig):
     port: int = 50051
     refine_steps: int = 50  # DiffusionX: the cloud refinement's DDIM schedule
@@ -136,14 +174,32 @@ class CloudConfig(ServerConfig):
     max_batch: int = EngineConfig.max_batch
     max_running: int = EngineConfig.max_running
     max_queue: int = EngineConfig.max_queue
+    # Ray Serve (RayConfig documents each; defaults from there): off unless `ray`.
+    ray: bool = False
+    ray_address: Optional[str] = RayConfig.address
+    ray_app: str = RayConfig.app
+    replicas: int = RayConfig.replicas
+    replica_cpus: float = RayConfig.replica_cpus
+    replica_gpus: float = RayConfig.replica_gpus
+    min_replicas: Optional[int] = RayConfig.min_replicas
+    max_replicas: Optional[int] = RayConfig.max_replicas
+    target_ongoing_requests: float = RayConfig.target_ongoing_requests
+    upscale_delay_s: float = RayConfig.upscale_delay_s
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
         self.engine()  # validates the engine's knobs
+        self.ray_config()  # validates Ray's
 
     def engine(self) -> EngineConfig:
         return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue)
+
+    def ray_config(self) -> RayConfig:
+        return RayConfig(address=self.ray_address, app=self.ray_app, replicas=self.replicas,
+                         replica_cpus=self.replica_cpus, replica_gpus=self.replica_gpus, min_replicas=self.min_replicas,
+                         max_replicas=self.max_replicas, target_ongoing_requests=self.target_ongoing_requests,
+                         upscale_delay_s=self.upscale_delay_s)
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
     # --- helpers ----------------------------------------------------------------------------
 
     def _check_handoff_supported(self, valid: ValidRequest) -> None:
-        refusal = handoff_refusal(self.model, valid.strategy_name, valid.switch_step, valid.num_steps)
+        refusal = handoff_refusal(self.identity, valid.strategy_name, valid.switch_step, valid.num_steps)
         if refusal:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
 

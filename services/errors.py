@@ -20,6 +20,7 @@ from ecdiff.diffusionx.store import SessionNotFound
 from ecdiff.engine.work import Cancelled, DeadlineExceeded, DeadlineUnmeetable, QueueFull
 
 from .admission import Busy
+from .cloud_phase import CloudPhaseLost
 from .recovery import CloudRequired
 
 
@@ -47,6 +48,7 @@ _STATUS_CODES = (
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (Cancelled, grpc.StatusCode.CANCELLED),
     (CloudRequired, grpc.StatusCode.UNAVAILABLE),
+    (CloudPhaseLost, grpc.StatusCode.UNAVAILABLE),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 

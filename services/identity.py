@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -34,6 +35,9 @@ class ModelIdentity:
     text_encoder_sha256: str
     added_conditioning: str
     vae_sha256: str
+    # Why this model's scheduler cannot hand a run over between processes, or None: part of the
+    # identity so that a front end without the model (Ray Serve) can refuse such plans too.
+    handoff_unsupported: Optional[str]
     guidance: float
     random_weights: bool
 
@@ -111,6 +115,7 @@ def identity_of(model: LoadedModel) -> ModelIdentity:
         text_encoder_sha256=text_encoder_sha256(pipe),
         added_conditioning=added_conditioning_id(pipe),
         vae_sha256=vae_sha256(pipe),
+        handoff_unsupported=handoff_unsupported_reason(pipe.scheduler),
         guidance=model.guidance,
         random_weights=model.random_weights,
     )
@@ -145,12 +150,12 @@ def incompatibility(handoff: HandoffCompat, local: ModelIdentity, local_timestep
     return "; ".join(reasons) or None
 
 
-def handoff_refusal(model: LoadedModel, strategy_name: str, switch_step: int, num_steps: int) -> str | None:
+def handoff_refusal(identity: ModelIdentity, strategy_name: str, switch_step: int, num_steps: int) -> str | None:
     """Why this model cannot run a plan that hands over between processes at `switch_step`, or None.
     Cloud-only (handoff after the last step) and edge-only (no cloud phase) never need it."""
     if not 0 < switch_step < num_steps:
         return None
-    reason = handoff_unsupported_reason(model.pipe.scheduler)
+    reason = identity.handoff_unsupported
     if reason is None:
         return None
     return (f"strategy {strategy_name!r} hands over at step {switch_step} of {num_steps}, but {reason}; "

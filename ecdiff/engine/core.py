@@ -22,6 +22,7 @@ larger batches differ only by the rounding of batched arithmetic (tests state th
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -55,6 +56,15 @@ class EngineStats:
     # Wall seconds of iterations with a UNet call, and of whole requests (submission to end).
     iteration_seconds: "Histogram" = field(default_factory=lambda: Histogram(ITERATION_BUCKETS))
     request_seconds: "Histogram" = field(default_factory=lambda: Histogram(REQUEST_BUCKETS))
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    """The engine's gauges and counters at one moment: what the metrics exporter reads."""
+
+    queued: int
+    running: int
+    stats: EngineStats
 
 
 ITERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -141,6 +151,23 @@ class DenoisingEngine:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    @property
+    def alive(self) -> bool:
+        """The engine thread runs (health checks: a dead engine serves nothing)."""
+        return self._thread.is_alive()
+
+    def snapshot(self) -> EngineSnapshot:
+        """A private copy of the stats (to send to another process: a Ray replica's metrics)."""
+        attempts = 3
+        while True:
+            attempts -= 1
+            try:
+                with self._cv:
+                    return EngineSnapshot(len(self._queue), len(self._running), copy.deepcopy(self.stats))
+            except RuntimeError:  # a Counter got a new key on the engine thread mid-copy: copy again
+                if not attempts:
+                    raise
 
     def close(self) -> None:
         """Stop: every queued and running request ends with Cancelled; the engine thread is joined."""

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from ecdiff.cli import main
 
 
@@ -37,3 +39,17 @@ def test_a_short_soak_through_the_edge_with_hostile_traffic_serves_every_valid_r
         assert figures["threads"]["max"] - figures["threads"]["first"] <= 2, figures
         assert figures["fds"]["max"] - figures["fds"]["first"] <= 4, figures
     assert "hostile requests with an unexpected status: 0" in (out / "table.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.heavy  # its own Ray instance and two replicas: over a minute; `-m heavy` runs it
+def test_load_bench_against_ray_serve_replicas_sums_their_metrics(tmp_path):
+    out = tmp_path / "load"
+    args = ["bench", "load", "--tiny", "--steps", "6", "--clients", "4", "--requests-per-client", "2",
+            "--max-batch", "4", "--clouds", "ray:2", "--service-threads", "1", "--out", str(out)]
+    assert main(args) == 0
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert run["cloud"] == "ray:2" and run["ok"] == run["requests"] == 8 and run["errors"] == {}
+    # The replicas' engines report through the front end's exporter (one series per replica).
+    assert run["unet_calls"] > 0 and run["batch_occupancy"] >= 1.0
+    assert "| ray:2 | 4 | 4 clients |" in (out / "table.md").read_text()
