@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ecdiff.cli_options import ECDIFF_PARAMS, add_strategy_overrides, pair_from_args
+from ecdiff.conditioning import denoising_model
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import LoadedModel
@@ -109,7 +110,7 @@ def run(args) -> int:
         return 2
     strategy, num_steps = params.strategy(), params.num_steps
     print(f"models: {pair.name}; {len(items)} prompts; {num_steps} steps; EC-Diff {params.as_dict()}", file=sys.stderr)
-    engine = DenoisingEngine(pair.cloud.unet, EngineConfig(max_batch=1), name="bench-handoff")
+    engine = DenoisingEngine(denoising_model(pair.cloud), EngineConfig(max_batch=1), name="bench-handoff")
     per_encoding = {name: {"images": [], "bytes": [], "handoff_bytes": []} for name in ENCODINGS}
     try:
         with ThreadPoolExecutor(max_workers=1) as executor:
