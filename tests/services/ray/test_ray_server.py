@@ -29,7 +29,7 @@ from ecdiff.services.ray_runner import RayCloudPhaseRunner
 from ecdiff.services.ray_server import start_cloud_ray
 from ecdiff.services.server import start_edge
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
-from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2
+from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 from ecdiff.wire.tensors import from_proto
 from support.pace import child_env
 from support.unet_calls import wait_until
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow  # a Ray instance and two replicas: about a minute
 STEPS = 8
 PROMPT = "a small red circle at the top left"
 STRATEGIES = {
-    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6)),
+    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6, rule="paper")),
     "hybrid": (HybridSD(3), dict(cloud_steps=3)),
     "cloud": (CloudOnly(), {}),
     "edge": (EdgeOnly(), {}),
@@ -90,6 +90,8 @@ def services(ray_instance, tiny_pair):
 
 
 def request(strategy, steps=STEPS, **fields):
+    """Raw (exact) latents: the edge's default transfer is int8."""
+    fields.setdefault("transfer_encoding", tensor_pb2.ENCODING_RAW)
     return edge_pb2.GenerateRequest(prompt=PROMPT, seed=7, num_steps=steps, strategy=strategy,
                                     params=strategy_pb2.StrategyParams(**STRATEGIES[strategy][1]), **fields)
 
