@@ -18,19 +18,15 @@ from ecdiff.preparation import prepare_run
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import (MAX_CLOUD_MESSAGE_BYTES, MAX_LATENT_ELEMENTS, MAX_RECEIVE_BYTES, CloudConfig,
                                     EdgeConfig)
-from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
+from ecdiff.strategies import ECDiff
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 from ecdiff.wire.tensors import TensorError, from_proto, to_proto
+from support.strategy_table import strategy_table
 from support.edges import extra_edge
 
 STEPS = 6
 PROMPT = "a red circle on the blue"
-STRATEGIES = {
-    "ecdiff": (ECDiff(2, 1, 0.5, 4), dict(pre_steps=2, k=1, alpha=0.5, switch_step=4, rule="paper")),
-    "hybrid": (HybridSD(3), dict(cloud_steps=3)),
-    "cloud": (CloudOnly(), {}),
-    "edge": (EdgeOnly(), {}),
-}
+STRATEGIES = strategy_table(ECDiff(2, 1, 0.5, 4), cloud_steps=3)
 
 
 def models(folders):

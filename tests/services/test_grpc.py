@@ -19,21 +19,17 @@ from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.logs import JsonFormatter
 from ecdiff.wire.tensors import from_proto
-from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
+from ecdiff.strategies import ECDiff, EdgeOnly, HybridSD
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 from ecdiff.toyworld.palette import ATTRIBUTES
+from support.strategy_table import strategy_table
 from support.edges import extra_edge, toy_world_named
 from support.unet_calls import UNetCalls, wait_until
 
 STEPS = 8
 EDGE_SERVICE = "ecdiff.v1.EdgeDenoiser"
 CLOUD_SERVICE = "ecdiff.v1.CloudDenoiser"
-STRATEGIES = {
-    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6, rule="paper")),
-    "hybrid": (HybridSD(3), dict(cloud_steps=3)),
-    "cloud": (CloudOnly(), {}),
-    "edge": (EdgeOnly(), {}),
-}
+STRATEGIES = strategy_table(ECDiff(2, 2, 0.5, 6), cloud_steps=3)
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,10 @@ from ecdiff.services.identity import identity_of
 from ecdiff.services.ray_runner import RayCloudPhaseRunner
 from ecdiff.services.ray_server import start_cloud_ray
 from ecdiff.services.server import start_edge
-from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
+from ecdiff.strategies import CloudOnly, ECDiff
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 from ecdiff.wire.tensors import from_proto
+from support.strategy_table import strategy_table
 from support.pace import child_env
 from support.unet_calls import wait_until
 
@@ -38,12 +39,7 @@ pytestmark = pytest.mark.slow  # a Ray instance and two replicas: about a minute
 
 STEPS = 8
 PROMPT = "a small red circle at the top left"
-STRATEGIES = {
-    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6, rule="paper")),
-    "hybrid": (HybridSD(3), dict(cloud_steps=3)),
-    "cloud": (CloudOnly(), {}),
-    "edge": (EdgeOnly(), {}),
-}
+STRATEGIES = strategy_table(ECDiff(2, 2, 0.5, 6), cloud_steps=3)
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 
