@@ -2,7 +2,7 @@
 
 `EdgeStrength(previous_prompt, prompt) -> strength` on the edge, before a revision round;
 `CloudStrength(prompt, preview_images) -> strength` on the cloud, before the refinement.
-Both return a candidate strength (0.40..0.90, step 0.05): the lowest one whose predicted fidelity is
+Both return a candidate strength (0.40..0.90, step 0.10): the lowest one whose predicted fidelity is
 within that head's tolerance of the predicted maximum.
 """
 
@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch
 
 from .embeddings import TextEmbedder
-from .predictors import CloudPredictor, EdgePredictor, Predictors, choose_strengths, load_predictors
+from .predictors import CloudPredictor, Predictors, choose_strengths, edge_inputs, load_predictors
 
 EdgeStrengthFn = Callable[[str, str], float]
 CloudStrengthFn = Callable[[str, torch.Tensor], float]
@@ -25,8 +25,7 @@ class EdgeStrength:
 
     @torch.no_grad()
     def __call__(self, previous: str, prompt: str) -> float:
-        e = self.text([previous, prompt])
-        predicted = self.predictors.edge(EdgePredictor.inputs(e[:1], e[1:]))
+        predicted = self.predictors.edge(edge_inputs(self.text, [previous], [prompt]))
         return choose_strengths(predicted, self.predictors.config.edge_tolerance)[0]
 
 

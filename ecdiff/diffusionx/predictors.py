@@ -1,16 +1,21 @@
 """DiffusionX's strength predictors and the candidate strengths they choose from.
 
-Both heads predict the prompt fidelity (points) the round would reach at EVERY candidate strength,
-trained on the labels' full fidelity vectors (not only their argmax, which ties make noisy); the
-choice is the lowest candidate whose prediction is within a tolerance (points, one per head) of the
-predicted maximum (`choose_strengths`): strength is the cost, so a near-tie goes to the cheaper
-strength. `make predictors` picks each head's tolerance on the training split (`crossval.pick_tolerance`).
+Both heads predict the prompt fidelity (points; the labels' soft fidelity, averaged over seeds) the
+round would reach at EVERY candidate strength, trained on the labels' full vectors (not only their
+argmax); the choice is the lowest candidate whose prediction is within a tolerance (points, one per
+head) of the predicted maximum (`choose_strengths`): strength is the cost, so a near-tie goes to the
+cheaper strength. `make predictors` picks each head's tolerance on the training split
+(`crossval.pick_tolerance`).
 
-- Edge: a small MLP on the MiniLM embeddings of the previous and the current prompt
-  (input [e_prev, e_cur, e_cur - e_prev]) -> 11 fidelities in (0, 100) (a scaled sigmoid).
-  Trained with MSE and weight decay.
+- Edge, on `edge_inputs(previous, current)`: the MiniLM embeddings of both prompts, their
+  difference and the edit embedding (`TextEmbedder.edit`: the states of the words added and removed).
+  Two kinds (`PredictorConfig.edge_kind`, picked by cross-validation):
+  - "mixture": a linear softmax classifier of the edit's kind (the training sessions' `edits`:
+    colour, shape, size, position, background, paraphrase, rewrite) and one fidelity curve per kind
+    (the training mean); the prediction is the curves weighted by the class probabilities.
+  - "mlp": a small MLP -> fidelities in (0, 100) (a scaled sigmoid), trained with MSE.
 - Cloud: ridge regression (closed form, L2 penalty `ridge`) on [MiniLM(prompt), scorer features of
-  the preview, 1] -> 11 fidelities.
+  the preview, 1] -> fidelities.
 
 Weights ship as safetensors plus a config.json in one folder (`models/diffusionx-predictors/`).
 """
@@ -26,15 +31,20 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.05
-CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(11))
+from .prompts import EDITS
+
+# Steps of 0.10 (2-3 preview steps, 5 refinement steps): every candidate costs a full img2img per label,
+# and finer steps were within the labels' noise (the 0.05 grid's neighbours differ by one preview step).
+STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.10
+CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(6))
 PREDICTORS_DIR_NAME = "diffusionx-predictors"
 _EDGE, _CLOUD, _CONFIG = "edge.safetensors", "cloud.safetensors", "config.json"
-_FIELDS = ("text_dim", "image_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance")
+_FIELDS = ("text_dim", "image_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance", "edge_kind", "edit_kinds")
+EDGE_KINDS = ("mixture", "mlp")
 
 
 def choose_strengths(predicted: torch.Tensor, tolerance: float) -> list[float]:
-    """Per row of predicted fidelities [N, 11]: the lowest candidate within `tolerance` of the row's max."""
+    """Per row of predicted fidelities [N, candidates]: the lowest candidate within `tolerance` of the row's max."""
     if predicted.ndim != 2 or predicted.shape[1] != len(CANDIDATE_STRENGTHS):
         raise ValueError(f"expected predicted fidelities [N, {len(CANDIDATE_STRENGTHS)}], got {tuple(predicted.shape)}")
     near = predicted >= predicted.max(dim=1, keepdim=True).values - tolerance
@@ -50,30 +60,48 @@ class PredictorConfig:
     # Points of predicted fidelity given up for a lower strength, per head (training picks them).
     edge_tolerance: float = 1.0
     cloud_tolerance: float = 1.0
+    edge_kind: str = "mixture"
+    edit_kinds: int = len(EDITS)  # classes of the "mixture" edge head
 
     def __post_init__(self) -> None:
-        if (min(self.text_dim, self.image_dim, self.hidden) < 1 or not self.ridge >= 0
+        if (min(self.text_dim, self.image_dim, self.hidden, self.edit_kinds) < 1 or not self.ridge >= 0
                 or not min(self.edge_tolerance, self.cloud_tolerance) >= 0):
             raise ValueError(f"dimensions must be >= 1, ridge and tolerances >= 0, got {self}")
+        if self.edge_kind not in EDGE_KINDS:
+            raise ValueError(f"edge_kind must be one of {EDGE_KINDS}, got {self.edge_kind!r}")
+
+    @property
+    def edge_dim(self) -> int:
+        return 5 * self.text_dim + 3  # edge_inputs
+
+
+def edge_inputs(text, previous: list[str], current: list[str]) -> torch.Tensor:
+    """[e_prev, e_cur, e_cur - e_prev, edit embedding] of each prompt pair (`text`: a TextEmbedder)."""
+    e_prev, e_cur = text(previous), text(current)
+    return torch.cat([e_prev, e_cur, e_cur - e_prev, text.edit(previous, current)], dim=-1)
 
 
 class EdgePredictor(nn.Module):
+    """Predicted fidelity (points) at every candidate, [N, candidates], of `edge_inputs` [N, edge_dim]."""
+
     def __init__(self, config: PredictorConfig) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(3 * config.text_dim, config.hidden), nn.ReLU(),
-                                 nn.Linear(config.hidden, len(CANDIDATE_STRENGTHS)))
-
-    @staticmethod
-    def inputs(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-        return torch.cat([previous, current, current - previous], dim=-1)
+        self.kind = config.edge_kind
+        if self.kind == "mlp":
+            self.net = nn.Sequential(nn.Linear(config.edge_dim, config.hidden), nn.ReLU(),
+                                     nn.Linear(config.hidden, len(CANDIDATE_STRENGTHS)))
+        else:
+            self.net = nn.Linear(config.edge_dim, config.edit_kinds)  # logits of the edit's kind
+            self.register_buffer("curves", torch.zeros(config.edit_kinds, len(CANDIDATE_STRENGTHS)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Predicted fidelity (points, in (0, 100)) at every candidate, [N, 11], of inputs [N, 3 * text_dim]."""
-        return 100.0 * torch.sigmoid(self.net(x))
+        if self.kind == "mlp":
+            return 100.0 * torch.sigmoid(self.net(x))
+        return self.net(x).softmax(dim=-1) @ self.curves
 
 
 class CloudPredictor:
-    """Ridge regression head: fidelities [N, 11] = [text, image, 1] @ weight [D + 1, 11]."""
+    """Ridge regression head: fidelities [N, candidates] = [text, image, 1] @ weight [D + 1, candidates]."""
 
     def __init__(self, weight: torch.Tensor) -> None:
         self.weight = weight.to(torch.float64)
@@ -117,7 +145,7 @@ def load_predictors(folder: str | Path | None = None) -> Predictors:
     if not (folder / _CONFIG).is_file():
         raise FileNotFoundError(f"no DiffusionX predictors at {folder} (run `make predictors`)")
     raw = json.loads((folder / _CONFIG).read_text())
-    if "edge_tolerance" not in raw:
+    if "edge_kind" not in raw:
         raise ValueError(f"{folder} holds predictors of an older format; retrain them (`make predictors`)")
     config = PredictorConfig(**{k: raw[k] for k in _FIELDS})
     edge = EdgePredictor(config)

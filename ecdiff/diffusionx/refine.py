@@ -50,6 +50,13 @@ class RefineConfig:
             raise ValueError(f"need pre_steps >= 2, k >= 0, 0 < alpha <= 1; got {self.pre_steps}, {self.k}, {self.alpha}")
 
 
+def approximation(config: RefineConfig, strength: float) -> ECDiff:
+    """The refinement's EC-Diff plan at `strength`: `pre_steps` real calls from the img2img start step."""
+    n = config.num_steps
+    start = img2img_start_step(n, strength)
+    return ECDiff(pre_steps=min(start + config.pre_steps, n), k=config.k, alpha=config.alpha, switch_step=n)
+
+
 @dataclass(frozen=True)
 class Refinement:
     latents: torch.Tensor
@@ -88,11 +95,7 @@ class Refiner:
         else:
             strength, source = self.config.default_strength, "default"
         n = self.config.num_steps
-        start = img2img_start_step(n, strength)
-        strategy = None
-        if approximate:
-            c = self.config
-            strategy = ECDiff(pre_steps=min(start + c.pre_steps, n), k=c.k, alpha=c.alpha, switch_step=n)
+        strategy = approximation(self.config, strength) if approximate else None
         spec = RoundSpec(prompt, seed, round_index, n, strength, latents)
         run = prepare_rounds(self.pipe, self.guidance, [spec], role="cloud", strategy=strategy)
         return RefinePlan(run, strength, source, started)
