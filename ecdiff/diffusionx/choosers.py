@@ -1,7 +1,8 @@
 """Strength choosers: the trained predictors behind plain callables the engines call.
 
 `EdgeStrength(previous_prompt, prompt) -> strength` on the edge, before a revision round;
-`CloudStrength(prompt, preview_images) -> strength` on the cloud, before the refinement.
+`CloudStrength(prompt, preview_images) -> strength` on the cloud, before the refinement (None for a
+prompt that names no toy-world scene: the refiner then uses its default).
 Both return a candidate strength (0.40..0.90, step 0.10): the lowest one whose predicted fidelity is
 within that head's tolerance of the predicted maximum.
 """
@@ -16,7 +17,7 @@ from .embeddings import TextEmbedder
 from .predictors import CloudPredictor, Predictors, choose_strengths, edge_inputs, load_predictors
 
 EdgeStrengthFn = Callable[[str, str], float]
-CloudStrengthFn = Callable[[str, torch.Tensor], float]
+CloudStrengthFn = Callable[[str, torch.Tensor], Optional[float]]
 
 
 class EdgeStrength:
@@ -30,13 +31,18 @@ class EdgeStrength:
 
 
 class CloudStrength:
-    def __init__(self, predictors: Predictors, text: TextEmbedder, scorer) -> None:
-        self.predictors, self.text, self.scorer = predictors, text, scorer
+    def __init__(self, predictors: Predictors, scorer) -> None:
+        self.predictors, self.scorer = predictors, scorer
 
     @torch.no_grad()
-    def __call__(self, prompt: str, images: torch.Tensor) -> float:
-        x = CloudPredictor.inputs(self.text([prompt]), self.scorer.features(images))
-        return choose_strengths(self.predictors.cloud(x), self.predictors.config.cloud_tolerance)[0]
+    def __call__(self, prompt: str, images: torch.Tensor) -> Optional[float]:
+        """None (abstain: the refiner's default) for a prompt that names no toy-world scene."""
+        try:
+            alignment = self.scorer.attribute_probabilities(images, [prompt])
+        except ValueError:
+            return None
+        return choose_strengths(self.predictors.cloud(CloudPredictor.inputs(alignment)),
+                                self.predictors.config.cloud_tolerance)[0]
 
 
 def load_choosers(folder: Optional[str] = None) -> tuple[EdgeStrength, CloudStrength]:
@@ -44,5 +50,4 @@ def load_choosers(folder: Optional[str] = None) -> tuple[EdgeStrength, CloudStre
     from ecdiff.models import load_scorer
 
     predictors = load_predictors(folder)
-    text = TextEmbedder()
-    return EdgeStrength(predictors, text), CloudStrength(predictors, text, load_scorer())
+    return EdgeStrength(predictors, TextEmbedder()), CloudStrength(predictors, load_scorer())

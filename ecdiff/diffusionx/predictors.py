@@ -14,8 +14,11 @@ cheaper strength. `make predictors` picks each head's tolerance on the training 
     colour, shape, size, position, background, paraphrase, rewrite) and one fidelity curve per kind
     (the training mean); the prediction is the curves weighted by the class probabilities.
   - "mlp": a small MLP -> fidelities in (0, 100) (a scaled sigmoid), trained with MSE.
-- Cloud: ridge regression (closed form, L2 penalty `ridge`) on [MiniLM(prompt), scorer features of
-  the preview, 1] -> fidelities.
+- Cloud: ridge regression (closed form, L2 penalty `ridge`) on [alignment of the preview with the
+  prompt, 1] -> fidelities. The alignment is the scorer's probability of each attribute value the
+  prompt names (`AlignmentScorer.attribute_probabilities`): the toy world's CLIP score of the preview,
+  per attribute, i.e. what the refinement still has to change. A prompt that names no toy-world
+  scene has none; the cloud chooser then abstains (the refiner's default strength).
 
 Weights ship as safetensors plus a config.json in one folder (`models/diffusionx-predictors/`).
 """
@@ -39,7 +42,7 @@ STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.10
 CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(6))
 PREDICTORS_DIR_NAME = "diffusionx-predictors"
 _EDGE, _CLOUD, _CONFIG = "edge.safetensors", "cloud.safetensors", "config.json"
-_FIELDS = ("text_dim", "image_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance", "edge_kind", "edit_kinds")
+_FIELDS = ("text_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance", "edge_kind", "edit_kinds")
 EDGE_KINDS = ("mixture", "mlp")
 
 
@@ -54,7 +57,6 @@ def choose_strengths(predicted: torch.Tensor, tolerance: float) -> list[float]:
 @dataclass(frozen=True)
 class PredictorConfig:
     text_dim: int = 384
-    image_dim: int = 256
     hidden: int = 64
     ridge: float = 1.0
     # Points of predicted fidelity given up for a lower strength, per head (training picks them).
@@ -64,7 +66,7 @@ class PredictorConfig:
     edit_kinds: int = len(EDITS)  # classes of the "mixture" edge head
 
     def __post_init__(self) -> None:
-        if (min(self.text_dim, self.image_dim, self.hidden, self.edit_kinds) < 1 or not self.ridge >= 0
+        if (min(self.text_dim, self.hidden, self.edit_kinds) < 1 or not self.ridge >= 0
                 or not min(self.edge_tolerance, self.cloud_tolerance) >= 0):
             raise ValueError(f"dimensions must be >= 1, ridge and tolerances >= 0, got {self}")
         if self.edge_kind not in EDGE_KINDS:
@@ -101,14 +103,16 @@ class EdgePredictor(nn.Module):
 
 
 class CloudPredictor:
-    """Ridge regression head: fidelities [N, candidates] = [text, image, 1] @ weight [D + 1, candidates]."""
+    """Ridge regression head: fidelities [N, candidates] = [alignment, 1] @ weight [A + 1, candidates]."""
 
     def __init__(self, weight: torch.Tensor) -> None:
         self.weight = weight.to(torch.float64)
 
     @staticmethod
-    def inputs(text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return torch.cat([text, image, torch.ones(len(text), 1, dtype=text.dtype)], dim=-1).to(torch.float64)
+    def inputs(alignment: torch.Tensor) -> torch.Tensor:
+        """[alignment, 1] of the scorer's attribute probabilities [N, A]."""
+        alignment = alignment.to(torch.float64)
+        return torch.cat([alignment, torch.ones(len(alignment), 1, dtype=torch.float64)], dim=-1)
 
     @classmethod
     def fit(cls, x: torch.Tensor, y: torch.Tensor, ridge: float) -> "CloudPredictor":

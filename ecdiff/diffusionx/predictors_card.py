@@ -66,8 +66,8 @@ def write_card(folder: Path, m: dict) -> None:
         *_by_edit_lines(m["edge_cv_by_edit"]),
         "",
         *_edge_model_lines(m),
-        "- cloud.safetensors: ridge regression on [MiniLM(final prompt), alignment-scorer penultimate features",
-        "  of the decoded preview, 1] -> the soft fidelities.",
+        "- cloud.safetensors: ridge regression on [alignment, 1] -> the soft fidelities; alignment: the scorer's",
+        "  probability of each attribute value the final prompt names, read in the decoded preview.",
         "",
         f"Labels: {m['models']}, {m['sessions']} sessions of {m['sessions_file']}: {m['edge_labels']} edge examples "
         f"(revisions, each run under {lc['seeds']} seeds) and {m['cloud_labels']} cloud examples; every candidate",

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = torch.tensor([EDITS.index(k) if k in EDITS else len(EDITS) for k in edits])
     fit, val = _split(labels.edge_sessions, held)
     images = preview_images(pair.cloud, labels.previews)
-    x_cloud = CloudPredictor.inputs(text([r["prompt"] for r in c]), scorer.features(images))
+    x_cloud = CloudPredictor.inputs(scorer.attribute_probabilities(images, [r["prompt"] for r in c]))
     y_cloud = torch.tensor([r["soft"] for r in c], dtype=torch.float64)
     hard_cloud = torch.tensor([r["fidelity"] for r in c], dtype=torch.float64)
     if "mixture" in args.edge_kinds and bool((kinds[fit] == len(EDITS)).any()):
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"predictors: error: {exc}", file=sys.stderr)
         return 2
-    config = PredictorConfig(text_dim=text.dim, image_dim=scorer.feature_dim, hidden=args.hidden, ridge=ridge,
+    config = PredictorConfig(text_dim=text.dim, hidden=args.hidden, ridge=ridge,
                              edge_tolerance=edge_tolerance, cloud_tolerance=cloud_tolerance, edge_kind=edge_kind)
     edge = train_edge(x_edge[fit], y_edge[fit], kinds[fit], config, epochs=args.epochs, lr=args.lr,
                       weight_decay=weight_decay, seed=args.seed, progress=progress)

@@ -41,12 +41,16 @@ class AlignmentScorer:
     def fidelity(self, images: torch.Tensor, prompts: Sequence[str]) -> list[float]:
         return [100.0 * f for f in prompt_fidelity(self.network, self._uint8(images), list(prompts))]
 
+    def attribute_probabilities(self, images: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        """[N, 5] float64: the scorer's probability of each attribute value the prompt names (ATTRIBUTES
+        order); ValueError for a prompt that names no toy-world scene."""
+        return wanted_probabilities(self.network, self._uint8(images), list(prompts))
+
     def soft_fidelity(self, images: torch.Tensor, prompts: Sequence[str]) -> list[float]:
         """Points 0..100: the mean over the five attributes of the scorer's probability of the prompt's
         value. `fidelity` counts argmax matches (steps of 20 points); this moves with the scorer's
         confidence, so averages over few images are less noisy (DiffusionX's strength labels)."""
-        probs = wanted_probabilities(self.network, self._uint8(images), list(prompts))
-        return (100.0 * probs.mean(dim=1)).tolist()
+        return (100.0 * self.attribute_probabilities(images, prompts).mean(dim=1)).tolist()
 
     @classmethod
     def _uint8(cls, images: torch.Tensor):

@@ -23,7 +23,7 @@ def predictors(tmp_path_factory):
     (all-zero curves: 0.4)."""
     folder = tmp_path_factory.mktemp("predictors")
     config = PredictorConfig()
-    weight = torch.zeros(config.text_dim + config.image_dim + 1, len(CANDIDATE_STRENGTHS), dtype=torch.float64)
+    weight = torch.zeros(5 + 1, len(CANDIDATE_STRENGTHS), dtype=torch.float64)  # [alignment, 1]
     weight[-1] = torch.tensor([100 - 100 * abs(s - 0.6) for s in CANDIDATE_STRENGTHS])
     torch.manual_seed(0)
     Predictors(config, EdgePredictor(config).eval(), CloudPredictor(weight)).save(folder)

@@ -40,13 +40,14 @@ def test_the_priced_label_is_the_lowest_strength_within_the_tolerance_of_the_bes
 
 def test_ridge_head_is_the_closed_form_solution():
     rng = np.random.default_rng(0)
-    text, image = torch.tensor(rng.normal(size=(30, 4))), torch.tensor(rng.normal(size=(30, 3)))
+    alignment = torch.tensor(rng.uniform(0, 1, size=(30, 5)))
     y = torch.tensor(rng.uniform(0, 100, size=(30, 6)))  # one fidelity column per candidate
-    x = CloudPredictor.inputs(text, image)
+    x = CloudPredictor.inputs(alignment)
+    assert x.shape == (30, 6) and bool((x[:, -1] == 1).all())
     lam = 2.5
     # Reference: least squares on x stacked over sqrt(lam) I (bias row left out), numpy, all columns at once.
-    augmented = np.vstack([x.numpy(), np.sqrt(lam) * np.eye(8)[:7]])
-    target = np.concatenate([y.numpy(), np.zeros((7, 6))])
+    augmented = np.vstack([x.numpy(), np.sqrt(lam) * np.eye(6)[:5]])
+    target = np.concatenate([y.numpy(), np.zeros((5, 6))])
     expected = np.linalg.lstsq(augmented, target, rcond=None)[0]
     torch.testing.assert_close(CloudPredictor.fit(x, y, lam).weight, torch.tensor(expected), rtol=1e-9, atol=1e-9)
 
@@ -75,13 +76,13 @@ def test_mixture_edge_output_is_the_kinds_curves_weighted_by_their_probabilities
 
 @pytest.mark.parametrize("kind", ["mixture", "mlp"])
 def test_save_and_load_round_trip(tmp_path, kind):
-    config = PredictorConfig(text_dim=5, image_dim=3, hidden=4, ridge=0.5, edge_tolerance=2.0, cloud_tolerance=3.0,
+    config = PredictorConfig(text_dim=5, hidden=4, ridge=0.5, edge_tolerance=2.0, cloud_tolerance=3.0,
                              edge_kind=kind)
     torch.manual_seed(1)
     edge = EdgePredictor(config).eval()
     if kind == "mixture":
         edge.curves.copy_(torch.rand(config.edit_kinds, 6) * 100)
-    cloud = CloudPredictor(torch.randn(9, 6, dtype=torch.float64))
+    cloud = CloudPredictor(torch.randn(6, 6, dtype=torch.float64))
     Predictors(config, edge, cloud).save(tmp_path, {"note": "test"})
     loaded = load_predictors(tmp_path)
     x = torch.randn(4, config.edge_dim)

@@ -7,9 +7,11 @@ import pytest
 
 from ecdiff.diffusionx import labels, training
 from ecdiff.diffusionx.choosers import load_choosers
+from ecdiff.diffusionx.embeddings import preview_images
 from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
 from ecdiff.diffusionx.predictors import CANDIDATE_STRENGTHS
 from ecdiff.diffusionx.prompts import read_sessions
+from ecdiff.diffusionx.refine import RefineConfig, Refiner
 from ecdiff.diffusionx.store import SessionStore
 from ecdiff.loading import load_pair
 
@@ -103,6 +105,14 @@ def test_choosers_drive_the_engine(trained):
     first = engine.start("a small red circle at the top on a white background", seed=3)
     second = engine.revise(first.session_id, "a small red square at the top on a white background")
     assert second.strength_source == "predictor" and second.strength in CANDIDATE_STRENGTHS
+    refiner = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=3), cloud_choice)
+    final = engine.finalize_input(first.session_id)
+    refined = refiner.refine(final.prompt, final.seed, final.round_index, final.latents)
+    assert refined.strength_source == "predictor" and refined.strength in CANDIDATE_STRENGTHS
+    # A prompt that names no toy-world scene has no alignment: the chooser abstains, the refiner's default.
+    assert cloud_choice("a cat on a sofa", preview_images(pair.edge, final.latents)) is None
+    other = refiner.refine("a cat on a sofa", final.seed, final.round_index, final.latents)
+    assert (other.strength_source, other.strength) == ("default", RefineConfig().default_strength)
 
 
 def test_bad_flags_are_clear_errors(capsys):
