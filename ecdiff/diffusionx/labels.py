@@ -41,6 +41,7 @@ from .refine import RefineConfig, approximation
 from .rounds import RoundSpec, run_rounds
 
 _REPLICA_STRIDE = 7_919_993  # a prime; replica k of a session draws from seed + k * stride
+_EDGE_FORMAT = "v2"  # edge records with the previous preview's alignment
 
 
 def replica_seed(seed: int, k: int) -> int:
@@ -115,15 +116,20 @@ def edge_chunk(pair, scorer, sessions: Sequence[PromptSession], config: LabelCon
         active = [i * k + j for i in _active(sessions, r) for j in range(k)]
         specs = [RoundSpec(sessions[i // k].prompts[r], seeds[i], r, config.preview_steps, 1.0, current[i])
                  for i in active]
+        # What the previous preview already shows of the new prompt: the edge predictor's image input.
+        before = scorer.attribute_probabilities(preview_images(pair.edge, torch.cat([current[i] for i in active])),
+                                                [spec.prompt for spec in specs]).tolist()
         hard, soft, outs = _try_candidates(pair.edge, pair.guidance, scorer, specs, "edge", None, progress)
         for a, i in enumerate(active):
             current[i] = outs[CANDIDATE_STRENGTHS.index(priced_strength(soft[a]))][a:a + 1]
         for start in range(0, len(active), k):
             s = sessions[active[start] // k]
-            replicas = [{"seed": seeds[active[a]], "fidelity": hard[a], "soft": soft[a]} for a in range(start, start + k)]
+            replicas = [{"seed": seeds[active[a]], "fidelity": hard[a], "soft": soft[a], "alignment": before[a]}
+                        for a in range(start, start + k)]
             records.append({"previous": s.prompts[r - 1], "prompt": s.prompts[r], "edit": (s.edits or [None] * r)[r - 1],
                             "fidelity": _mean([x["fidelity"] for x in replicas]),
-                            "soft": _mean([x["soft"] for x in replicas]), "replicas": replicas})
+                            "soft": _mean([x["soft"] for x in replicas]),
+                            "alignment": _mean([x["alignment"] for x in replicas]), "replicas": replicas})
     return records, torch.cat(current[::k])
 
 
@@ -171,7 +177,7 @@ def build_labels(pair, scorer, sessions: Sequence[PromptSession], config: LabelC
                disable=not progress)
     for n, chunk in enumerate(chunks):
         name = _digest([s.to_json() for s in chunk])
-        edge_file, latents_file = folder / f"edge-{name}.json", folder / f"previews-{name}.safetensors"
+        edge_file, latents_file = folder / f"edge-{_EDGE_FORMAT}-{name}.json", folder / f"previews-{name}.safetensors"
         if not edge_file.is_file():
             records, last = edge_chunk(pair, scorer, chunk, config, progress)
             save_file({"previews": last.contiguous()}, str(latents_file))

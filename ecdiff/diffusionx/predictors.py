@@ -7,13 +7,15 @@ head) of the predicted maximum (`choose_strengths`): strength is the cost, so a 
 cheaper strength. `make predictors` picks each head's tolerance on the training split
 (`crossval.pick_tolerance`).
 
-- Edge, on `edge_inputs(previous, current)`: the MiniLM embeddings of both prompts, their
-  difference and the edit embedding (`TextEmbedder.edit`: the states of the words added and removed).
-  Two kinds (`PredictorConfig.edge_kind`, picked by cross-validation):
-  - "mixture": a linear softmax classifier of the edit's kind (the training sessions' `edits`:
-    colour, shape, size, position, background, paraphrase, rewrite) and one fidelity curve per kind
-    (the training mean); the prediction is the curves weighted by the class probabilities.
-  - "mlp": a small MLP -> fidelities in (0, 100) (a scaled sigmoid), trained with MSE.
+- Edge, on `edge_inputs(previous, current)` (the MiniLM embeddings of both prompts, their difference
+  and the edit embedding, `TextEmbedder.edit`: the states of the words added and removed) and the
+  previous preview's alignment with the new prompt (the scorer's probability of each attribute value
+  the prompt names: what the revision still has to change). Two kinds (`PredictorConfig.edge_kind`,
+  picked by cross-validation):
+  - "mixture": a linear softmax classifier of the edit's kind from the text (the training sessions'
+    `edits`: colour, shape, position, background, size, paraphrase, rewrite) and one ridge expert per
+    kind, [alignment, 1] -> fidelities; the prediction is the experts weighted by the class probabilities.
+  - "mlp": a small MLP on [text inputs, alignment] -> fidelities in (0, 100) (a scaled sigmoid), MSE.
 - Cloud: ridge regression (closed form, L2 penalty `ridge`) on [alignment of the preview with the
   prompt, 1] -> fidelities. The alignment is the scorer's probability of each attribute value the
   prompt names (`AlignmentScorer.attribute_probabilities`): the toy world's CLIP score of the preview,
@@ -34,6 +36,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ecdiff.toyworld import ATTRIBUTES
+
 from .prompts import EDITS
 
 # Steps of 0.10 (2-3 preview steps, 5 refinement steps): every candidate costs a full img2img per label,
@@ -42,7 +46,8 @@ STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.10
 CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(6))
 PREDICTORS_DIR_NAME = "diffusionx-predictors"
 _EDGE, _CLOUD, _CONFIG = "edge.safetensors", "cloud.safetensors", "config.json"
-_FIELDS = ("text_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance", "edge_kind", "edit_kinds")
+_FIELDS = ("text_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance", "edge_kind", "edit_kinds", "expert_ridge")
+ALIGNMENT_DIM = len(ATTRIBUTES)  # the scorer's attribute probabilities
 EDGE_KINDS = ("mixture", "mlp")
 
 
@@ -64,9 +69,10 @@ class PredictorConfig:
     cloud_tolerance: float = 1.0
     edge_kind: str = "mixture"
     edit_kinds: int = len(EDITS)  # classes of the "mixture" edge head
+    expert_ridge: float = 1.0  # L2 penalty of the mixture's per-kind experts
 
     def __post_init__(self) -> None:
-        if (min(self.text_dim, self.hidden, self.edit_kinds) < 1 or not self.ridge >= 0
+        if (min(self.text_dim, self.hidden, self.edit_kinds) < 1 or not min(self.ridge, self.expert_ridge) >= 0
                 or not min(self.edge_tolerance, self.cloud_tolerance) >= 0):
             raise ValueError(f"dimensions must be >= 1, ridge and tolerances >= 0, got {self}")
         if self.edge_kind not in EDGE_KINDS:
@@ -84,22 +90,34 @@ def edge_inputs(text, previous: list[str], current: list[str]) -> torch.Tensor:
 
 
 class EdgePredictor(nn.Module):
-    """Predicted fidelity (points) at every candidate, [N, candidates], of `edge_inputs` [N, edge_dim]."""
+    """Predicted fidelity (points) at every candidate, [N, candidates], of `edge_inputs` [N, edge_dim] and
+    the previous preview's alignment with the new prompt [N, ALIGNMENT_DIM]."""
 
     def __init__(self, config: PredictorConfig) -> None:
         super().__init__()
         self.kind = config.edge_kind
         if self.kind == "mlp":
-            self.net = nn.Sequential(nn.Linear(config.edge_dim, config.hidden), nn.ReLU(),
+            self.net = nn.Sequential(nn.Linear(config.edge_dim + ALIGNMENT_DIM, config.hidden), nn.ReLU(),
                                      nn.Linear(config.hidden, len(CANDIDATE_STRENGTHS)))
         else:
             self.net = nn.Linear(config.edge_dim, config.edit_kinds)  # logits of the edit's kind
-            self.register_buffer("curves", torch.zeros(config.edit_kinds, len(CANDIDATE_STRENGTHS)))
+            self.register_buffer("experts", torch.zeros(config.edit_kinds, ALIGNMENT_DIM + 1, len(CANDIDATE_STRENGTHS)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, alignment: torch.Tensor) -> torch.Tensor:
+        alignment = alignment.to(x.dtype)
         if self.kind == "mlp":
-            return 100.0 * torch.sigmoid(self.net(x))
-        return self.net(x).softmax(dim=-1) @ self.curves
+            return 100.0 * torch.sigmoid(self.net(torch.cat([x, alignment], dim=-1)))
+        a = torch.cat([alignment, torch.ones(len(alignment), 1, dtype=x.dtype)], dim=-1)
+        per_kind = torch.einsum("na,kac->nkc", a, self.experts)
+        return torch.einsum("nk,nkc->nc", self.net(x).softmax(dim=-1), per_kind)
+
+
+def ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
+    """argmin_W |x W - y|^2 + ridge |W without its last (bias) row|^2, float64; x ends in a ones column."""
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    penalty = torch.eye(x.shape[1], dtype=torch.float64) * ridge
+    penalty[-1, -1] = 0.0
+    return torch.linalg.solve(x.T @ x + penalty, x.T @ y)
 
 
 class CloudPredictor:
@@ -116,11 +134,7 @@ class CloudPredictor:
 
     @classmethod
     def fit(cls, x: torch.Tensor, y: torch.Tensor, ridge: float) -> "CloudPredictor":
-        """argmin |x W - y|^2 + ridge |W without the bias row|^2 (the bias is not penalised)."""
-        x, y = x.to(torch.float64), y.to(torch.float64)
-        penalty = torch.eye(x.shape[1], dtype=torch.float64) * ridge
-        penalty[-1, -1] = 0.0
-        return cls(torch.linalg.solve(x.T @ x + penalty, x.T @ y))
+        return cls(ridge_fit(x, y, ridge))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(torch.float64) @ self.weight

@@ -30,26 +30,29 @@ from .embeddings import TextEmbedder, preview_images
 from .crossval import cv_mse, out_of_fold, pick, pick_tolerance, session_folds
 from .labels import LabelConfig, build_labels, priced_strength
 from .predictors import (CANDIDATE_STRENGTHS, EDGE_KINDS, PREDICTORS_DIR_NAME, CloudPredictor, EdgePredictor,
-                         PredictorConfig, Predictors, choose_strengths, edge_inputs)
+                         PredictorConfig, Predictors, choose_strengths, edge_inputs, ridge_fit)
 from .predictors_card import write_card
 from .prompts import EDITS, read_sessions
 
 DEFAULT_SESSIONS = Path("data/sessions/train.jsonl")
 
 
-def train_edge(x: torch.Tensor, y: torch.Tensor, kinds: torch.Tensor, config: PredictorConfig, *, epochs: int,
-               lr: float, weight_decay: float, seed: int, progress: bool) -> EdgePredictor:
-    """An MLP fits the fidelities (MSE); a mixture classifies the edit kind (cross-entropy) and takes each
-    kind's mean fidelities as its curve (a kind absent from `kinds` gets the overall mean)."""
+def train_edge(x: torch.Tensor, alignment: torch.Tensor, y: torch.Tensor, kinds: torch.Tensor,
+               config: PredictorConfig, *, epochs: int, lr: float, weight_decay: float, seed: int,
+               progress: bool) -> EdgePredictor:
+    """An MLP fits the fidelities (MSE); a mixture classifies the edit kind (cross-entropy) and fits one
+    ridge expert per kind on [alignment, 1] (a kind absent from `kinds` gets the expert of all rows)."""
     torch.manual_seed(seed)
     model = EdgePredictor(config)
     if config.edge_kind == "mixture":
+        a = CloudPredictor.inputs(alignment)
         for k in range(config.edit_kinds):
-            rows = y[kinds == k]
-            model.curves[k] = (rows if len(rows) else y).mean(dim=0)
+            rows = kinds == k
+            rows = rows if bool(rows.any()) else torch.ones_like(rows)
+            model.experts[k] = ridge_fit(a[rows], y[rows], config.expert_ridge).to(model.experts.dtype)
         loss_fn = lambda: torch.nn.functional.cross_entropy(model.net(x), kinds)  # noqa: E731
     else:
-        loss_fn = lambda: torch.nn.functional.mse_loss(model(x) / 100, y / 100)  # noqa: E731  fractions: well scaled
+        loss_fn = lambda: torch.nn.functional.mse_loss(model(x, alignment) / 100, y / 100)  # noqa: E731
     optimizer = torch.optim.AdamW(model.net.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in tqdm(range(epochs), desc=f"edge predictor ({config.edge_kind})", unit="epoch", disable=not progress):
         optimizer.zero_grad()
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
     e = labels.edge
     x_edge = edge_inputs(text, [r["previous"] for r in e], [r["prompt"] for r in e])
+    a_edge = torch.tensor([r["alignment"] for r in e], dtype=torch.float32)
     y_edge = torch.tensor([r["soft"] for r in e], dtype=torch.float32)
     hard_edge = torch.tensor([r["fidelity"] for r in e], dtype=torch.float64)
     edits = [r["edit"] or "unknown" for r in e]
@@ -188,10 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     def edge_fit_predict(kind: str):
         # Rows are record indices (crossval splits them; the edit kinds of the fitting rows train the mixture).
         def fit_predict(rows_fit, y_fit, rows_eval, weight_decay):
-            model = train_edge(x_edge[rows_fit[:, 0]], y_fit, kinds[rows_fit[:, 0]], edge_config(kind),
-                               epochs=args.epochs, lr=args.lr, weight_decay=weight_decay, seed=args.seed, progress=False)
+            fit_, eval_ = rows_fit[:, 0], rows_eval[:, 0]
+            model = train_edge(x_edge[fit_], a_edge[fit_], y_fit, kinds[fit_], edge_config(kind), epochs=args.epochs,
+                               lr=args.lr, weight_decay=weight_decay, seed=args.seed, progress=False)
             with torch.no_grad():
-                return model(x_edge[rows_eval[:, 0]])
+                return model(x_edge[eval_], a_edge[eval_])
         return fit_predict
 
     def cloud_fit_predict(x_fit, y_fit, x_eval, ridge):
@@ -222,10 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = PredictorConfig(text_dim=text.dim, hidden=args.hidden, ridge=ridge,
                              edge_tolerance=edge_tolerance, cloud_tolerance=cloud_tolerance, edge_kind=edge_kind)
-    edge = train_edge(x_edge[fit], y_edge[fit], kinds[fit], config, epochs=args.epochs, lr=args.lr,
+    edge = train_edge(x_edge[fit], a_edge[fit], y_edge[fit], kinds[fit], config, epochs=args.epochs, lr=args.lr,
                       weight_decay=weight_decay, seed=args.seed, progress=progress)
     with torch.no_grad():
-        edge_eval = evaluate(edge(x_edge[val]), y_edge[val], hard_edge[val], edge_tolerance, [edits[i] for i in val])
+        edge_eval = evaluate(edge(x_edge[val], a_edge[val]), y_edge[val], hard_edge[val], edge_tolerance,
+                             [edits[i] for i in val])
     edge_cv_fit = evaluate(edge_oof, y_edge[fit], hard_edge[fit], edge_tolerance, [edits[i] for i in fit])
 
     cloud = CloudPredictor.fit(x_cloud[cfit], y_cloud[cfit], ridge)

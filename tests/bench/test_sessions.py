@@ -20,7 +20,7 @@ SESSIONS = [PromptSession(5, ("a small red circle at the top on a white backgrou
 @pytest.fixture(scope="module")
 def predictors(tmp_path_factory):
     """Constant predictors: cloud 0.6 (bias only, predicted fidelity peaks there), edge its untrained mixture's
-    (all-zero curves: 0.4)."""
+    (all-zero experts: 0.4)."""
     folder = tmp_path_factory.mktemp("predictors")
     config = PredictorConfig()
     weight = torch.zeros(5 + 1, len(CANDIDATE_STRENGTHS), dtype=torch.float64)  # [alignment, 1]

@@ -55,38 +55,42 @@ def test_ridge_head_is_the_closed_form_solution():
 def test_mlp_edge_output_is_a_fidelity_per_candidate_in_points():
     torch.manual_seed(0)
     config = PredictorConfig(text_dim=5, hidden=4, edge_kind="mlp")
-    out = EdgePredictor(config)(torch.randn(100, config.edge_dim) * 100)
+    out = EdgePredictor(config)(torch.randn(100, config.edge_dim) * 100, torch.rand(100, 5))
     assert out.shape == (100, 6) and out.min() >= 0 and out.max() <= 100
 
 
-def test_mixture_edge_output_is_the_kinds_curves_weighted_by_their_probabilities():
+def test_mixture_edge_output_is_the_kinds_experts_weighted_by_their_probabilities():
     config = PredictorConfig(text_dim=1, edit_kinds=2)  # edge_dim 8
     model = EdgePredictor(config)
-    model.curves.copy_(torch.tensor([[90.0, 90, 90, 90, 90, 90], [10.0, 30, 50, 70, 90, 95]]))
+    # Kind 0: flat 90 whatever the alignment. Kind 1: rises with strength; an aligned previous preview
+    # (first attribute probability 1) lifts the low strengths to 90.
+    model.experts[0, -1] = 90.0
+    model.experts[1, -1] = torch.tensor([10.0, 30, 50, 70, 90, 95])
+    model.experts[1, 0] = torch.tensor([80.0, 60, 40, 20, 0, 0])
     with torch.no_grad():
         model.net.weight.zero_()
-        model.net.bias.copy_(torch.tensor([0.0, 0.0]))
-    out = model(torch.randn(3, config.edge_dim))
-    torch.testing.assert_close(out, torch.tensor([[50.0, 60, 70, 80, 90, 92.5]] * 3))
+        model.net.bias.zero_()
+    x, unaligned, aligned = torch.randn(1, config.edge_dim), torch.zeros(1, 5), torch.tensor([[1.0, 0, 0, 0, 0]])
+    torch.testing.assert_close(model(x, unaligned), torch.tensor([[50.0, 60, 70, 80, 90, 92.5]]))  # even mix
     with torch.no_grad():
         model.net.bias.copy_(torch.tensor([-50.0, 50.0]))  # certain: the second kind
-    assert choose_strengths(model(torch.randn(1, config.edge_dim)), 1.0) == [0.9]
-    assert choose_strengths(model(torch.randn(1, config.edge_dim)), 6.0) == [0.8]
+    assert choose_strengths(model(x, unaligned), 1.0) == [0.9] and choose_strengths(model(x, unaligned), 6.0) == [0.8]
+    assert choose_strengths(model(x, aligned), 6.0) == [0.4]  # 90 at every strength up to 0.8, 95 at 0.9
 
 
 @pytest.mark.parametrize("kind", ["mixture", "mlp"])
 def test_save_and_load_round_trip(tmp_path, kind):
     config = PredictorConfig(text_dim=5, hidden=4, ridge=0.5, edge_tolerance=2.0, cloud_tolerance=3.0,
-                             edge_kind=kind)
+                             edge_kind=kind, expert_ridge=0.25)
     torch.manual_seed(1)
     edge = EdgePredictor(config).eval()
     if kind == "mixture":
-        edge.curves.copy_(torch.rand(config.edit_kinds, 6) * 100)
+        edge.experts.copy_(torch.rand(config.edit_kinds, 6, 6) * 100)
     cloud = CloudPredictor(torch.randn(6, 6, dtype=torch.float64))
     Predictors(config, edge, cloud).save(tmp_path, {"note": "test"})
     loaded = load_predictors(tmp_path)
-    x = torch.randn(4, config.edge_dim)
-    torch.testing.assert_close(loaded.edge(x), edge(x))
+    x, alignment = torch.randn(4, config.edge_dim), torch.rand(4, 5)
+    torch.testing.assert_close(loaded.edge(x, alignment), edge(x, alignment))
     assert loaded.config == config
     # float32 storage of the ridge weights: relative error of a float32 cast.
     torch.testing.assert_close(loaded.cloud.weight, cloud.weight, rtol=2**-23, atol=0)

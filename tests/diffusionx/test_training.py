@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from ecdiff.diffusionx import labels, training
 from ecdiff.diffusionx.choosers import load_choosers
@@ -99,8 +100,11 @@ def test_a_cache_that_does_not_match_the_sessions_is_a_clear_error(trained, tmp_
 
 def test_choosers_drive_the_engine(trained):
     edge_choice, cloud_choice = load_choosers(str(trained[0]))
-    assert edge_choice("a red circle", "a blue square") in CANDIDATE_STRENGTHS
     pair = load_pair(tiny=True)
+    images = preview_images(pair.edge, torch.zeros(1, 4, 8, 8))
+    red, blue = "a small red circle at the top on a white background", "a small blue circle at the top on a white background"
+    assert edge_choice(red, blue, images) in CANDIDATE_STRENGTHS
+    assert edge_choice(red, "a cat on a sofa", images) is None  # no alignment to read: abstains
     engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(), PreviewConfig(num_steps=3), edge_choice)
     first = engine.start("a small red circle at the top on a white background", seed=3)
     second = engine.revise(first.session_id, "a small red square at the top on a white background")
