@@ -9,7 +9,9 @@ scored under several noise draws; the predictors learn the replica mean of the s
 
 Edge labels, per training session and replica: round 0 is the txt2img preview; for each revision,
 img2img from the previous preview at every candidate, on the edge model at the preview schedule;
-the candidate with the best soft score (ties to the lower strength) is the next round's input.
+the candidate with the best soft score (ties to the lower strength) is the next round's input. Each
+record also keeps the previous preview's alignment with the new prompt (the scorer's probability of
+each attribute value the prompt names), what the edge predictor reads of the image.
 Cloud labels, per session (the session's own seed): refine the last preview at every candidate on
 the cloud model (refinement schedule, with EC-Diff's approximation as `Finalize(approximate=true)`
 runs it unless `approximate` is off) and score for the final prompt.
