@@ -71,7 +71,8 @@ def write_card(folder: Path, m: dict) -> None:
         "  probability of each attribute value the final prompt names, read in the decoded preview.",
         "",
         f"Labels: {m['models']}, {m['sessions']} sessions of {m['sessions_file']}: {m['edge_labels']} edge examples "
-        f"(revisions, each run under {lc['seeds']} seeds) and {m['cloud_labels']} cloud examples; every candidate",
+        f"(revisions, each run under {lc['seeds']} seed{'s' if lc['seeds'] > 1 else ''}) and {m['cloud_labels']} cloud "
+        "examples; every candidate",
         "tried and scored: the scorer's prompt fidelity (points, 20 per attribute) and its soft fidelity (the mean",
         "probability of the prompt's attribute values), averaged over the seeds. The priced label is the lowest",
         f"strength within the head's tolerance of the best soft fidelity. Schedules: previews {lc['preview_steps']}, "
