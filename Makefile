@@ -9,24 +9,27 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
 
-.PHONY: setup test demo certs models search bench bench-kernels bench-load bench-sessions session-prompts predictors protos serve-cloud serve-edge lock clean help
+.PHONY: fuzz setup test demo certs models search bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
 	@echo "make certs   development CA, certificates and tokens into CERTS_DIR (default out/certs)"
 	@echo "make test    set up, then run the whole test suite"
+	@echo "make fuzz    fuzz every RPC of both services at length (FUZZ_EXAMPLES=1000 per RPC); figures in out/fuzz/report.md"
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make search  set up, then run the two-stage greedy search (SEARCH_ARGS=--install to ship the result)"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make models  retrain the toy-world models into models/ (resumable; 1 h 37 min measured on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
-	@echo "make bench-kernels  approx_steps microbenchmark (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make bench-kernels  approx_steps and extrapolation-rule kernel microbenchmarks (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make gpu-check  where a GPU exists: GPU tests, e2e vs the CPU for every strategy, kernels, load (BENCH_ARGS=...)"
 	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs 8 (BENCH_ARGS=...)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
 	@echo "make serve-cloud / serve-edge   run a service (CLOUD_PORT=50051, EDGE_PORT=50052, SERVE_ARGS=...)"
+	@echo "make serve-cloud-ray  the cloud on Ray Serve: REPLICAS=2 replicas behind the gRPC front end (local Ray; SERVE_ARGS=--ray-address ...)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +44,12 @@ test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
+
+# The services fuzzing at length (the suite runs the same properties with a few examples each).
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)
+	ECDIFF_FUZZ_PROFILE=fuzz ECDIFF_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ECDIFF_FUZZ_REPORT=out/fuzz/report.md \
+	  $(PY) -m pytest -q -p no:cacheprovider -p no:logging tests/services/test_fuzz.py
 
 DEMO_ARGS ?=
 demo: $(STAMP)
@@ -71,9 +80,14 @@ bench-load: $(STAMP)
 	$(VENV)/bin/ecdiff bench load --strategies ecdiff --out out/bench-load/ecdiff $(BENCH_ARGS)
 	$(VENV)/bin/ecdiff bench load --strategies cloud --out out/bench-load/cloud $(BENCH_ARGS)
 
+# The prepared GPU check (bench/gpu_check.py): one summary; figures under out/gpu-check/ (or $$OUT/gpu-check).
+gpu-check: $(STAMP)
+	$(VENV)/bin/ecdiff bench gpu $(BENCH_ARGS)
+
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
 	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
+	$(PY) -m ecdiff.bench.kernels.rules_bench $(BENCH_ARGS)
 
 # DiffusionX: the interactive prompt sessions (deterministic; a test checks the shipped files).
 session-prompts: $(STAMP)
@@ -96,6 +110,12 @@ EDGE_PORT ?= 50052
 SERVE_ARGS ?=
 serve-cloud: $(STAMP)
 	$(VENV)/bin/ecdiff serve cloud --port $(CLOUD_PORT) $(SERVE_ARGS)
+
+# The cloud on Ray Serve (docs/services.md, "Scaling out on Ray Serve"): a local Ray instance unless
+# SERVE_ARGS="--ray-address HOST:6379"; the edge reaches it at CLOUD_PORT like any cloud.
+REPLICAS ?= 2
+serve-cloud-ray: $(STAMP)
+	$(VENV)/bin/ecdiff serve cloud --ray --replicas $(REPLICAS) --port $(CLOUD_PORT) $(SERVE_ARGS)
 
 serve-edge: $(STAMP)
 	$(VENV)/bin/ecdiff serve edge --port $(EDGE_PORT) --cloud 127.0.0.1:$(CLOUD_PORT) $(SERVE_ARGS)

@@ -26,9 +26,9 @@ def ablation_methods(params) -> tuple[list[Method], dict[str, str]]:
     """(methods, variant -> name of its cloud-only reference)."""
     base = {"strategy": "ecdiff", **params.as_dict()}
     variants = [
-        Method("shipped", params.strategy(), base),
-        Method("correct-twice", params.strategy(corrections=2), {**base, "corrections": 2}),
-        Method("no-smoothing", params.replace(alpha=1.0).strategy(), {**base, "alpha": 1.0}),
+        Method("shipped", params.strategy(), base, scheduler="ddim"),
+        Method("correct-twice", params.strategy(corrections=2), {**base, "corrections": 2}, scheduler="ddim"),
+        Method("no-smoothing", params.replace(alpha=1.0).strategy(), {**base, "alpha": 1.0}, scheduler="ddim"),
         Method("euler", params.strategy(), base, scheduler="euler"),
         Method("dpm++", params.strategy(), base, scheduler="dpm++"),
     ]
@@ -44,7 +44,7 @@ def markdown(rows: list[dict], machine: dict, prompts: int, num_steps: int, mode
                      f"{r['latency_s']:.3f} | {r['speedup']:.2f}x | {r['cloud_calls']} | {r['approx_steps']} | {r['edge_calls']} |")
     lines += ["", f"{prompts} prompts, {num_steps} steps, models {models}. Each variant against cloud-only with the "
               f"same scheduler (PSNR / SSIM / LPIPS, speedup from median in-process seconds per image, this run). "
-              f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch {machine['torch']}, device {machine['device']}."]
+              f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch {machine['torch']}, device {machine['device']} {machine.get('dtype') or ''}."]
     return "\n".join(lines) + "\n"
 
 
@@ -76,7 +76,7 @@ def run(args) -> int:
             "edge_calls": recs[0].edge_calls,
             "params": {**method.params, "reference": reference_of[method.name], "reference_latency_s": median_latency(ref)},
         })
-    machine = machine_info(pair.cloud.device)
+    machine = machine_info(pair.cloud.device, pair.cloud.dtype)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ablation.json").write_text(json.dumps(
         {"rows": rows, "machine": machine, "models": pair.name, "prompts": len(items), "num_steps": params.num_steps}, indent=2) + "\n")

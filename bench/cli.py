@@ -1,4 +1,6 @@
-"""`ecdiff bench quality | ablation | sessions`: EC-Diff's Tables 1 and 2, DiffusionX's session benchmark."""
+"""`ecdiff bench quality | ablation | rule-error | sessions | handoff | load | gpu`: EC-Diff's Tables 1
+and 2, the per-step error of the extrapolation rules (Figure 5), DiffusionX's session benchmark, the
+transfer encodings' cost, the cloud under load, and the prepared GPU check."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, load, quality, sessions
+    from . import ablation, capacity, gpu_check, handoff, load, quality, rule_error, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -31,8 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     quality.add_arguments(a)
     a.add_argument("--out", type=Path, default=Path("out/bench-ablation"),
                    help="output folder, images cached inside (default: out/bench-ablation); in-process latency only: "
-                        "the services run DDIM with one correction, not these variants")
+                        "the services run the models' own scheduler with one correction, not these variants")
     a.set_defaults(func=ablation.run)
+
+    r = benches.add_parser("rule-error", help="per-step latent error of each extrapolation rule against cloud-only "
+                           "(Figure 5)", description=rule_error.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_pair_arguments(r)
+    rule_error.add_arguments(r)
+    r.set_defaults(func=rule_error.run)
 
     d = benches.add_parser("sessions", help="DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on prompt sessions",
                            description=sessions.__doc__)
@@ -40,8 +48,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sessions.add_arguments(d)
     d.set_defaults(func=sessions.run)
 
+    h = benches.add_parser("handoff", help="compact handoffs: image quality and bytes of each transfer encoding",
+                           description=handoff.__doc__)
+    add_pair_arguments(h)
+    handoff.add_arguments(h)
+    h.set_defaults(func=handoff.run)
+
     ld = benches.add_parser("load", help="the cloud under many concurrent clients: throughput, latency, batching",
                             description=load.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pair_arguments(ld)
     load.add_arguments(ld)
     ld.set_defaults(func=load.run)
+
+    g = benches.add_parser("gpu", help="the prepared GPU check: GPU tests, end to end vs the CPU, kernels, load",
+                           description=gpu_check.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gpu_check.add_arguments(g)
+    g.set_defaults(func=gpu_check.run)
+
+    c = benches.add_parser("capacity", help="replicas (GPUs) a target request rate and p95 need, per strategy",
+                           description=capacity.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    capacity.add_arguments(c)
+    c.set_defaults(func=capacity.run)

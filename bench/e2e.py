@@ -1,7 +1,8 @@
 """End-to-end latency: every picture generated through the gRPC services, as a client sees it.
 
 Both services run as child processes (`ecdiff serve cloud|edge`, as deployed: one process each, the
-shipped servicers, the pair's own models, `--torch-threads` each) on loopback; the edge shapes its
+shipped servicers, the pair's models at the pair's guidance, device and dtype, `--torch-threads`
+each) on loopback; the edge shapes its
 hop to the cloud at the given bandwidth. Separate processes matter on a small CPU: with both
 servers and the client in one Python process, the per-step stream events of one fight the other's
 denoising loop for the GIL (measured on 2 cores: the edge's 50 steps took 1.31 s instead of 1.11 s,
@@ -24,11 +25,12 @@ from pathlib import Path
 from typing import Optional
 
 import grpc
-from PIL import Image
 
 from ecdiff.cli_options import SIMULATED_LINK_MBPS
 from ecdiff.clients.sdk import EdgeClient
-from ecdiff.loading import TINY, TINY_GUIDANCE, LoadedModel, ModelPair
+from ecdiff.images import open_picture
+from ecdiff.loading import TINY, LoadedModel, ModelPair
+from ecdiff.placement import dtype_label
 from ecdiff.search.prompts import PromptItem
 from ecdiff.services.config import EdgeConfig
 from ecdiff.services.process import ServiceProcess
@@ -69,38 +71,32 @@ def served_name(model: LoadedModel) -> str:
     return TINY if model.name == f"{TINY}-{model.role}" else model.name
 
 
-def check_servable(pair: ModelPair) -> None:
-    """The services run each model at its own guidance; a pair with another one cannot be measured there."""
-    from ecdiff.models import DEFAULT_GUIDANCE  # what `load_model` gives every non-tiny model
-
-    for model in (pair.cloud_model, pair.edge_model):
-        own = TINY_GUIDANCE if served_name(model) == TINY else float(DEFAULT_GUIDANCE)
-        if model.guidance != own:
-            raise ValueError(f"the services run {model.name} at its own guidance {own:g}, not {model.guidance:g}: "
-                             "drop --guidance for e2e latency, or measure in-process only")
+def served_placement(pair: ModelPair) -> list[str]:
+    """The flags that make `ecdiff serve` run a model as the pair does: guidance, device, dtype."""
+    placement = pair.cloud_model.placement
+    return ["--guidance", repr(pair.guidance), "--device", str(placement.device), "--dtype", dtype_label(placement.dtype)]
 
 
 def request_options(method: Method, num_steps: int) -> dict:
-    """The EdgeDenoiser request that runs `method` exactly (explicit parameters, float32 handoff)."""
-    if method.scheduler != "ddim" or method.params.get("corrections", 1) != 1:
-        raise ValueError(f"{method.name}: the services run DDIM with one correction only")
+    """The EdgeDenoiser request that runs `method` exactly (explicit parameters, raw float32 handoff)."""
+    if method.scheduler is not None or method.params.get("corrections", 1) != 1:
+        raise ValueError(f"{method.name}: the services run the models' own scheduler with one correction only")
     params = {k: v for k, v in method.params.items() if k in PARAM_NAMES}
     return {"strategy": method.params["strategy"], "params": params, "num_steps": num_steps,
-            "transfer_dtype": "float32"}
+            "transfer_dtype": "float32", "transfer_encoding": "raw"}
 
 
 class ThroughServices:
     """A `GenerateFn` that runs each picture through both services; use as a context manager."""
 
     def __init__(self, pair: ModelPair, num_steps: int, link: LinkSettings, log_dir: Optional[Path] = None) -> None:
-        check_servable(pair)
         self.pair, self.num_steps, self.link, self.log_dir = pair, num_steps, link, log_dir
         # Started by the first picture: a fully cached run needs none.
         self.services: list[ServiceProcess] = []
         self.client: EdgeClient | None = None
 
     def _start(self) -> EdgeClient:
-        common = ["--torch-threads", str(self.link.service_threads), "--predictors", "none"]
+        common = ["--torch-threads", str(self.link.service_threads), "--predictors", "none", *served_placement(self.pair)]
         try:
             self.services.append(ServiceProcess("cloud", ["--model", served_name(self.pair.cloud_model), *common],
                                                 self._log("cloud")))
@@ -132,8 +128,7 @@ class ThroughServices:
         s = result.summary
         if s.degraded:  # a fallback picture is not a measurement of the method
             raise ServiceError(f"{method.name} on {item.prompt!r}: the services degraded the run ({s.degraded_reason})")
-        with Image.open(io.BytesIO(result.image_png)) as png:
-            image = png.convert("RGB")
+        image = open_picture(io.BytesIO(result.image_png))
         breakdown = {"cloud_compute_s": s.cloud_compute_seconds, "transfer_s": s.transfer_seconds,
                      "edge_compute_s": s.edge_compute_seconds, "decode_s": s.decode_seconds,
                      "server_total_s": s.total_seconds, "bytes_to_cloud": s.bytes_to_cloud,

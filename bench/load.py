@@ -1,18 +1,26 @@
 """`ecdiff bench load`: throughput and latency of the cloud under many concurrent edge devices.
 
-For every engine setting (`--max-batch 1,8`: 1 is one request per UNet call, today's behaviour
-before the engine; larger values batch), one cloud service runs as a child process
-(`ecdiff serve cloud`, as deployed) with its Prometheus exporter. Against it, in this process:
+For every cloud (`--clouds plain,ray:1,ray:2`: one process, or Ray Serve with N replicas of
+`--replica-cpus` each behind the gRPC front end) and every engine setting (`--max-batch 1,8`: 1 is
+one request per UNet call, today's behaviour before the engine; larger values batch), one cloud
+service runs as a child process (`ecdiff serve cloud [--ray]`, as deployed) with its Prometheus
+exporter (Ray: every replica's engine, summed). Against it, in this process:
 - closed loop (`--clients 8,32`): N clients, each sending its next request when the last ended,
   `--requests-per-client` each (or for `--duration` seconds: the soak mode);
 - open loop (`--rate R`): Poisson arrivals at R requests per second for `--duration` seconds.
 A request is the cloud phase through `CloudDenoiser.Denoise` (`--target cloud`, latency to the
 handoff), or a whole generation through an EdgeDenoiser (`--target edge`, latency to the PNG).
-Strategies are mixed round-robin (`--strategies ecdiff,cloud`), seeds all differ.
+Strategies are mixed round-robin (`--strategies ecdiff,cloud`), seeds all differ. `--hostile F`
+(closed loop): a fraction F of the requests are hostile instead (bench/hostile.py: malformed,
+garbage bytes, cancelled, deadline expiries, abrupt disconnects), to check that the valid ones
+around them still all succeed.
 
-Reported per run: throughput, p50/p95/p99 latency, errors by status code, batch occupancy (mean
-requests per UNet call, from the cloud's metrics), peak RSS and thread count of the cloud process
-(sampled every 0.5 s; in soak mode also over time). Outputs: results.json, table.md and
+Reported per run: throughput, p50/p95/p99 latency, errors by status code (valid requests only),
+degraded results by reason, hostile outcomes by kind and status (and how many were not an expected
+status), batch occupancy (mean requests per UNet call, from the cloud's metrics), RSS, threads
+and open fds of every service process and its children (Ray's processes and replicas included;
+sampled every 0.5 s: peak, and after the warm-up the first, lowest, highest and last values and the
+RSS drift). Outputs: results.json, table.md and
 latency_vs_throughput.png under --out.
 """
 
@@ -35,7 +43,7 @@ import grpc
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from ecdiff.cli_options import apply_torch_threads
+from ecdiff.cli_options import apply_torch_threads, placement_flags, placement_from_args
 from ecdiff.conventions import DEFAULT_NUM_STEPS
 from ecdiff.search.chart import PALETTE, Chart
 from ecdiff.services.config import CHANNEL_OPTIONS
@@ -43,13 +51,16 @@ from ecdiff.services.process import ServiceProcess
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2
 
+from .hostile import EXPECTED as HOSTILE_EXPECTED, KINDS as HOSTILE_KINDS, HostileClient
 from .quality_runner import machine_info
 
 PROMPT = "a small red circle at the top left on a white background"
+CLIENT_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 4 << 20)]
 
 
 @dataclass
 class RunResult:
+    cloud: str  # "plain" | "ray:N" (N replicas)
     max_batch: int
     mode: str  # "closed" | "open"
     load: float  # clients (closed) or arrivals per second (open)
@@ -66,7 +77,11 @@ class RunResult:
     unet_calls: int
     peak_rss_mb: float
     peak_threads: int
-    memory_over_time: list = field(default_factory=list)  # soak: (seconds, rss MB, threads)
+    memory_over_time: list = field(default_factory=list)  # soak: the cloud's (seconds, rss MB, threads, fds)
+    degraded: dict = field(default_factory=dict)  # valid requests: degraded reason -> count
+    hostile: dict = field(default_factory=dict)  # kind -> {status: count}
+    hostile_unexpected: int = 0  # hostile requests that ended with a status their kind should not
+    processes: dict = field(default_factory=dict)  # role -> resource figures after the warm-up
 
 
 def percentile(values: list[float], q: float) -> Optional[float]:
@@ -77,29 +92,52 @@ def percentile(values: list[float], q: float) -> Optional[float]:
 
 
 def scrape(port: int) -> dict[str, float]:
+    """Each sample name's value, summed over its label values (a Ray cloud labels every replica's)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+    totals: Counter = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] += sample.value
+    return dict(totals)
 
 
 class ProcessSampler(threading.Thread):
-    """RSS and thread count of a process every `every` seconds, until stopped."""
+    """(seconds, RSS MB, threads, open fds) of a process and its children every `every` seconds, until stopped."""
 
     def __init__(self, pid: int, every: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.process, self.every = psutil.Process(pid), every
-        self.samples: list[tuple[float, float, int]] = []
+        self.samples: list[tuple[float, float, int, int]] = []
         self._halt, self._t0 = threading.Event(), time.monotonic()
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.samples.append((round(time.monotonic() - self._t0, 2),
-                                 self.process.memory_info().rss / 2**20, self.process.num_threads()))
+            rss, threads, fds = 0, 0, 0
+            for process in (self.process, *self.process.children(recursive=True)):
+                try:
+                    rss, threads, fds = (rss + process.memory_info().rss, threads + process.num_threads(),
+                                         fds + process.num_fds())
+                except psutil.NoSuchProcess:  # a child that ended between the listing and the look
+                    continue
+            self.samples.append((round(time.monotonic() - self._t0, 2), rss / 2**20, threads, fds))
             self._halt.wait(self.every)
 
-    def stop(self) -> list[tuple[float, float, int]]:
+    def stop(self) -> list[tuple[float, float, int, int]]:
         self._halt.set()
         self.join()
         return self.samples
+
+
+def after_warm_up(samples: list[tuple[float, float, int, int]], warm_up_s: float) -> dict:
+    """A process's RSS, threads and fds from the first sample at or after `warm_up_s` on: first,
+    lowest, highest, last; and the RSS drift, the largest distance from the first."""
+    kept = [s for s in samples if s[0] >= warm_up_s] or samples[-1:]
+    figures = {"warm_up_s": warm_up_s, "samples": len(kept)}
+    for index, name in ((1, "rss_mb"), (2, "threads"), (3, "fds")):
+        values = [s[index] for s in kept]
+        figures[name] = {"first": values[0], "min": min(values), "max": max(values), "last": values[-1]}
+    figures["rss_drift_mb"] = round(max(abs(v[1] - kept[0][1]) for v in kept), 1)
+    return figures
 
 
 class Client:
@@ -107,8 +145,8 @@ class Client:
 
     def __init__(self, target: str, kind: str, num_steps: int, defaults: StrategyDefaults) -> None:
         self.kind, self.num_steps = kind, num_steps
-        self.channel = grpc.aio.insecure_channel(target, options=[*CHANNEL_OPTIONS,
-                                                                   ("grpc.max_receive_message_length", 16 << 20)])
+        self.channel = grpc.aio.insecure_channel(target, options=CLIENT_OPTIONS)
+        self.degraded: Counter = Counter()  # reason -> count
         self.params = {name: strategy_pb2.StrategyParams(**defaults.resolve(name, num_steps, {})[1].as_dict())
                        for name in ("cloud", "ecdiff", "hybrid", "edge")}
 
@@ -130,6 +168,8 @@ class Client:
                 async for event in edge_pb2_grpc.EdgeDenoiserStub(self.channel).Generate(request, timeout=600):
                     result = event.result if event.HasField("result") else result
                 status = "OK" if result is not None and not result.summary.degraded else "DEGRADED"
+                if status == "DEGRADED" and result is not None:
+                    self.degraded[result.summary.degraded_reason] += 1
         except grpc.aio.AioRpcError as exc:
             status = exc.code().name
         return time.perf_counter() - started, status
@@ -139,15 +179,23 @@ class Client:
 
 
 async def closed_loop(client: Client, clients: int, per_client: int, duration: Optional[float],
-                      strategies: list[str]) -> list[tuple[float, str]]:
-    results: list[tuple[float, str]] = []
+                      strategies: list[str], hostile: Optional[HostileClient] = None, hostile_fraction: float = 0.0,
+                      seed: int = 0) -> list[tuple[float, str, str]]:
+    """(seconds, status, kind) of every request; kind "valid" or a hostile kind."""
+    results: list[tuple[float, str, str]] = []
     seeds = iter(range(10**9))
     end = None if duration is None else time.monotonic() + duration
+    rng = random.Random(seed)
+    kinds = iter(HOSTILE_KINDS * 10**6)
 
     async def user(index: int) -> None:
         sent = 0
         while (end is None and sent < per_client) or (end is not None and time.monotonic() < end):
-            results.append(await client.one(strategies[(index + sent) % len(strategies)], next(seeds)))
+            if hostile is not None and rng.random() < hostile_fraction:
+                kind = next(kinds)
+                results.append((*await hostile.one(kind, next(seeds), rng), kind))
+            else:
+                results.append((*await client.one(strategies[(index + sent) % len(strategies)], next(seeds)), "valid"))
             sent += 1
 
     await asyncio.gather(*(user(i) for i in range(clients)))
@@ -162,57 +210,79 @@ async def open_loop(client: Client, rate: float, duration: float, strategies: li
         n += 1
         await asyncio.sleep(rng.expovariate(rate))
         now = time.monotonic()
-    return list(await asyncio.gather(*tasks))
+    return [(*result, "valid") for result in await asyncio.gather(*tasks)]
 
 
-def run_one(services: list[ServiceProcess], args, max_batch: int, mode: str, load: float) -> RunResult:
+def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: int, mode: str, load: float) -> RunResult:
     cloud = services[0]
     target = services[-1].target
     defaults = StrategyDefaults.load(args.strategy_config)
     strategies = args.strategies.split(",")
     before = scrape(cloud.metrics_port)
-    sampler = ProcessSampler(cloud.proc.pid)
-    sampler.start()
+    samplers = {service.role: ProcessSampler(service.proc.pid) for service in services}
+    for sampler in samplers.values():
+        sampler.start()
+    degraded: Counter = Counter()
 
     async def go():
         client = Client(target, args.target, args.steps, defaults)
+        hostile = HostileClient(target, args.target, args.steps, CLIENT_OPTIONS) if args.hostile else None
         try:
             started = time.perf_counter()
             if mode == "closed":
-                results = await closed_loop(client, int(load), args.requests_per_client, args.duration, strategies)
+                results = await closed_loop(client, int(load), args.requests_per_client, args.duration, strategies,
+                                            hostile, args.hostile, args.seed)
             else:
                 results = await open_loop(client, load, args.duration or 30.0, strategies, args.seed)
+            degraded.update(client.degraded)
             return results, time.perf_counter() - started
         finally:
             await client.close()
+            if hostile is not None:
+                await hostile.close()
 
     results, seconds = asyncio.run(go())
-    samples = sampler.stop()
+    samples = {role: sampler.stop() for role, sampler in samplers.items()}
     after = scrape(cloud.metrics_port)
     calls = int(after["ecdiff_unet_calls_total"] - before["ecdiff_unet_calls_total"])
     samples_served = after["ecdiff_unet_samples_total"] - before["ecdiff_unet_samples_total"]
-    latencies = [s for s, status in results if status == "OK"]
-    errors = Counter(status for _, status in results if status != "OK")
-    return RunResult(max_batch, mode, load, args.strategies, len(results), len(latencies), dict(errors), round(seconds, 3),
+    valid = [(s, status) for s, status, kind in results if kind == "valid"]
+    latencies = [s for s, status in valid if status == "OK"]
+    errors = Counter(status for _, status in valid if status != "OK")
+    hostile: dict = {}
+    for _, status, kind in results:
+        if kind != "valid":
+            hostile.setdefault(kind, Counter())[status] += 1
+    unexpected = sum(n for kind, statuses in hostile.items() for status, n in statuses.items()
+                     if status not in HOSTILE_EXPECTED[kind])
+    warm_up_s = min(60.0, seconds / 5)
+    cloud_samples = samples["cloud"]
+    return RunResult(cloud_kind, max_batch, mode, load, args.strategies, len(valid), len(latencies), dict(errors), round(seconds, 3),
                      round(len(latencies) / seconds, 3), percentile(latencies, 0.5), percentile(latencies, 0.95),
                      percentile(latencies, 0.99), round(samples_served / calls, 2) if calls else None, calls,
-                     round(max(m for _, m, _ in samples), 1), max(t for _, _, t in samples),
-                     samples if args.duration and mode == "closed" else [])
+                     round(max(s[1] for s in cloud_samples), 1), max(s[2] for s in cloud_samples),
+                     cloud_samples if args.duration and mode == "closed" else [], dict(degraded),
+                     {kind: dict(statuses) for kind, statuses in hostile.items()}, unexpected,
+                     {role: after_warm_up(s, warm_up_s) for role, s in samples.items()})
 
 
-def start_services(args, max_batch: int) -> list[ServiceProcess]:
+def start_services(args, cloud_kind: str, max_batch: int) -> list[ServiceProcess]:
     model = ["--model", "tiny"] if args.tiny else (["--model", args.cloud_model] if args.cloud_model else [])
-    threads = ["--torch-threads", str(args.service_threads)]
-    cloud = ServiceProcess("cloud", [*model, *threads, "--predictors", "none", "--metrics-port", "0",
+    threads = ["--torch-threads", str(args.service_threads), *placement_flags(args)] + \
+        (["--guidance", repr(args.guidance)] if args.guidance is not None else [])
+    ray = [] if cloud_kind == "plain" else ["--ray", "--replicas", cloud_kind.split(":")[1],
+                                            "--replica-cpus", str(args.replica_cpus)]
+    name = cloud_kind.replace(":", "")
+    cloud = ServiceProcess("cloud", [*model, *threads, *ray, "--predictors", "none", "--metrics-port", "0",
                                      "--max-batch", str(max_batch), "--max-running", str(max(2 * max_batch, 2)),
-                                     "--max-queue", str(args.max_queue)], args.out / f"cloud-batch{max_batch}.log")
+                                     "--max-queue", str(args.max_queue)], args.out / f"cloud-{name}-batch{max_batch}.log")
     if args.target == "cloud":
         return [cloud]
     edge_model = ["--model", "tiny"] if args.tiny else (["--model", args.edge_model] if args.edge_model else [])
     try:
         edge = ServiceProcess("edge", [*edge_model, *threads, "--cloud", cloud.target, "--predictors", "none",
                                        "--session-db", ":memory:", "--max-concurrency", str(args.edge_concurrency)],
-                              args.out / f"edge-batch{max_batch}.log")
+                              args.out / f"edge-{name}-batch{max_batch}.log")
     except BaseException:
         cloud.stop()
         raise
@@ -223,15 +293,33 @@ def table(rows: list[RunResult]) -> str:
     def fmt(x, unit=""):
         return "-" if x is None else f"{x:.3f}{unit}"
 
-    lines = ["| max batch | load | strategies | ok / sent | errors | throughput (req/s) | p50 (s) | p95 (s) | p99 (s) "
+    lines = ["| cloud | max batch | load | strategies | ok / sent | errors | throughput (req/s) | p50 (s) | p95 (s) | p99 (s) "
              "| batch occupancy | peak RSS (MB) | peak threads |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         load = f"{int(r.load)} clients" if r.mode == "closed" else f"{r.load:g} req/s Poisson"
         errors = ", ".join(f"{k} {v}" for k, v in r.errors.items()) or "0"
-        lines.append(f"| {r.max_batch} | {load} | {r.strategies} | {r.ok} / {r.requests} | {errors} | {r.throughput:.3f} "
+        lines.append(f"| {r.cloud} | {r.max_batch} | {load} | {r.strategies} | {r.ok} / {r.requests} | {errors} | {r.throughput:.3f} "
                      f"| {fmt(r.p50)} | {fmt(r.p95)} | {fmt(r.p99)} | {fmt(r.batch_occupancy)} | {r.peak_rss_mb:.0f} "
                      f"| {r.peak_threads} |")
+    return "\n".join(lines) + "\n" + "".join(soak_lines(r) for r in rows)
+
+
+def soak_lines(r: RunResult) -> str:
+    """Degraded results, hostile outcomes and each process's resources after the warm-up, of one run."""
+    lines = [f"\nmax batch {r.max_batch}, {r.load:g} {'clients' if r.mode == 'closed' else 'req/s'}:"]
+    for reason, count in r.degraded.items():
+        lines.append(f"- degraded x{count}: {reason}")
+    for kind, statuses in r.hostile.items():
+        lines.append(f"- hostile {kind}: " + ", ".join(f"{status} {n}" for status, n in sorted(statuses.items())))
+    if r.hostile:
+        lines.append(f"- hostile requests with an unexpected status: {r.hostile_unexpected}")
+    for role, p in r.processes.items():
+        rss, threads, fds = p["rss_mb"], p["threads"], p["fds"]
+        lines.append(f"- {role} after {p['warm_up_s']:.0f} s warm-up ({p['samples']} samples): RSS {rss['first']:.1f} -> "
+                     f"{rss['last']:.1f} MB (min {rss['min']:.1f}, max {rss['max']:.1f}, drift {p['rss_drift_mb']} MB), "
+                     f"threads {threads['first']} -> {threads['last']} ({threads['min']}-{threads['max']}), "
+                     f"fds {fds['first']} -> {fds['last']} ({fds['min']}-{fds['max']})")
     return "\n".join(lines) + "\n"
 
 
@@ -241,22 +329,30 @@ def plot(rows: list[RunResult], path: Path) -> None:
         return
     chart = Chart([x for x, _ in points], [y for _, y in points], "p95 latency vs throughput", "requests per second",
                   "p95 latency (s)")
-    for i, key in enumerate(sorted({(r.max_batch, r.strategies) for r in rows})):
-        series = sorted((r.throughput, r.p95) for r in rows if (r.max_batch, r.strategies) == key and r.p95 is not None)
+    for i, key in enumerate(sorted({(r.cloud, r.max_batch, r.strategies) for r in rows})):
+        series = sorted((r.throughput, r.p95) for r in rows
+                        if (r.cloud, r.max_batch, r.strategies) == key and r.p95 is not None)
         if series:
             chart.line([x for x, _ in series], [y for _, y in series], PALETTE[i % len(PALETTE)],
-                       f"max batch {key[0]}, {key[1]}")
+                       f"{key[0]} cloud, max batch {key[1]}, {key[2]}")
     chart.save(path)
 
 
 def run(args) -> int:
     try:
         apply_torch_threads(args)
+        placement = placement_from_args(args)  # checked here, before any service starts
         batches = [int(b) for b in args.max_batch.split(",")]
+        clouds = args.clouds.split(",")
+        for kind in clouds:
+            if kind != "plain" and not (kind.startswith("ray:") and kind[4:].isdigit() and int(kind[4:]) >= 1):
+                raise ValueError(f"--clouds: {kind!r} is neither 'plain' nor 'ray:N' with N >= 1 replicas")
         loads = ([("closed", float(c)) for c in args.clients.split(",")] if args.clients else []) + \
                 ([("open", float(r)) for r in args.rate.split(",")] if args.rate else [])
         if not loads or any(load <= 0 for _, load in loads) or any(b < 1 for b in batches):
             raise ValueError("need --clients and/or --rate values > 0 and --max-batch values >= 1")
+        if not 0 <= args.hostile < 1:
+            raise ValueError(f"--hostile must be a fraction in [0, 1), got {args.hostile}")
         for name in args.strategies.split(","):
             if name not in ("cloud", "ecdiff", "hybrid", "edge"):
                 raise ValueError(f"unknown strategy {name!r}")
@@ -265,21 +361,23 @@ def run(args) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[RunResult] = []
-    for batch in batches:
-        services = start_services(args, batch)
-        try:
-            # Warm-up: the first calls of a process pay for allocation and lazy initialisation.
-            asyncio.run(_warm(services[-1].target, args))
-            for mode, load in loads:
-                row = run_one(services, args, batch, mode, load)
-                rows.append(row)
-                print(f"max batch {batch}, {mode} {load:g}: {row.ok}/{row.requests} ok, {row.throughput:.3f} req/s, "
-                      f"p95 {row.p95}, occupancy {row.batch_occupancy}", file=sys.stderr)
-        finally:
-            for service in reversed(services):
-                service.stop()
+    for kind in clouds:
+        for batch in batches:
+            services = start_services(args, kind, batch)
+            try:
+                # Warm-up: the first calls of a process (of each replica) pay for allocation and lazy initialisation.
+                asyncio.run(_warm(services[-1].target, args, _replicas(kind)))
+                for mode, load in loads:
+                    row = run_one(services, args, kind, batch, mode, load)
+                    rows.append(row)
+                    print(f"{kind} cloud, max batch {batch}, {mode} {load:g}: {row.ok}/{row.requests} ok, "
+                          f"{row.throughput:.3f} req/s, p95 {row.p95}, occupancy {row.batch_occupancy}", file=sys.stderr)
+            finally:
+                for service in reversed(services):
+                    service.stop()
     (args.out / "results.json").write_text(json.dumps(
-        {"machine": {**machine_info("cpu"), "service_threads": args.service_threads}, "target": args.target, "steps": args.steps, "model": "tiny" if args.tiny else
+        {"machine": {**machine_info(placement.device, placement.dtype), "service_threads": args.service_threads,
+                     "replica_cpus": args.replica_cpus}, "target": args.target, "steps": args.steps, "model": "tiny" if args.tiny else
          (args.cloud_model or "toyworld-cloud"), "runs": [asdict(r) for r in rows]}, indent=1) + "\n")
     text = table(rows)
     (args.out / "table.md").write_text(text)
@@ -288,10 +386,14 @@ def run(args) -> int:
     return 0
 
 
-async def _warm(target: str, args) -> None:
+def _replicas(kind: str) -> int:
+    return 1 if kind == "plain" else int(kind.split(":")[1])
+
+
+async def _warm(target: str, args, replicas: int) -> None:
     client = Client(target, args.target, args.steps, StrategyDefaults.load(args.strategy_config))
-    try:
-        await client.one(args.strategies.split(",")[0], 10**9)
+    try:  # concurrent requests, so Ray's router spreads them over the replicas
+        await asyncio.gather(*(client.one(args.strategies.split(",")[0], 10**9 + i) for i in range(2 * replicas)))
     finally:
         await client.close()
 
@@ -308,8 +410,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--duration", type=float, help="seconds per run: the open loop's length, and a closed-loop soak "
                         "instead of --requests-per-client, with memory and threads over time (default: none)")
     parser.add_argument("--strategies", default="ecdiff", help="strategies mixed round-robin (default: ecdiff)")
+    parser.add_argument("--hostile", type=float, default=0.0, help="closed loop: this fraction of the requests are "
+                        "hostile (malformed, garbage, cancelled, deadline expiries, disconnects; bench/hostile.py) "
+                        "(default: 0)")
     parser.add_argument("--max-batch", default="1,8", help="engine settings to compare, comma-separated; 1 = one "
                         "request per UNet call (default: 1,8)")
+    parser.add_argument("--clouds", default="plain", help="clouds to compare, comma-separated: plain (one process) "
+                        "or ray:N (Ray Serve, N replicas behind the gRPC front end) (default: plain)")
+    parser.add_argument("--replica-cpus", type=float, default=1.0, help="ray:N clouds: CPUs per replica (default: 1)")
     parser.add_argument("--max-queue", type=int, default=64, help="the cloud engine's queue (default: 64)")
     parser.add_argument("--edge-concurrency", type=int, default=64,
                         help="--target edge: the edge's concurrent generations (default: 64)")

@@ -49,7 +49,7 @@ def markdown_table(rows: list[dict], machine: dict, fid: dict | None = None) -> 
         f"Transfer: {'bytes on the wire through the services' if p['latency_mode'] == 'e2e' else 'the raw handoff latent'}. "
         f"Scorer-FID: Frechet distance of the alignment scorer's features to the cloud images' (not Inception FID). "
         f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, torch {machine['torch']} "
-        f"({machine['torch_threads']} threads), device {machine['device']}. n/a = unavailable (never approximated).",
+        f"({machine['torch_threads']} threads), device {machine['device']} {machine.get('dtype') or ''}. n/a = unavailable (never approximated).",
     ]
     return "\n".join(lines) + "\n"
 

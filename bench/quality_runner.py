@@ -11,12 +11,13 @@ import platform
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ecdiff.images import Video, open_picture
 from ecdiff.loading import ModelPair
 from ecdiff.metrics import lpips_or_none, psnr, ssim, stack_images
 from ecdiff.search.generate import generate
@@ -29,12 +30,12 @@ class Method:
     name: str
     strategy: Strategy
     params: dict  # what the method is, for reports and the cache key
-    scheduler: str = "ddim"
+    scheduler: Optional[str] = None  # a kind of `ecdiff.schedules.fresh_scheduler`; None: the pair's own, as served
 
 
 @dataclass(frozen=True)
 class Record:
-    image: Image.Image
+    image: Image.Image | Video  # a video model's frames (an animated PNG on disk)
     latency_s: float
     cloud_calls: int
     edge_calls: int
@@ -77,8 +78,7 @@ class ImageCache:
         stem = self._stem(method, item)
         try:
             meta = json.loads(stem.with_suffix(".json").read_text())
-            with Image.open(stem.with_suffix(".png")) as image:
-                picture = image.convert("RGB")
+            picture = open_picture(stem.with_suffix(".png"))
         except (OSError, ValueError):
             return None  # absent or damaged: generated again
         if not all(k in meta for k in MEASURED):
@@ -140,7 +140,7 @@ def median_latency(records: Sequence[Record]) -> float:
     return statistics.median(r.latency_s for r in records)
 
 
-def machine_info(device) -> dict:
+def machine_info(device, dtype=None) -> dict:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -148,6 +148,7 @@ def machine_info(device) -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
+        "dtype": None if dtype is None else str(dtype).removeprefix("torch."),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),
     }

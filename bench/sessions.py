@@ -98,7 +98,7 @@ def run(args) -> int:
             run_session(m, setup, sessions[0])
     for m, i in tqdm(todo, desc="sessions", unit="session", disable=args.no_progress):
         records[m][i] = cache.store_session(by_name[m], sessions[i], run_session(m, setup, sessions[i]))
-    results = build_results(records, sessions, scorer, link, machine_info(pair.cloud.device),
+    results = build_results(records, sessions, scorer, link, machine_info(pair.cloud.device, pair.cloud.dtype),
                             {"models": pair.name, "steps": args.steps, "preview_steps": args.preview_steps,
                              "fixed_strength": args.fixed_strength, "approximation": _approximation(args),
                              "sessions_file": str(args.sessions)})

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ecdiff.strategies import STRATEGY_NAMES
 from ecdiff.v1 import edge_pb2
+from ecdiff.wire.tensors import ENCODINGS
 
 from .credentials import add_security_flags, security_from_flags
 from .sdk import DEFAULT_EDGE, TRANSFER_DTYPES, EdgeClient, GenerateResult
@@ -30,11 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--edge", default=os.environ.get(EDGE_ENV, DEFAULT_EDGE),
                    help=f"EdgeDenoiser HOST:PORT (default ${EDGE_ENV} or {DEFAULT_EDGE})")
     for name, kind, help_text in (("pre-steps", int, "EC-Diff p"), ("k", int, "EC-Diff k"), ("alpha", float, "EC-Diff alpha"),
-                                  ("switch-step", int, "EC-Diff s"), ("cloud-steps", int, "HybridSD cloud steps")):
+                                  ("switch-step", int, "EC-Diff s"), ("rule", str, "EC-Diff extrapolation rule"),
+                                  ("beta", float, "EC-Diff beta"), ("cloud-steps", int, "HybridSD cloud steps")):
         p.add_argument(f"--{name}", type=kind, help=f"{help_text} (default: configs/strategy.toml)")
     p.add_argument("--require-cloud", action="store_true", help="fail instead of running edge-only when the cloud is down")
     p.add_argument("--transfer-dtype", choices=sorted(TRANSFER_DTYPES), default="float32",
-                   help="dtype of the latents between cloud and edge (default: float32, lossless)")
+                   help="dtype of the latents between cloud and edge (default: float32)")
+    p.add_argument("--transfer-encoding", choices=sorted(ENCODINGS),
+                   help="latents between cloud and edge: raw (with float32: lossless) or int8 (a quarter of the "
+                        "bytes, lossy) (default: the edge's, int8 unless configured otherwise)")
     p.add_argument("--timeout", type=float, help="deadline in seconds (default: none)")
     add_security_flags(p)
     p.set_defaults(func=run)
@@ -46,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
-    params = {"pre_steps": args.pre_steps, "k": args.k, "alpha": args.alpha,
-              "switch_step": args.switch_step, "cloud_steps": args.cloud_steps}
+    params = {"pre_steps": args.pre_steps, "k": args.k, "alpha": args.alpha, "switch_step": args.switch_step,
+              "rule": args.rule, "beta": args.beta, "cloud_steps": args.cloud_steps}
     bar = tqdm(desc=args.strategy, unit="step", total=args.steps or None)
 
     def on_event(event: edge_pb2.GenerateEvent) -> None:
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         with EdgeClient(args.edge, **asdict(security)) as client:
             result = client.generate(args.prompt, seed=args.seed, num_steps=args.steps, strategy=args.strategy,
                                      params=params, require_cloud=args.require_cloud,
-                                     transfer_dtype=args.transfer_dtype, on_event=on_event, timeout=args.timeout)
+                                     transfer_dtype=args.transfer_dtype, transfer_encoding=args.transfer_encoding,
+                                     on_event=on_event, timeout=args.timeout)
     except grpc.RpcError as exc:
         bar.close()
         print(f"error: {exc.code().name}: {exc.details()}")

@@ -22,14 +22,14 @@ import grpc
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ecdiff.wire.tensors import from_proto
+from ecdiff.wire.tensors import ENCODINGS, from_proto
 from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 
 from .credentials import ChannelSecurity, open_aio_channel, open_channel
 
 DEFAULT_EDGE = "127.0.0.1:50052"
-# Results carry a PNG: accept up to the server's send limit.
-CLIENT_OPTIONS = (("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 1 << 20))
+# Results carry a PNG (a video's animated PNG): accept up to the edge's send limit (services/config.py).
+CLIENT_OPTIONS = (("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 1 << 20))
 TRANSFER_DTYPES = {"float32": tensor_pb2.DTYPE_FLOAT32, "float16": tensor_pb2.DTYPE_FLOAT16,
                    "bfloat16": tensor_pb2.DTYPE_BFLOAT16}
 EventCallback = Callable[[edge_pb2.GenerateEvent], None]
@@ -56,10 +56,14 @@ class GenerateResult:
 def generate_request(prompt: str, *, seed: int = 0, num_steps: int = 0, strategy: str = "ecdiff",
                      params: Optional[dict] = None, require_cloud: bool = False,
                      checkpoint_every: Optional[int] = None, transfer_dtype: str = "float32",
-                     preview_every: int = 0, return_latents: bool = False) -> edge_pb2.GenerateRequest:
-    """A GenerateRequest; unset params and num_steps=0 take the server's defaults."""
+                     transfer_encoding: Optional[str] = None, preview_every: int = 0,
+                     return_latents: bool = False) -> edge_pb2.GenerateRequest:
+    """A GenerateRequest; unset params, num_steps=0 and transfer_encoding=None take the server's
+    defaults ("raw" with float32 is the exact transfer)."""
     if transfer_dtype not in TRANSFER_DTYPES:
         raise ValueError(f"transfer_dtype must be one of {sorted(TRANSFER_DTYPES)}, got {transfer_dtype!r}")
+    if transfer_encoding is not None and transfer_encoding not in ENCODINGS:
+        raise ValueError(f"transfer_encoding must be one of {sorted(ENCODINGS)}, got {transfer_encoding!r}")
     request = edge_pb2.GenerateRequest(
         prompt=prompt, seed=seed, num_steps=num_steps, strategy=strategy,
         params=strategy_pb2.StrategyParams(**{k: v for k, v in (params or {}).items() if v is not None}),
@@ -67,6 +71,8 @@ def generate_request(prompt: str, *, seed: int = 0, num_steps: int = 0, strategy
         preview_every=preview_every, return_latents=return_latents)
     if checkpoint_every is not None:
         request.checkpoint_every = checkpoint_every
+    if transfer_encoding is not None:
+        request.transfer_encoding = ENCODINGS[transfer_encoding]
     return request
 
 

@@ -1,8 +1,8 @@
 """Command-line options shared by the `ecdiff` subcommands: one spelling and one default each.
 
 Vocabulary: `--cloud-model` / `--edge-model` name a model (a name, a diffusers folder, or `tiny`);
-`--cloud` / `--edge` are always a service address (HOST:PORT); `--torch-threads` sets torch's CPU
-threads of this process; EC-Diff's parameters are `--pre-steps`, `--k`, `--alpha`, `--switch-step`
+`--cloud` / `--edge` are always a service address (HOST:PORT); `--device` / `--dtype` place the
+models (`ecdiff.placement`); `--torch-threads` sets torch's CPU threads of this process; EC-Diff's parameters are `--pre-steps`, `--k`, `--alpha`, `--switch-step`
 and HybridSD's `--cloud-steps`. Older spellings stay accepted as hidden aliases. The loading itself
 (and its no-fallback policy) is `ecdiff.loading.load_pair`.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 
 from .loading import ModelPair, load_pair
+from .placement import DEVICE_ENV, DTYPE_ENV, Placement
+from .strategies import RULES
 from .strategy_config import CONFIG_ENV
 
 # The edge<->cloud link the demo and the benchmarks simulate when none is given: EC-Diff's
@@ -39,6 +41,22 @@ def apply_torch_threads(args) -> None:
         torch.set_num_threads(args.torch_threads)
 
 
+def add_placement_arguments(parser) -> None:
+    parser.add_argument("--device", help=f"where the models run: auto, cpu, cuda or cuda:N (default: ${DEVICE_ENV}, "
+                        "else auto = CUDA when available, else the CPU)")
+    parser.add_argument("--dtype", help=f"model precision: float32, float16 or bfloat16 (default: ${DTYPE_ENV}, else "
+                        "auto = float16 on CUDA, float32 on the CPU)")
+
+
+def placement_from_args(args) -> Placement:
+    return Placement.resolve(args.device, args.dtype)
+
+
+def placement_flags(args) -> list[str]:
+    """The placement options as given, for the command line of a service this command starts."""
+    return [f for name in ("device", "dtype") if getattr(args, name) for f in (f"--{name}", getattr(args, name))]
+
+
 def add_pair_arguments(parser) -> None:
     group = parser.add_argument_group("model pair (default: the shipped toy-world pair under models/)")
     group.add_argument("--tiny", action="store_true", help="use the tiny RANDOM pair (tests, smoke runs)")
@@ -46,26 +64,30 @@ def add_pair_arguments(parser) -> None:
     group.add_argument("--edge-model", help="edge model: a name or a local diffusers folder (default: toyworld-edge)")
     hidden_alias(group, "--cloud", "cloud_model")
     hidden_alias(group, "--edge", "edge_model")
-    group.add_argument("--guidance", type=float, help="guidance scale (default: the pair's own, 7.0 for the "
-                       "toy-world pair)")
+    group.add_argument("--guidance", type=float, help="guidance scale (default: the cloud model's own: 7.0 for the "
+                       "toy-world pair, the pipeline's default for a diffusers folder, 7.5 for SD-1.x)")
+    add_placement_arguments(group)
     add_torch_threads(parser)
 
 
 def pair_from_args(args) -> ModelPair:
     apply_torch_threads(args)
-    return load_pair(tiny=args.tiny, cloud=args.cloud_model, edge=args.edge_model, guidance=args.guidance)
+    return load_pair(tiny=args.tiny, cloud=args.cloud_model, edge=args.edge_model, guidance=args.guidance,
+                     placement=placement_from_args(args))
 
 
 STRATEGY_OPTIONS = (  # (flag, dest, type, meaning)
     ("--pre-steps", "pre_steps", int, "EC-Diff p: real cloud calls before approximation starts"),
     ("--k", "k", int, "EC-Diff k: approximated steps per real call"),
-    ("--alpha", "alpha", float, "EC-Diff alpha: smoothing of the noise gradient"),
+    ("--alpha", "alpha", float, "EC-Diff alpha: the paper's smoothing of the noise gradient, in [0, 1]"),
     ("--switch-step", "switch_step", int, "EC-Diff s: first edge step"),
+    ("--rule", "rule", str, f"EC-Diff extrapolation rule, one of {', '.join(RULES)}"),
+    ("--beta", "beta", float, "EC-Diff beta: damping of the non-paper rules, in [0, 1]"),
     ("--cloud-steps", "cloud_steps", int, "HybridSD: steps on the cloud"),
 )
 
 
-ECDIFF_PARAMS = ("pre_steps", "k", "alpha", "switch_step")
+ECDIFF_PARAMS = ("pre_steps", "k", "alpha", "switch_step", "rule", "beta")
 
 
 def add_strategy_overrides(parser, names: tuple[str, ...] = ECDIFF_PARAMS + ("cloud_steps",)) -> None:

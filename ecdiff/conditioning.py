@@ -3,8 +3,10 @@
 A `Conditioning` holds, per sample, the prompt embeddings, the negative (unconditional) embeddings
 and the classifier-free guidance scale. It is carried to the denoiser with each call, so one UNet
 call can serve samples of different requests (`Conditioning.concat`). `added` / `negative_added`
-hold extra per-sample UNet inputs (SDXL's pooled text embeddings and time ids go there, as
-`added_cond_kwargs`), so a model family that needs them adds no new type.
+hold extra per-sample UNet inputs, `added_cond_kwargs`: an SDXL-class UNet (`addition_embed_type
+"text_time"`) gets the second encoder's pooled embedding as `text_embeds` and the size/crop time ids
+`(original height, width, crop top, left, target height, width)` as `time_ids`, both computed as
+`StableDiffusionXLPipeline` does for its default size.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import torch
+from diffusers import CogVideoXTransformer3DModel
 
 from .conventions import NEGATIVE_PROMPT
 
@@ -28,6 +31,8 @@ class Conditioning:
 
     def __post_init__(self) -> None:
         batch = self.prompt_embeds.shape[0]
+        if self.negative_embeds is not None and set(self.negative_added) != set(self.added):
+            raise ValueError(f"negative extra UNet inputs {sorted(self.negative_added)} do not match {sorted(self.added)}")
         if len(self.guidance) != batch:
             raise ValueError(f"{len(self.guidance)} guidance scales for {batch} samples")
         for scale in self.guidance:
@@ -61,14 +66,18 @@ class Conditioning:
             negatives = torch.cat([p.negative_embeds if p.negative_embeds is not None
                                    else torch.zeros_like(p.prompt_embeds) for p in parts])
         keys = set(parts[0].added)
-        if any(set(p.added) != keys or set(p.negative_added) != set(parts[0].negative_added) for p in parts):
+        if any(set(p.added) != keys for p in parts):
             raise ValueError("conditionings with different extra UNet inputs cannot share a batch")
+        negative_added = {}
+        if negatives is not None:  # zeros for the unguided samples here too
+            negative_added = {k: torch.cat([p.negative_added[k] if p.negative_embeds is not None
+                                            else torch.zeros_like(p.added[k]) for p in parts]) for k in keys}
         return Conditioning(
             prompt_embeds=torch.cat([p.prompt_embeds for p in parts]),
             negative_embeds=negatives,
             guidance=tuple(g for p in parts for g in p.guidance),
             added={k: torch.cat([p.added[k] for p in parts]) for k in keys},
-            negative_added={k: torch.cat([p.negative_added[k] for p in parts]) for k in parts[0].negative_added},
+            negative_added=negative_added,
         )
 
 
@@ -91,7 +100,73 @@ def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: floa
     else:  # diffusers wants the negative prompts as a list of the same length
         prompts = list(prompts)
         negatives, batch = [negative_prompt] * len(prompts), len(prompts)
+    model = denoising_model(pipe)
+    if is_video_model(model):
+        return _video_conditioning(pipe, prompts, guidance_scale, negatives, batch)
+    if takes_time_ids(model):
+        return _text_time_conditioning(pipe, prompts, guidance_scale, negatives, batch)
     with _ENCODING:
         positive, negative = pipe.encode_prompt(prompts, pipe.device, 1, guided,
                                                 negative_prompt=negatives if guided else None)
     return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch)
+
+
+def denoising_model(pipe):
+    """A pipeline's denoising network: the UNet of the image families, the transformer of CogVideoX."""
+    unet = getattr(pipe, "unet", None)
+    return unet if unet is not None else pipe.transformer
+
+
+def is_video_model(model) -> bool:
+    """A CogVideoX-class transformer: 5-D latents [batch, frames, channels, height, width]."""
+    return isinstance(model, CogVideoXTransformer3DModel)
+
+
+def takes_time_ids(unet) -> bool:
+    """An SDXL-class UNet: it needs `text_embeds` and `time_ids` besides the token states."""
+    return getattr(unet.config, "addition_embed_type", None) == "text_time"
+
+
+def default_image_size(pipe) -> tuple[int, int]:
+    """(height, width) in pixels a pipeline generates by default: the UNet's sample size times the VAE's factor."""
+    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    return side, side
+
+
+def _text_time_conditioning(pipe, prompts, guidance_scale: float, negatives, batch: int) -> Conditioning:
+    """StableDiffusionXLPipeline's conditioning at its default size, no crop. An empty negative prompt is
+    what the pipeline does without one: zero embeddings when the folder says force_zeros_for_empty_prompt."""
+    guided = guidance_scale > 1.0
+    empty = negatives == NEGATIVE_PROMPT or (isinstance(negatives, list) and not any(negatives))
+    with _ENCODING:
+        positive, negative, pooled, negative_pooled = pipe.encode_prompt(
+            prompts, device=pipe.device, num_images_per_prompt=1, do_classifier_free_guidance=guided,
+            negative_prompt=None if empty or not guided else negatives)
+    size = default_image_size(pipe)
+    time_ids = pipe._get_add_time_ids(size, (0, 0), size, dtype=positive.dtype,
+                                      text_encoder_projection_dim=pipe.text_encoder_2.config.projection_dim)
+    time_ids = time_ids.to(pipe.device).repeat(batch, 1)
+    added = {"text_embeds": pooled, "time_ids": time_ids}
+    negative_added = {"text_embeds": negative_pooled, "time_ids": time_ids} if guided else {}
+    return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch, added, negative_added)
+
+
+def _video_conditioning(pipe, prompts, guidance_scale: float, negatives, batch: int) -> Conditioning:
+    """CogVideoXPipeline's conditioning: T5 token states padded to the transformer's text length (which
+    a transformer with sin-cos position embeddings requires)."""
+    guided = guidance_scale > 1.0
+    with _ENCODING, torch.no_grad():  # as the pipeline's call: bit-identical embeddings, and no autograd graph
+        positive, negative = pipe.encode_prompt(
+            prompts, negative_prompt=negatives if guided else None, do_classifier_free_guidance=guided,
+            max_sequence_length=pipe.transformer.config.max_text_seq_length, device=pipe.device)
+    return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch)
+
+
+def added_conditioning_id(pipe) -> str:
+    """What the extra UNet inputs encode, for comparing two models' conditioning: "none" for SD-1.x and
+    CogVideoX."""
+    if is_video_model(denoising_model(pipe)) or not takes_time_ids(pipe.unet):
+        return "none"
+    height, width = default_image_size(pipe)
+    return (f"text_time: text_embeds {pipe.text_encoder_2.config.projection_dim}, time_ids original {height}x{width} "
+            f"crop 0,0 target {height}x{width}")

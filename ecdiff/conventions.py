@@ -3,7 +3,9 @@
 - Initial latents: `torch.randn(latent_shape, generator=torch.Generator("cpu").manual_seed(seed))
   * scheduler.init_noise_sigma`, drawn in float32 on the CPU and then moved, which is what
   diffusers' StableDiffusionPipeline does when handed that generator.
-- Negative prompt: empty (""), so classifier-free guidance uses the empty-prompt embedding.
+- Negative prompt: empty (""), so classifier-free guidance uses the empty-prompt embedding (on SDXL,
+  what its pipeline does without a negative prompt: zeros when the folder says
+  force_zeros_for_empty_prompt, `ecdiff.conditioning`).
 - 50 denoising steps by default. The guidance scale belongs to a model pair
   (`ecdiff.models.DEFAULT_GUIDANCE` for the embedded one).
 - Request limits every entry point shares: seeds are unsigned 64-bit integers (what

@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from .cli_options import SIMULATED_LINK_MBPS
+from .cli_options import SIMULATED_LINK_MBPS, add_placement_arguments, placement_flags
 from .conventions import DEFAULT_NUM_STEPS
 from .images import contact_sheet
 from .strategies import STRATEGY_NAMES
@@ -130,14 +130,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"shape the edge<->cloud hop (default {SIMULATED_LINK_MBPS}, EC-Diff's WiFi; 0 = unshaped)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per service (default 1)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency on that hop (default 0)")
+    add_placement_arguments(parser)
     parser.add_argument("--secure", action="store_true",
                         help="mutual TLS and bearer tokens on every hop, with fresh development credentials (default: off, plaintext loopback)")
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
+    from .placement import Placement, PlacementError
+
+    try:  # here, before any service starts: a placement this machine lacks is the user's error, not a crash
+        Placement.resolve(args.device, args.dtype)
+    except PlacementError as exc:
+        print(f"ecdiff demo: error: {exc}", file=sys.stderr)
+        return 2
     # Both services share this machine's cores: one torch thread each avoids oversubscription.
-    threads = ["--torch-threads", str(args.torch_threads)]
+    threads = ["--torch-threads", str(args.torch_threads), *placement_flags(args)]
     cloud_args = (["--model", args.cloud_model] if args.cloud_model else []) + threads
     edge_args = (["--model", args.edge_model] if args.edge_model else []) + threads + [
         "--bandwidth-mbps", str(args.bandwidth_mbps), "--latency-ms", str(args.latency_ms)]

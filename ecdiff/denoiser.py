@@ -7,6 +7,16 @@ is computed as diffusers' StableDiffusionPipeline does it: one UNet call on the 
 of the guided samples followed by every sample's conditional row, then
 eps = uncond + w * (cond - uncond) for each guided sample; a batch of one is exactly the pipeline's
 call. `bind` fixes the conditioning and gives the `eps = f(latents, t)` callable `sample` drives.
+
+`TransformerDenoiser` is its sibling for CogVideoX's `CogVideoXTransformer3DModel` (latents
+[batch, frames, channels, height, width]): the same guidance, the transformer's own call, and the
+3-D rotary position embeddings CogVideoXPipeline computes for the latent size when the transformer
+uses them. `denoiser_for(model)` picks the class by the model's type, so the cloud engine batches
+video requests like image requests (only calls of one latent shape share a batch).
+
+A UNet in another precision than the latents (float16 on a GPU) gets its input cast to its dtype and
+gives its output back in the latents' dtype before guidance is combined, so the loop's state stays
+float32 (`ecdiff.placement`); with equal dtypes both casts are no-ops.
 """
 
 from __future__ import annotations
@@ -14,14 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from diffusers.models.embeddings import get_3d_rotary_pos_embed
+from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
 
-from .conditioning import Conditioning, encode_conditioning
+from .conditioning import Conditioning, denoising_model, encode_conditioning, is_video_model
 from .conventions import NEGATIVE_PROMPT
 
 
 class UNetDenoiser:
     def __init__(self, unet) -> None:
         self.unet = unet
+        self.unet_dtype = getattr(unet, "dtype", None)  # None: a stand-in model that takes any dtype
 
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
@@ -31,7 +44,7 @@ class UNetDenoiser:
         timesteps = torch.as_tensor(timesteps, device=latents.device).reshape(-1).expand(batch)
         guided = conditioning.guided(self.unet)
         if not any(guided):
-            return self._unet(latents, timesteps, conditioning.prompt_embeds, conditioning.added)
+            return self._model(latents, timesteps, conditioning.prompt_embeds, conditioning.added)
         rows = [i for i, g in enumerate(guided) if g]
         if len(rows) == batch:
             uncond_latents, uncond_t = latents, timesteps
@@ -40,7 +53,7 @@ class UNetDenoiser:
             uncond_latents, uncond_t = latents[rows], timesteps[rows]
             negatives = conditioning.negative_embeds[rows]
             negative_added = {k: v[rows] for k, v in conditioning.negative_added.items()}
-        out = self._unet(
+        out = self._model(
             torch.cat([uncond_latents, latents]), torch.cat([uncond_t, timesteps]),
             torch.cat([negatives, conditioning.prompt_embeds]),
             {k: torch.cat([negative_added[k], v]) for k, v in conditioning.added.items()})
@@ -53,9 +66,49 @@ class UNetDenoiser:
         eps[rows] = uncond + w * (cond[rows] - uncond)
         return eps
 
-    def _unet(self, latents, timesteps, states, added) -> torch.Tensor:
+    def _model(self, latents, timesteps, states, added) -> torch.Tensor:
         kwargs = {"added_cond_kwargs": dict(added)} if added else {}
-        return self.unet(latents, timesteps, encoder_hidden_states=states, return_dict=False, **kwargs)[0]
+        model_input = latents if self.unet_dtype is None else latents.to(self.unet_dtype)
+        out = self.unet(model_input, timesteps, encoder_hidden_states=states, return_dict=False, **kwargs)[0]
+        return out.to(latents.dtype)
+
+
+class TransformerDenoiser(UNetDenoiser):
+    """CogVideoX's transformer with classifier-free guidance as CogVideoXPipeline computes it (its default,
+    static guidance: `use_dynamic_cfg=False`)."""
+
+    def __init__(self, transformer) -> None:
+        if transformer.config.patch_size_t is not None:
+            raise ValueError("CogVideoX 1.5 transformers (patch_size_t) are not supported")
+        super().__init__(transformer)
+        self._rotary: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _model(self, latents, timesteps, states, added) -> torch.Tensor:
+        model_input = latents if self.unet_dtype is None else latents.to(self.unet_dtype)
+        out = self.unet(hidden_states=model_input, encoder_hidden_states=states, timestep=timesteps,
+                        image_rotary_emb=self.rotary_embeddings(latents), return_dict=False)[0]
+        return out.to(latents.dtype)
+
+    def rotary_embeddings(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """CogVideoXPipeline's `_prepare_rotary_positional_embeddings` for this latent size (computed once
+        per size), or None when the transformer has none (CogVideoX-2B: sin-cos position embeddings)."""
+        config = self.unet.config
+        if not config.use_rotary_positional_embeddings:
+            return None
+        _, frames, _, height, width = latents.shape
+        key = (frames, height, width, latents.device)
+        if key not in self._rotary:
+            p = config.patch_size
+            grid = (height // p, width // p)
+            crops = get_resize_crop_region_for_grid(grid, config.sample_width // p, config.sample_height // p)
+            self._rotary[key] = get_3d_rotary_pos_embed(embed_dim=config.attention_head_dim, crops_coords=crops,
+                                                        grid_size=grid, temporal_size=frames, device=latents.device)
+        return self._rotary[key]
+
+
+def denoiser_for(model) -> UNetDenoiser:
+    """The denoiser class of a denoising network: `TransformerDenoiser` for CogVideoX, else `UNetDenoiser`."""
+    return TransformerDenoiser(model) if is_video_model(model) else UNetDenoiser(model)
 
 
 @dataclass(frozen=True)
@@ -71,12 +124,21 @@ class BoundDenoiser:
 
 def pipeline_denoiser(pipe, prompt: str | list[str], guidance_scale: float,
                       negative_prompt: str = NEGATIVE_PROMPT) -> BoundDenoiser:
-    """`eps = f(latents, t)` for prompt(s) on a diffusers StableDiffusionPipeline."""
-    return BoundDenoiser(UNetDenoiser(pipe.unet), encode_conditioning(pipe, prompt, guidance_scale, negative_prompt))
+    """`eps = f(latents, t)` for prompt(s) on a diffusers pipeline of any family."""
+    return BoundDenoiser(denoiser_for(denoising_model(pipe)),
+                         encode_conditioning(pipe, prompt, guidance_scale, negative_prompt))
 
 
-def latent_shape(pipe, batch: int = 1, height: int | None = None, width: int | None = None) -> tuple[int, int, int, int]:
-    """[batch, C, H/f, W/f] for a pipeline, default size from the UNet's sample size."""
+def latent_shape(pipe, batch: int = 1, height: int | None = None, width: int | None = None) -> tuple[int, ...]:
+    """[batch, C, H/f, W/f] for a pipeline, default size from the UNet's sample size; for CogVideoX
+    [batch, F, C, H, W] at its transformer's default size and frame count, as CogVideoXPipeline draws them."""
+    model = denoising_model(pipe)
+    if is_video_model(model):
+        config, spatial = model.config, pipe.vae_scale_factor_spatial
+        frames = (config.sample_frames - 1) // pipe.vae_scale_factor_temporal + 1
+        height = (height or config.sample_height * spatial) // spatial
+        width = (width or config.sample_width * spatial) // spatial
+        return (batch, frames, config.in_channels, height, width)
     factor = pipe.vae_scale_factor
     height = height or pipe.unet.config.sample_size * factor
     width = width or pipe.unet.config.sample_size * factor

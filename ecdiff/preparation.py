@@ -16,9 +16,9 @@ from typing import Optional, Sequence
 
 import torch
 
-from .conditioning import encode_conditioning
+from .conditioning import denoising_model, encode_conditioning
 from .conventions import initial_latents
-from .denoiser import BoundDenoiser, UNetDenoiser, latent_shape
+from .denoiser import BoundDenoiser, denoiser_for, latent_shape
 from .img2img import noised_to_start
 from .sampling import SampleResult, Sampler, SamplerState, StepCallback, sample
 from .schedules import fresh_scheduler
@@ -104,7 +104,7 @@ def prepare_run(
     def bound(pipe, kind: StepKind) -> Optional[BoundDenoiser]:
         if pipe is None or kind not in ahead:
             return None
-        return BoundDenoiser(UNetDenoiser(pipe.unet), encode_conditioning(pipe, prompts, guidance))
+        return BoundDenoiser(denoiser_for(denoising_model(pipe)), encode_conditioning(pipe, prompts, guidance))
 
     return PreparedRun(strategy, num_steps, start_step, run_scheduler, start_latents,
                        bound(cloud, StepKind.CLOUD), bound(edge, StepKind.EDGE))

@@ -6,13 +6,17 @@ Algorithm 1 of EC-Diff, with steps i = 0..T-1 in denoising order, p = pre_steps,
    - i == p - 1: the gradient starts, delta = eps_{p-1} - eps_{p-2}.
    - i >  p - 1: delta = alpha * (eps_i - eps_{i-1}), eps_{i-1} being the noise used at i - 1
      (real or approximated).
-2. Approximated step i: eps_hat_i = eps_{i-1} + delta (no model call).
+   (The paper's rule; the strategy's other extrapolation rules form delta, and for the quadratic
+   rule a curvature, from the last real noises instead: `ecdiff.strategies.Fit`.)
+2. Approximated step i: eps_hat_i = eps_{i-1} + delta (no model call); with a curvature, delta
+   grows by it first.
 3. Edge step i >= s: eps_i = edge(x_i, t_i); same scheduler, same timesteps.
 4. Every step: x_{i+1} = scheduler update with the noise used at step i.
 
 DDIM schedulers without clipping/thresholding use the coefficient form (x' = f_i x - g_i eps,
 see `ecdiff.schedules`) through the fused ops of `ecdiff.kernels`: a run of consecutive
-approximated steps is one `approx_steps` call, a real step one `correct_step` call.
+approximated steps is one `approx_steps` (or `approx_steps_curved`) call, a real step one
+`correct_step` call (and one `fit_gradient` call when its rule reads the last real noises).
 Every other diffusers scheduler goes through `scheduler.step` one step at a time.
 
 The loop is a per-request state machine driven from outside (`SamplingRequest`: what do you need
@@ -20,7 +24,7 @@ next, a model call or a run of approximated steps? here is the model's output, a
 way vLLM's engine drives its requests; the strategy's `step_rules` carry each step's kind and
 gradient rule, so this module knows no strategy class. `Sampler.run` and `sample` are its simplest
 drivers. A request continues from a `SamplerState` (latent, noise used at the previous step,
-gradient), which is how the cloud phase and the edge phase can run in different processes and
+gradient, curvature, the last real noises its rules read), which is how the cloud phase and the edge phase can run in different processes and
 still equal the in-process `sample` bit for bit.
 """
 
@@ -33,9 +37,9 @@ from typing import Callable, Optional, Protocol
 import torch
 
 from .kernels import SUPPORTED_DTYPES as KERNEL_DTYPES
-from .kernels import approx_steps, correct_step
+from .kernels import approx_steps, approx_steps_curved, correct_step, fit_gradient
 from .schedules import DDIMCoefficients, coefficient_form_unsupported_reason, ddim_coefficients
-from .strategies import Plan, PlanCounts, StepKind, StepRules, Strategy
+from .strategies import Fit, Plan, PlanCounts, StepKind, StepRules, Strategy
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """eps = denoiser(latents, timestep): the (already guided) model output for a batch of latents."""
@@ -57,6 +61,8 @@ class SamplerState:
     latents: torch.Tensor
     eps_prev: Optional[torch.Tensor] = None  # noise used at step - 1
     delta: Optional[torch.Tensor] = None  # current noise gradient
+    curvature: Optional[torch.Tensor] = None  # what delta grows by per approximated step (quadratic rule)
+    real_noises: tuple[torch.Tensor, ...] = ()  # the last real noises, most recent first, as many as the rules read
 
 
 @dataclass
@@ -87,8 +93,32 @@ class _Updater(Protocol):
         """(next latents, noise used, alpha * (noise used - eps_prev) or None without eps_prev)."""
         ...
 
-    def approx_run(self, start: int, stop: int, latents: torch.Tensor, eps: torch.Tensor,
-                   delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def approx_run(self, start: int, stop: int, latents: torch.Tensor, eps: torch.Tensor, delta: torch.Tensor,
+                   curvature: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(latents, noise used at stop - 1, delta used at stop - 1)."""
+        ...
+
+    def fit(self, noises: tuple[torch.Tensor, ...], fit: Fit) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(delta, curvature or None) of `fit` over the real noises, most recent first."""
+        ...
+
+
+def _fit_in_torch(noises, fit: Fit):
+    """`Fit`'s sums in the noises' own dtype, for what the kernels do not take."""
+    def combine(weights):
+        return sum(weight * noise for weight, noise in zip(weights, noises))
+
+    return combine(fit.slope), None if fit.curvature is None else combine(fit.curvature)
+
+
+def _approx_in_torch(step, start, stop, latents, eps, delta, curvature):
+    """Approximated steps one at a time with `step(i, latents, eps)`, for what the kernels do not take."""
+    for i in range(start, stop):
+        if curvature is not None:
+            delta = delta + curvature
+        eps = eps + delta
+        latents = step(i, latents, eps)
+    return latents, eps, delta
 
 
 class _CoefficientUpdater:
@@ -96,8 +126,12 @@ class _CoefficientUpdater:
     `approx_steps` call, a real step one `correct_step` call. float64 latents (which the kernels
     do not take) use the same formulas in plain torch."""
 
-    def __init__(self, coefficients: DDIMCoefficients) -> None:
+    def __init__(self, coefficients: DDIMCoefficients, device: torch.device) -> None:
         self.c = coefficients
+        # The Triton op reads f and g on the GPU: copied there once, not once per approximated run
+        # (a blocking host-to-device copy waits for the queued work).
+        self.f_run, self.g_run = ((coefficients.f, coefficients.g) if device.type != "cuda" else
+                                  (coefficients.f.to(device, torch.float32), coefficients.g.to(device, torch.float32)))
 
     def model_input(self, i: int, latents: torch.Tensor) -> torch.Tensor:
         return latents
@@ -109,13 +143,18 @@ class _CoefficientUpdater:
         delta = None if eps_prev is None else alpha * (eps - eps_prev)
         return self.c.step(i, latents, eps), eps, delta
 
-    def approx_run(self, start, stop, latents, eps, delta):
-        if latents.dtype in KERNEL_DTYPES:
-            return approx_steps(latents, eps, delta, self.c.f[start:stop], self.c.g[start:stop])
-        for i in range(start, stop):
-            eps = eps + delta
-            latents = self.c.step(i, latents, eps)
-        return latents, eps
+    def approx_run(self, start, stop, latents, eps, delta, curvature):
+        if latents.dtype not in KERNEL_DTYPES:
+            return _approx_in_torch(self.c.step, start, stop, latents, eps, delta, curvature)
+        f, g = self.f_run[start:stop], self.g_run[start:stop]
+        if curvature is None:
+            return *approx_steps(latents, eps, delta, f, g), delta
+        return approx_steps_curved(latents, eps, delta, curvature, f, g)
+
+    def fit(self, noises, fit):
+        if noises[0].dtype not in KERNEL_DTYPES:
+            return _fit_in_torch(noises, fit)
+        return fit_gradient(noises, fit.slope, fit.curvature)
 
 
 class _SchedulerStepUpdater:
@@ -131,11 +170,14 @@ class _SchedulerStepUpdater:
         delta = None if eps_prev is None else alpha * (model_output - eps_prev)
         return self.scheduler.step(model_output, self.scheduler.timesteps[i], latents).prev_sample, model_output, delta
 
-    def approx_run(self, start, stop, latents, eps, delta):
-        for i in range(start, stop):
-            eps = eps + delta
-            latents = self.scheduler.step(eps, self.scheduler.timesteps[i], latents).prev_sample
-        return latents, eps
+    def approx_run(self, start, stop, latents, eps, delta, curvature):
+        return _approx_in_torch(self._step, start, stop, latents, eps, delta, curvature)
+
+    def _step(self, i, latents, eps):
+        return self.scheduler.step(eps, self.scheduler.timesteps[i], latents).prev_sample
+
+    def fit(self, noises, fit):
+        return _fit_in_torch(noises, fit)
 
 
 @dataclass(frozen=True)
@@ -177,12 +219,14 @@ class SamplingRequest:
         self.sampler, self.stop = sampler, stop
         self.on_step, self.records = on_step, records
         self._x, self._eps_prev, self._delta, self._i = state.latents, state.eps_prev, state.delta, state.step
+        self._curvature, self._real_noises = state.curvature, state.real_noises
         self._need: Need = None
         self._started = 0.0
 
     @property
     def state(self) -> SamplerState:
-        return SamplerState(step=self._i, latents=self._x, eps_prev=self._eps_prev, delta=self._delta)
+        return SamplerState(step=self._i, latents=self._x, eps_prev=self._eps_prev, delta=self._delta,
+                            curvature=self._curvature, real_noises=self._real_noises)
 
     def next(self) -> Need:
         if self._need is not None:
@@ -211,11 +255,21 @@ class SamplingRequest:
             raise RuntimeError(f"step {self._i} of this request is not waiting for a model call")
         i, x = call.step, self._x
         _check_model_output(model_output, x, call.kind, i)
-        gradient = self.sampler.rules[i].gradient
-        x_next, eps, delta = self.sampler.updater.real_step(
-            i, x, model_output, self._eps_prev if gradient is not None else None, gradient or 1.0)
-        if delta is not None:
-            self._delta = delta
+        gradient, updater = self.sampler.rules[i].gradient, self.sampler.updater
+        if isinstance(gradient, Fit):
+            x_next, eps, _ = updater.real_step(i, x, model_output, None, 1.0)
+            older = gradient.depth - 1
+            if len(self._real_noises) < older:
+                raise ValueError(f"step {i}'s extrapolation reads {gradient.depth} real noises but the state carries "
+                                 f"{len(self._real_noises)} earlier ones")
+            self._delta, self._curvature = updater.fit((eps,) + self._real_noises[:older], gradient)
+        else:
+            x_next, eps, delta = updater.real_step(
+                i, x, model_output, None if gradient is None else self._eps_prev, 1.0 if gradient is None else gradient)
+            if delta is not None:
+                self._delta, self._curvature = delta, None
+        if self.sampler.real_noises_kept:
+            self._real_noises = ((eps,) + self._real_noises)[:self.sampler.real_noises_kept]
         self._x, self._eps_prev, self._i, self._need = x_next, eps, i + 1, None
         self._emit(i, call.kind, time.perf_counter() - self._started, x_next)
 
@@ -224,15 +278,15 @@ class SamplingRequest:
         run = self._need
         if not isinstance(run, ApproxRun):
             raise RuntimeError(f"step {self._i} of this request is not an approximated run")
-        self._x, self._eps_prev = self.sampler.updater.approx_run(run.start, run.stop, self._x, self._eps_prev,
-                                                                  self._delta)
+        self._x, self._eps_prev, self._delta = self.sampler.updater.approx_run(
+            run.start, run.stop, self._x, self._eps_prev, self._delta, self._curvature)
         self._i, self._need = run.stop, None
         share = (time.perf_counter() - self._started) / (run.stop - run.start)
         for j in range(run.start, run.stop):
             self._emit(j, StepKind.APPROX, share, self._x if j == run.stop - 1 else None)
 
     def _emit(self, i: int, kind: StepKind, seconds: float, latents: Optional[torch.Tensor]) -> None:
-        record = StepRecord(index=i, timestep=int(self.sampler.timesteps[i]), kind=kind, seconds=seconds)
+        record = StepRecord(index=i, timestep=self.sampler.timestep_values[i], kind=kind, seconds=seconds)
         if self.records is not None:
             self.records.append(record)
         if self.on_step is not None:
@@ -259,16 +313,26 @@ class Sampler:
     ) -> None:
         self.rules: StepRules = strategy.step_rules(num_steps)
         self.plan: Plan = tuple(rule.kind for rule in self.rules)
+        # the earlier real noises a later `Fit` reads (0 under the paper's rule: none are kept)
+        self.real_noises_kept = max((rule.gradient.depth - 1 for rule in self.rules if isinstance(rule.gradient, Fit)),
+                                    default=0)
         self.counts = PlanCounts.of(self.plan)
         self.switch_step = strategy.handoff_step(num_steps)
         self.strategy = strategy
         self.cloud, self.edge = cloud, edge
         self.num_steps = num_steps
         self.scheduler = type(scheduler).from_config(scheduler.config)
-        self.scheduler.set_timesteps(num_steps, device=device)
+        # Timesteps and DDIM tables are read on the host once, here: the loop itself never reads a
+        # device tensor back (no per-step synchronisation on a GPU).
+        self.scheduler.set_timesteps(num_steps)
+        self.timestep_values: tuple[int, ...] = tuple(int(t) for t in self.scheduler.timesteps.tolist())
+        coefficients = (ddim_coefficients(self.scheduler)
+                        if coefficient_form_unsupported_reason(self.scheduler) is None else None)
+        if device is not None and torch.device(device).type != "cpu":
+            self.scheduler.set_timesteps(num_steps, device=device)
         self.timesteps = self.scheduler.timesteps
-        if coefficient_form_unsupported_reason(self.scheduler) is None:
-            self.updater: _Updater = _CoefficientUpdater(ddim_coefficients(self.scheduler))
+        if coefficients is not None:
+            self.updater: _Updater = _CoefficientUpdater(coefficients, self.timesteps.device)
         else:
             self.updater = _SchedulerStepUpdater(self.scheduler)
 

@@ -16,6 +16,15 @@ for every `timestep_spacing`, so the edge reproduces the cloud's schedule exactl
 output is converted to eps first (eps = sqrt(a_t) * v + sqrt(1 - a_t) * x_t). The linear form does
 not hold with `clip_sample` or `thresholding`: such schedulers, and every non-DDIM scheduler, go
 through `scheduler.step`.
+
+CogVideoX's `CogVideoXDDIMScheduler.step` writes the same update differently,
+x_prev = a * x_t + b * x0_hat with a = sqrt((1 - a_prev) / (1 - a_t)), b = sqrt(a_prev) - sqrt(a_t) * a,
+which expands to the same f_i and g_i; its alphas_cumprod carry the SNR shift
+(a / (s + (1 - s) * a)) and, with `rescale_betas_zero_snr`, a zero terminal SNR. Its step never
+clips or thresholds (whatever its config says), so it takes the coefficient form too, except on a
+schedule that visits a timestep where a_t = 0 (zero terminal SNR with "trailing" spacing, as the
+CogVideoX folders ship): f_i = sqrt(a_prev / a_t) is infinite there, so such runs (on either DDIM
+class) go through `scheduler.step`.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+from diffusers import CogVideoXDDIMScheduler, DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
 
 
 @dataclass(frozen=True)
@@ -53,26 +62,33 @@ class DDIMCoefficients:
 
 
 def coefficient_form_unsupported_reason(scheduler: object) -> str | None:
-    """Why `scheduler` cannot use the linear form, or None when it can."""
-    if not isinstance(scheduler, DDIMScheduler):
+    """Why `scheduler` cannot use the linear form, or None when it can. With timesteps set, the
+    schedule itself is checked too (a timestep of zero SNR)."""
+    if not isinstance(scheduler, (DDIMScheduler, CogVideoXDDIMScheduler)):
         return f"{type(scheduler).__name__} is not a DDIMScheduler"
     config = scheduler.config
-    if config.clip_sample:
-        return "clip_sample=True makes the DDIM update non-linear"
-    if config.thresholding:
-        return "thresholding=True makes the DDIM update non-linear"
+    if isinstance(scheduler, DDIMScheduler):  # CogVideoXDDIMScheduler.step has neither
+        if config.clip_sample:
+            return "clip_sample=True makes the DDIM update non-linear"
+        if config.thresholding:
+            return "thresholding=True makes the DDIM update non-linear"
     if config.prediction_type not in ("epsilon", "v_prediction"):
         return f"prediction_type={config.prediction_type!r} is not supported by the coefficient form"
+    if scheduler.num_inference_steps is not None:
+        zero = [int(t) for t in scheduler.timesteps if float(scheduler.alphas_cumprod[int(t)]) == 0.0]
+        if zero:
+            return (f"alphas_cumprod is 0 at timestep {zero[0]} (zero terminal SNR): the noise form "
+                    "x' = f x - g eps is singular there")
     return None
 
 
-def ddim_coefficients(scheduler: DDIMScheduler) -> DDIMCoefficients:
-    """Coefficients of a DDIMScheduler on which `set_timesteps` has been called."""
+def ddim_coefficients(scheduler: DDIMScheduler | CogVideoXDDIMScheduler) -> DDIMCoefficients:
+    """Coefficients of a DDIM scheduler on which `set_timesteps` has been called."""
+    if scheduler.num_inference_steps is None:
+        raise ValueError("call scheduler.set_timesteps(num_steps) before computing DDIM coefficients")
     reason = coefficient_form_unsupported_reason(scheduler)
     if reason is not None:
         raise ValueError(f"DDIM coefficient form unavailable: {reason}; use scheduler.step instead")
-    if scheduler.num_inference_steps is None:
-        raise ValueError("call scheduler.set_timesteps(num_steps) before computing DDIM coefficients")
 
     timesteps = scheduler.timesteps.detach().to("cpu", torch.int64)
     stride = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
@@ -113,6 +129,21 @@ SD_DDIM_CONFIG = dict(
 
 def sd_ddim_scheduler(**overrides) -> DDIMScheduler:
     return DDIMScheduler(**{**SD_DDIM_CONFIG, **overrides})
+
+
+# Schedulers whose update at step i depends only on i, the latent and the model output at step i, so
+# a fresh copy continues a run handed over between processes exactly. Multistep solvers (DPM-Solver++,
+# UniPC, PNDM, ...) also use earlier steps' model outputs, which a handoff does not carry.
+HANDOFF_SCHEDULERS = ("DDIMScheduler", "EulerDiscreteScheduler", "CogVideoXDDIMScheduler")
+
+
+def handoff_unsupported_reason(scheduler) -> str | None:
+    """Why a run on `scheduler` cannot be handed over mid-schedule to another process, or None."""
+    name = type(scheduler).__name__
+    if name in HANDOFF_SCHEDULERS:
+        return None
+    return (f"{name} is not one of the schedulers a handoff continues exactly ({', '.join(HANDOFF_SCHEDULERS)}): "
+            "a multistep solver keeps earlier steps' model outputs, which the handoff does not carry")
 
 
 SCHEDULER_KINDS = ("ddim", "euler", "dpm++")

@@ -33,6 +33,8 @@ class StrategyParams:
     alpha: float
     switch_step: int
     cloud_steps: int
+    rule: str  # EC-Diff's extrapolation rule (ecdiff.strategies.RULES)
+    beta: float  # its damping, for every rule but "paper" (which smooths with alpha)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,7 +65,8 @@ class StrategyDefaults:
             raise FileNotFoundError(f"strategy config {path} not found (set ${CONFIG_ENV} or pass a path)") from None
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"strategy config {path}: {exc}") from None
-        known = {"num_steps": None, "ecdiff": {"pre_steps", "k", "alpha", "switch_step"}, "hybrid": {"cloud_steps"}}
+        known = {"num_steps": None, "ecdiff": {"pre_steps", "k", "alpha", "switch_step", "rule", "beta"},
+                 "hybrid": {"cloud_steps"}}
         unknown = set(raw) - set(known)
         for section in ("ecdiff", "hybrid"):
             unknown |= {f"{section}.{key}" for key in set(raw.get(section, {})) - known[section]}
@@ -71,7 +74,8 @@ class StrategyDefaults:
             raise ValueError(f"strategy config {path}: unknown keys {sorted(unknown)}")
         try:
             e, h = raw["ecdiff"], raw["hybrid"]
-            params = StrategyParams(e["pre_steps"], e["k"], e["alpha"], e["switch_step"], h["cloud_steps"])
+            params = StrategyParams(e["pre_steps"], e["k"], e["alpha"], e["switch_step"], h["cloud_steps"], e["rule"],
+                                    e["beta"])
             return cls(num_steps=raw["num_steps"], params=params)
         except KeyError as exc:
             raise ValueError(f"strategy config {path}: missing key {exc}") from None
@@ -83,7 +87,8 @@ class StrategyDefaults:
         p = self.params
         lines = [f"# {line}".rstrip() for line in header.splitlines()]
         lines += ["", f"num_steps = {self.num_steps}", "", "[ecdiff]", f"pre_steps = {p.pre_steps}", f"k = {p.k}",
-                  f"alpha = {float(p.alpha)!r}", f"switch_step = {p.switch_step}", "", "[hybrid]",
+                  f"alpha = {float(p.alpha)!r}", f"switch_step = {p.switch_step}", f'rule = "{p.rule}"',
+                  f"beta = {float(p.beta)!r}", "", "[hybrid]",
                   f"cloud_steps = {p.cloud_steps}"]
         return "\n".join(lines) + "\n"
 
@@ -111,6 +116,8 @@ class StrategyDefaults:
             alpha=p.alpha,
             switch_step=min(num_steps, max(pre, _round(p.switch_step * ratio))),
             cloud_steps=min(num_steps, _round(p.cloud_steps * ratio)),
+            rule=p.rule,
+            beta=p.beta,
         )
 
     def resolve(self, name: str, num_steps: int, overrides: dict) -> tuple[Strategy, StrategyParams]:

@@ -3,14 +3,15 @@ shape and dtype (never views of an input); inputs are never modified."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
 from .dispatch import resolve_backend
-from .reference import approx_steps_torch, correct_step_torch, decode_int8_torch, encode_int8_torch
+from .reference import (approx_steps_curved_torch, approx_steps_torch, correct_step_torch, decode_int8_torch,
+                        encode_int8_torch, fit_gradient_torch)
 from .validation import (Coefficients, Scalar, check_channel_latents, check_coefficients, check_int8_codes,
-                         check_latents, check_scalar)
+                         check_latents, check_scalar, check_weights)
 
 
 def approx_steps(x: torch.Tensor, eps: torch.Tensor, delta: torch.Tensor, f: Coefficients, g: Coefficients,
@@ -27,6 +28,45 @@ def approx_steps(x: torch.Tensor, eps: torch.Tensor, delta: torch.Tensor, f: Coe
 
         return approx_steps_triton(x, eps, delta, f, g)
     return approx_steps_torch(x, eps, delta, f, g)
+
+
+def approx_steps_curved(x: torch.Tensor, eps: torch.Tensor, delta: torch.Tensor, curvature: torch.Tensor,
+                        f: Coefficients, g: Coefficients, *, backend: Optional[str] = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """k approximated DDIM steps whose increment changes by a constant curvature: for j in 0..k-1,
+    delta = delta + curvature; eps = eps + delta; x = f[j]*x - g[j]*eps.
+
+    Inputs as for `approx_steps`, curvature of the same shape and dtype; returns (x, eps, delta)
+    after the k steps (delta: the increment the last step used).
+    """
+    check_latents(x=x, eps=eps, delta=delta, curvature=curvature)
+    f, g = check_coefficients(f, g)
+    if resolve_backend(backend, x.device) == "triton":
+        from .triton_approx_steps import approx_steps_triton
+
+        return approx_steps_triton(x, eps, delta, f, g, curvature)
+    return approx_steps_curved_torch(x, eps, delta, curvature, f, g)
+
+
+def fit_gradient(noises: Sequence[torch.Tensor], slope: Sequence[float], curvature: Optional[Sequence[float]] = None,
+                 *, backend: Optional[str] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """An extrapolation from the last real noises (two or three, most recent first):
+    delta = sum_m slope[m]*noises[m], curvature = sum_m curvature[m]*noises[m] (None if not asked).
+
+    noises: one shape and dtype (fp32/fp16/bf16); weights: one number per noise. fp32 arithmetic,
+    outputs in the noises' dtype.
+    """
+    noises = list(noises)
+    if len(noises) not in (2, 3):
+        raise ValueError(f"fit_gradient takes two or three noises, got {len(noises)}")
+    check_latents(**{f"noises[{m}]": noise for m, noise in enumerate(noises)})
+    slope = check_weights("slope", slope, len(noises))
+    curvature = None if curvature is None else check_weights("curvature", curvature, len(noises))
+    if resolve_backend(backend, noises[0].device) == "triton":
+        from .triton_fit_gradient import fit_gradient_triton
+
+        return fit_gradient_triton(noises, slope, curvature)
+    return fit_gradient_torch(noises, slope, curvature)
 
 
 def correct_step(x: torch.Tensor, eps_cond: torch.Tensor, eps_uncond: Optional[torch.Tensor], guidance: Scalar,

@@ -11,33 +11,58 @@ from typing import Optional
 import torch
 
 
-def approx_steps_closed_form(f: torch.Tensor, g: torch.Tensor) -> tuple[float, float, float]:
-    """(a, b, c) with x_k = a*x - b*eps - c*delta after k steps of eps += delta; x = f_j*x - g_j*eps.
+def approx_steps_closed_form(f: torch.Tensor, g: torch.Tensor) -> tuple[float, float, float, float]:
+    """(a, b, c, e) with x_k = a*x - b*eps - c*delta - e*curvature after k steps of
+    delta += curvature; eps += delta; x = f_j*x - g_j*eps (curvature 0: eps += delta alone).
 
-    Unrolling: eps_j = eps + (j+1)*delta is the noise used at step j, and with
-    P_j = f_j * f_{j+1} * ... * f_{k-1} (P_k = 1):
-        x_k = P_0*x - sum_j g_j*P_{j+1}*(eps + (j+1)*delta),
-    so a = P_0, b = sum_j g_j*P_{j+1}, c = sum_j (j+1)*g_j*P_{j+1}. Float64 on the host.
+    Unrolling: eps_j = eps + (j+1)*delta + T_(j+1)*curvature, T_m = m(m+1)/2, is the noise used
+    at step j, and with P_j = f_j * f_{j+1} * ... * f_{k-1} (P_k = 1):
+        x_k = P_0*x - sum_j g_j*P_{j+1}*(eps + (j+1)*delta + T_(j+1)*curvature),
+    so a = P_0, b = sum_j g_j*P_{j+1}, c = sum_j (j+1)*g_j*P_{j+1}, e = sum_j T_(j+1)*g_j*P_{j+1}.
+    Float64 on the host.
     """
     # plain Python floats: k is small, and a dozen tiny torch ops would cost more than the
     # latents' own arithmetic for small latents
     f64, g64 = f.detach().to("cpu", torch.float64).tolist(), g.detach().to("cpu", torch.float64).tolist()
-    a, b, c = 1.0, 0.0, 0.0  # a is P_{j+1} while j walks from k-1 down to 0, P_0 at the end
+    a, b, c, e = 1.0, 0.0, 0.0, 0.0  # a is P_{j+1} while j walks from k-1 down to 0, P_0 at the end
     for j in range(len(f64) - 1, -1, -1):
         weight = g64[j] * a
         b += weight
         c += (j + 1) * weight
+        e += (j + 1) * (j + 2) / 2 * weight
         a *= f64[j]
-    return a, b, c
+    return a, b, c, e
 
 
 def approx_steps_torch(x, eps, delta, f, g):
     """k approximated steps in four fp32 torch ops over the latents, whatever k is."""
-    a, b, c = approx_steps_closed_form(f, g)
+    a, b, c, _ = approx_steps_closed_form(f, g)
     x32, eps32, delta32 = x.float(), eps.float(), delta.float()  # no copy when already fp32
     x_out = torch.mul(x32, a).add_(eps32, alpha=-b).add_(delta32, alpha=-c)
     eps_out = torch.add(eps32, delta32, alpha=f.numel())
     return x_out.to(x.dtype), eps_out.to(x.dtype)
+
+
+def approx_steps_curved_torch(x, eps, delta, curvature, f, g):
+    """k approximated steps with a changing increment in fp32 torch ops over the latents, whatever k is."""
+    a, b, c, e = approx_steps_closed_form(f, g)
+    k = f.numel()
+    x32, eps32, delta32, curvature32 = x.float(), eps.float(), delta.float(), curvature.float()
+    x_out = torch.mul(x32, a).add_(eps32, alpha=-b).add_(delta32, alpha=-c).add_(curvature32, alpha=-e)
+    eps_out = torch.add(eps32, delta32, alpha=k).add_(curvature32, alpha=k * (k + 1) / 2)
+    delta_out = torch.add(delta32, curvature32, alpha=k)
+    return x_out.to(x.dtype), eps_out.to(x.dtype), delta_out.to(x.dtype)
+
+
+def fit_gradient_torch(noises, slope, curvature):
+    """delta = sum_m slope[m]*noises[m] (and the curvature likewise), in fp32."""
+    def combine(weights):
+        total = torch.mul(noises[0].float(), weights[0])
+        for noise, weight in zip(noises[1:], weights[1:]):
+            total.add_(noise.float(), alpha=weight)
+        return total.to(noises[0].dtype)
+
+    return combine(slope), None if curvature is None else combine(curvature)
 
 
 def correct_step_torch(x, eps_cond, eps_uncond: Optional[torch.Tensor], guidance: float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Optional, Union
 
@@ -80,6 +81,18 @@ def check_scalar(name: str, value: Scalar) -> float:
     if not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number or 1-element tensor, got {type(value).__name__}")
     return float(value)
+
+
+def check_weights(name: str, weights: Sequence[float], count: int) -> tuple[float, ...]:
+    """`count` finite python floats, one weight per input."""
+    if not isinstance(weights, Sequence) or isinstance(weights, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(weights).__name__}")
+    if len(weights) != count:
+        raise ValueError(f"{name} has {len(weights)} weights for {count} inputs")
+    values = tuple(check_scalar(f"{name}[{m}]", w) for m, w in enumerate(weights))
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must hold finite numbers, got {list(values)}")
+    return values
 
 
 def _as_vector(name: str, value: Coefficients) -> torch.Tensor:

@@ -70,6 +70,11 @@ class CloudStreamTally(CloudTraffic):
         self.events += 1
         self.handoff = handoff
 
+    def distrust(self, reason: str) -> None:
+        """The cloud's latents proved unusable (the edge phase from them ended in NaN): recover as if
+        none had arrived."""
+        self.handoff, self.checkpoint, self.failure = None, None, reason
+
     @property
     def compute_seconds(self) -> float:
         """The cloud's own figure when its handoff arrived, else the sum of the steps it streamed."""

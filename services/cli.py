@@ -11,6 +11,9 @@ from pathlib import Path
 import torch
 
 from ecdiff.loading import ModelLoadError
+from ecdiff.placement import PlacementError
+
+from ecdiff.wire.tensors import ENCODINGS
 
 from .config import CloudConfig, EdgeConfig, load_config
 from .logs import setup_logging
@@ -33,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--port-file", type=Path, help="write the bound port (and the metrics port on a second line) to this file once "
                        "serving (default: none)")
         p.add_argument("--model", help=f"model name or diffusers folder (default: the shipped toyworld-{role}; 'tiny' for random weights)")
+        p.add_argument("--device", help=f"where the model runs: auto, cpu, cuda or cuda:N (default {config.device}: "
+                       "CUDA when available, else the CPU)")
+        p.add_argument("--dtype", help=f"model precision: float32, float16 or bfloat16 (default {config.dtype}: "
+                       "float16 on CUDA, float32 on the CPU)")
+        p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's own: 7.0 "
+                       "for the toy world, the pipeline's default for a diffusers folder, 7.5 for SD-1.x)")
         p.add_argument("--grace-seconds", type=float,
                        help=f"SIGTERM grace period for in-flight streams (default {config.grace_seconds:g})")
         p.add_argument("--config", help="services TOML file ([cloud]/[edge] sections) (default: $ECDIFF_SERVICES_CONFIG, else none)")
@@ -61,6 +70,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help=f"engine: requests denoised at once (default {CloudConfig.max_running})")
             p.add_argument("--max-queue", type=int, help=f"engine: requests waiting for a running slot; more are "
                            f"refused with RESOURCE_EXHAUSTED (default {CloudConfig.max_queue})")
+            # Ray Serve (docs/services.md, "Scaling out on Ray Serve"): one contiguous block.
+            p.add_argument("--ray", action="store_true", default=None,
+                           help="serve from Ray Serve replicas of (model + engine) behind this gRPC front end (default: off)")
+            p.add_argument("--ray-address", help="join this Ray cluster ('auto', HOST:6379, ray://HOST:10001) "
+                           "(default: start a local Ray instance)")
+            p.add_argument("--ray-app", help=f"the Serve application's name (default {CloudConfig.ray_app})")
+            p.add_argument("--replicas", type=int, help=f"replicas (at start, when autoscaling) (default {CloudConfig.replicas})")
+            p.add_argument("--replica-cpus", type=float,
+                           help=f"CPUs per replica, also its torch threads (default {CloudConfig.replica_cpus:g})")
+            p.add_argument("--replica-gpus", type=float, help=f"GPUs per replica (default {CloudConfig.replica_gpus:g})")
+            p.add_argument("--min-replicas", type=int, help="autoscaling lower bound, with --max-replicas (default: no autoscaling)")
+            p.add_argument("--max-replicas", type=int, help="autoscaling upper bound, with --min-replicas (default: no autoscaling)")
+            p.add_argument("--target-ongoing-requests", type=float, help="autoscaling: ongoing requests per replica "
+                           f"to aim at (default {CloudConfig.target_ongoing_requests:g})")
+            p.add_argument("--upscale-delay-s", type=float, help="autoscaling: seconds above target before a replica "
+                           f"is added (default {CloudConfig.upscale_delay_s:g})")
         if role == "edge":
             p.add_argument("--max-concurrency", type=int,
                            help=f"generations computing at once (default {EdgeConfig.max_concurrency})")
@@ -70,6 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--latency-ms", type=float, help=f"one-way latency added on the edge<->cloud hop (default {EdgeConfig.latency_ms:g})")
             p.add_argument("--checkpoint-every", type=int,
                            help=f"ask the cloud for its latent every n steps (default {EdgeConfig.checkpoint_every})")
+            p.add_argument("--transfer-encoding", choices=sorted(ENCODINGS), help="latents on the cloud->edge hop when "
+                           f"a request does not say (default {EdgeConfig.transfer_encoding})")
             p.add_argument("--session-db", help="DiffusionX session store, SQLite file or ':memory:' "
                                                 f"(default {EdgeConfig.session_db})")
             p.add_argument("--preview-steps", type=int,
@@ -93,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(_serve(args.role, config, args.port_file))
-    except ModelLoadError as exc:
+    except (ModelLoadError, PlacementError) as exc:
         log.error("cannot start the %s service: %s", args.role, exc)
         return 2
 
@@ -101,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(role: str, config, port_file: Path | None) -> int:
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    running = await (start_cloud(config) if role == "cloud" else start_edge(config))
+    if role == "cloud" and config.ray:
+        from .ray_server import start_cloud_ray  # Ray is imported only when asked for
+
+        running = await start_cloud_ray(config)
+    else:
+        running = await (start_cloud(config) if role == "cloud" else start_edge(config))
     if port_file is not None:  # the gRPC port, then the metrics port when the exporter runs
         ports = [running.port] + ([running.metrics_port] if running.metrics_port is not None else [])
         written = port_file.with_name(port_file.name + ".tmp")

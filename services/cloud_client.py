@@ -12,14 +12,16 @@ from typing import AsyncIterator, Callable, Optional
 from ecdiff.clients.credentials import ChannelSecurity, open_aio_channel
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, diffusionx_pb2, diffusionx_pb2_grpc
 
-from .config import CHANNEL_OPTIONS
+from .config import CHANNEL_OPTIONS, MAX_CLOUD_MESSAGE_BYTES
 from .link import Link, LinkConfig
 from .shaped import shaped_stream
 
 log = logging.getLogger(__name__)
 
-# Reconnect quickly after the cloud comes back (gRPC's default backoff grows to minutes).
-CLOUD_CHANNEL_OPTIONS = CHANNEL_OPTIONS + (
+# Video handoffs are larger than any request (services/config.py); reconnect quickly after the cloud
+# comes back (gRPC's default backoff grows to minutes).
+CLOUD_CHANNEL_OPTIONS = tuple(o for o in CHANNEL_OPTIONS if o[0] != "grpc.max_receive_message_length") + (
+    ("grpc.max_receive_message_length", MAX_CLOUD_MESSAGE_BYTES),
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 )

@@ -12,7 +12,7 @@ import asyncio
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import AsyncIterator, Optional
+from typing import AsyncIterator, Optional, Protocol
 
 import torch
 
@@ -47,6 +47,17 @@ class CloudHandoff:
     cloud_calls: int
     approx_steps: int
     compute_seconds: float
+
+
+class CloudPhaseLost(Exception):
+    """The process running the cloud phase went away mid-stream (a Ray Serve replica died)."""
+
+
+class RunsCloudPhase(Protocol):
+    """Where a cloud phase runs: this process's engine, or a Ray Serve replica's (services/ray_runner.py)."""
+
+    def run(self, job: CloudJob, deadline: Optional[float] = None,
+            request_id: str = "") -> AsyncIterator[CloudStep | CloudHandoff]: ...
 
 
 class CloudPhaseRunner:

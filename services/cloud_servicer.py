@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from concurrent.futures import Executor
 
-from ecdiff.loading import LoadedModel
+import grpc
+
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc
 from ecdiff.wire.convert import param_overrides, params_to_proto, step_event
-from ecdiff.wire.tensors import to_proto, wire_dtype
+from ecdiff.wire.tensors import to_proto, wire_dtype, wire_encoding
 
-from ecdiff.engine.core import DenoisingEngine
-
-from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
+from .cloud_phase import CloudHandoff, CloudJob, CloudStep, RunsCloudPhase
 from .deadline import deadline_of
-from .errors import status_codes
-from .identity import ModelIdentity, identity_of
+from .errors import RpcError, status_codes
+from .identity import ModelIdentity, handoff_refusal
 from .logs import request_id
 from .validation import RequestLimits, validate_request
 
@@ -34,11 +32,12 @@ def text_encoder_id(identity: ModelIdentity) -> cloud_pb2.TextEncoderId:
 
 
 class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
-    def __init__(self, model: LoadedModel, defaults: StrategyDefaults, limits: RequestLimits,
-                 engine: DenoisingEngine, executor: Executor) -> None:
-        self.model, self.defaults, self.limits = model, defaults, limits
-        self.identity = identity_of(model)
-        self.runner = CloudPhaseRunner(model, engine, executor)
+    """`runner`: where the cloud phase runs, this process's engine (`CloudPhaseRunner`) or Ray Serve
+    replicas (`services/ray_runner.py`); both yield the same typed events."""
+
+    def __init__(self, identity: ModelIdentity, defaults: StrategyDefaults, limits: RequestLimits,
+                 runner: RunsCloudPhase) -> None:
+        self.identity, self.defaults, self.limits, self.runner = identity, defaults, limits, runner
 
     @status_codes
     async def GetModelInfo(self, request, context) -> cloud_pb2.ModelInfo:
@@ -48,34 +47,40 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             scheduler_class=ident.scheduler_class, scheduler_config_json=ident.scheduler_config_json,
             scheduler_config_sha256=ident.scheduler_sha256, text_encoder=text_encoder_id(ident),
             guidance_scale=ident.guidance, max_steps=self.limits.max_steps,
-            max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights)
+            max_prompt_chars=self.limits.max_prompt_chars, random_weights=ident.random_weights,
+            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256)
 
     @status_codes
     async def Denoise(self, request: cloud_pb2.DenoiseRequest, context):
         valid = validate_request(request.prompt, request.seed, request.num_steps, request.strategy,
                                  param_overrides(request.params), self.limits, self.defaults)
         latents_dtype = wire_dtype(request.latents_dtype)
+        encoding = wire_encoding(request.latents_encoding)
+        refusal = handoff_refusal(self.identity, valid.strategy_name, valid.switch_step, valid.num_steps)
+        if refusal:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
         job = CloudJob(valid.prompt, valid.seed, valid.num_steps, valid.strategy, latents_every=request.latents_every)
         log.info("denoise", extra={"fields": {"strategy": valid.strategy_name, "steps": job.num_steps,
                                               "switch_step": valid.switch_step, "seed": job.seed}})
         events = self.runner.run(job, deadline_of(context), request_id.get())
         async with contextlib.aclosing(events):
             async for event in events:
-                yield self._event(event, valid, latents_dtype)
+                yield self._event(event, valid, latents_dtype, encoding)
 
-    def _event(self, event, valid, latents_dtype) -> cloud_pb2.DenoiseEvent:
+    def _event(self, event, valid, latents_dtype, encoding: int) -> cloud_pb2.DenoiseEvent:
         if isinstance(event, CloudStep):
             step = step_event(event.record)
             if event.latents is not None:
-                step.latents.CopyFrom(to_proto(event.latents, latents_dtype))
+                step.latents.CopyFrom(to_proto(event.latents, latents_dtype, encoding))
             return cloud_pb2.DenoiseEvent(step=step)
         assert isinstance(event, CloudHandoff)
         ident = self.identity
         return cloud_pb2.DenoiseEvent(handoff=cloud_pb2.Handoff(
-            step=event.step, num_steps=valid.num_steps, latents=to_proto(event.latents, latents_dtype),
+            step=event.step, num_steps=valid.num_steps, latents=to_proto(event.latents, latents_dtype, encoding),
             strategy=valid.strategy_name, params=params_to_proto(valid.params),
             scheduler_class=ident.scheduler_class, scheduler_config_sha256=ident.scheduler_sha256,
-            timesteps=list(event.timesteps), guidance_scale=self.model.guidance,
+            timesteps=list(event.timesteps), guidance_scale=ident.guidance,
             text_encoder=text_encoder_id(ident), prompt=valid.prompt, seed=valid.seed,
             cloud_calls=event.cloud_calls, approx_steps=event.approx_steps,
-            cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name))
+            cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name,
+            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256))

@@ -5,10 +5,15 @@ Precedence, lowest first: the dataclass defaults, a TOML file (`--config` or
 $ECDIFF_SERVICES_CONFIG; section [cloud] or [edge]), environment variables
 (ECDIFF_CLOUD_PORT, ECDIFF_EDGE_BANDWIDTH_MBPS, ...: ECDIFF_<ROLE>_<FIELD>), command-line flags.
 
-Message sizes are fixed deliberately, not configurable: the largest latent supported is
-1 x 4 x 128 x 128 (SDXL-size, 1024 px) float32 = 256 KiB; a handoff carrying it plus metadata
-stays far below MAX_RECEIVE_BYTES = 1 MiB, so larger messages are refused by gRPC with
-RESOURCE_EXHAUSTED before they are parsed. Results carry a PNG, hence the larger send limit.
+Message sizes are fixed deliberately, not configurable. Requests to either server are small:
+MAX_RECEIVE_BYTES = 1 MiB, so larger messages are refused by gRPC with RESOURCE_EXHAUSTED before
+they are parsed. The largest latent supported is CogVideoX's at its default size, 1 x 13 x 16 x 60 x 90
+(49 frames, 480x720) float32 = 4.3 MiB (an image family's largest, SDXL at 1024 px, is 4 x 128 x 128
+= 256 KiB), every value within +-MAX_LATENT_ABS; a handoff or checkpoint carrying it comes from the cloud to the edge, whose channel to
+the cloud accepts MAX_CLOUD_MESSAGE_BYTES = 8 MiB, and a tensor of more elements is refused when
+decoded. Whatever the limits, the edge refuses a latent whose shape is not its model's. Results carry
+a PNG (a video's is an animated PNG, at most 49 x 720 x 480 x 3 bytes = 48.4 MiB plus its latent
+even for incompressible frames), hence MAX_SEND_BYTES = 64 MiB.
 
 Security (docs/services.md, "Security"): paths to PEM files and token files are settings like any
 other; a secret itself (`tokens`, `cloud_token`) comes only from the environment or the TOML file,
@@ -27,12 +32,18 @@ from typing import Any, Mapping, Optional
 from ecdiff.clients.credentials import ChannelSecurity, read_token
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.engine.config import EngineConfig
+from ecdiff.placement import AUTO, Placement, PlacementError, check_device_name, check_dtype_name
+from ecdiff.wire.tensors import ENCODINGS
 
 from .tokens import TokenTable
 
-MAX_LATENT_ELEMENTS = 4 * 128 * 128
+MAX_LATENT_ELEMENTS = 13 * 16 * 60 * 90
+# Latents beyond this are refused: real ones stay far below (SD's are within +-100 even at the first
+# Euler step), and a finite but huge value (3e38) overflows to NaN in the first UNet call: garbage out.
+MAX_LATENT_ABS = 1e4
 MAX_RECEIVE_BYTES = 1 << 20
-MAX_SEND_BYTES = 16 << 20
+MAX_CLOUD_MESSAGE_BYTES = 8 << 20
+MAX_SEND_BYTES = 64 << 20
 CONFIG_ENV = "ECDIFF_SERVICES_CONFIG"
 
 CHANNEL_OPTIONS = (
@@ -57,6 +68,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0  # each role sets its own default; 0 = any free port
     model: Optional[str] = None  # None: the shipped toyworld model of the role (an error when missing)
+    device: str = AUTO  # auto | cpu | cuda | cuda:N (ecdiff.placement); auto = CUDA when available
+    dtype: str = AUTO  # auto | float32 | float16 | bfloat16; auto = float16 on CUDA, float32 on the CPU
+    guidance: Optional[float] = None  # None: the model's own default (recorded in every handoff)
     grace_seconds: float = 5.0  # SIGTERM: in-flight streams get this long, then are cancelled
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_steps: int = 500
@@ -86,6 +100,13 @@ class ServerConfig:
         _check(self.max_prompt_chars >= 1, f"max_prompt_chars must be >= 1, got {self.max_prompt_chars}")
         _check(1 <= self.max_steps <= 1000, f"max_steps must be in [1, 1000], got {self.max_steps}")
         _check(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
+        try:
+            check_device_name(self.device)
+            check_dtype_name(self.dtype)
+        except PlacementError as exc:
+            raise ValueError(str(exc)) from None
+        _check(self.guidance is None or (math.isfinite(self.guidance) and self.guidance >= 0),
+               f"guidance must be >= 0, got {self.guidance}")
         _check((self.tls_cert is None) == (self.tls_key is None), "tls_cert and tls_key go together")
         _check(self.tls_client_ca is None or self.tls_cert is not None, "tls_client_ca (mutual TLS) needs tls_cert and tls_key")
         _check(self.tokens is None or self.tokens_file is None, "give the tokens once: tokens or tokens_file")
@@ -93,6 +114,10 @@ class ServerConfig:
                "tokens need TLS (tls_cert, tls_key): a bearer token must not travel in plaintext")
         _check_files(self, "tls_cert", "tls_key", "tls_client_ca", "tokens_file")
         self.token_table()  # validates the tokens' format
+
+    def placement(self) -> Placement:
+        """Where this server's model runs; raises PlacementError when this machine cannot provide it."""
+        return Placement.resolve(self.device, self.dtype)
 
     def token_table(self) -> Optional[TokenTable]:
         """The tokens this server accepts; None = it asks for none."""
@@ -104,6 +129,44 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """The cloud on Ray Serve (`ecdiff serve cloud --ray`): where Ray runs and how many replicas of
+    (model + engine) serve; services/ray_server.py uses it."""
+
+    address: Optional[str] = None  # None: start a local Ray instance; else join it ("auto", "HOST:6379", "ray://...")
+    app: str = "ecdiff-cloud"  # the Serve application's name (several clouds can share a cluster)
+    replicas: int = 1  # replicas at start (a fixed count unless min_replicas/max_replicas are set)
+    replica_cpus: float = 1.0  # CPUs Ray reserves per replica; also its torch threads unless torch_threads is set
+    replica_gpus: float = 0.0  # GPUs per replica (fractions share a GPU)
+    # Autoscaling on ongoing requests, when both are set: min_replicas <= replicas <= max_replicas.
+    min_replicas: Optional[int] = None
+    max_replicas: Optional[int] = None
+    # Ongoing requests per replica that autoscaling aims at: about max_batch keeps its batches full.
+    target_ongoing_requests: float = 8.0
+    upscale_delay_s: float = 30.0  # autoscaling: load must stay above target this long before adding a replica
+
+    def __post_init__(self) -> None:
+        _check(self.replicas >= 1, f"replicas must be >= 1, got {self.replicas}")
+        _check(math.isfinite(self.replica_cpus) and self.replica_cpus > 0, f"replica_cpus must be > 0, got {self.replica_cpus}")
+        _check(math.isfinite(self.replica_gpus) and self.replica_gpus >= 0, f"replica_gpus must be >= 0, got {self.replica_gpus}")
+        _check((self.min_replicas is None) == (self.max_replicas is None),
+               "min_replicas and max_replicas go together (autoscaling)")
+        if self.min_replicas is not None:
+            _check(1 <= self.min_replicas <= self.replicas <= self.max_replicas,
+                   f"need 1 <= min_replicas <= replicas <= max_replicas, got {self.min_replicas}, {self.replicas}, "
+                   f"{self.max_replicas}")
+        _check(math.isfinite(self.target_ongoing_requests) and self.target_ongoing_requests > 0,
+               f"target_ongoing_requests must be > 0, got {self.target_ongoing_requests}")
+        _check(math.isfinite(self.upscale_delay_s) and self.upscale_delay_s >= 0,
+               f"upscale_delay_s must be >= 0, got {self.upscale_delay_s}")
+        _check(bool(self.app.strip()), "app must not be empty")
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.min_replicas is not None
+
+
+@dataclass(frozen=True)
 class CloudConfig(ServerConfig):
     port: int = 50051
     refine_steps: int = 50  # DiffusionX: the cloud refinement's DDIM schedule
@@ -111,14 +174,32 @@ class CloudConfig(ServerConfig):
     max_batch: int = EngineConfig.max_batch
     max_running: int = EngineConfig.max_running
     max_queue: int = EngineConfig.max_queue
+    # Ray Serve (RayConfig documents each; defaults from there): off unless `ray`.
+    ray: bool = False
+    ray_address: Optional[str] = RayConfig.address
+    ray_app: str = RayConfig.app
+    replicas: int = RayConfig.replicas
+    replica_cpus: float = RayConfig.replica_cpus
+    replica_gpus: float = RayConfig.replica_gpus
+    min_replicas: Optional[int] = RayConfig.min_replicas
+    max_replicas: Optional[int] = RayConfig.max_replicas
+    target_ongoing_requests: float = RayConfig.target_ongoing_requests
+    upscale_delay_s: float = RayConfig.upscale_delay_s
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
         self.engine()  # validates the engine's knobs
+        self.ray_config()  # validates Ray's
 
     def engine(self) -> EngineConfig:
         return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue)
+
+    def ray_config(self) -> RayConfig:
+        return RayConfig(address=self.ray_address, app=self.ray_app, replicas=self.replicas,
+                         replica_cpus=self.replica_cpus, replica_gpus=self.replica_gpus, min_replicas=self.min_replicas,
+                         max_replicas=self.max_replicas, target_ongoing_requests=self.target_ongoing_requests,
+                         upscale_delay_s=self.upscale_delay_s)
 
 
 @dataclass(frozen=True)
@@ -129,6 +210,10 @@ class EdgeConfig(ServerConfig):
     bandwidth_mbps: float = 0.0  # shaping of the edge<->cloud hop; 0 = unshaped
     latency_ms: float = 0.0  # one-way latency added to every message on that hop
     checkpoint_every: int = 5  # ask the cloud for its latent every n steps (fault recovery); 0 = never
+    # Latents on the cloud->edge hop when a request does not say: "int8" (measured by `ecdiff bench
+    # handoff`: image SSIM >= 0.9996 against float32 on every bench prompt, 3.6x fewer latent bytes;
+    # docs/services.md, "Compact handoffs") or "raw" (float32 unless the request asks for 16 bits: exact).
+    transfer_encoding: str = "int8"
     cloud_event_timeout_s: float = 30.0  # no cloud event for this long: the stream is treated as broken
     # DiffusionX sessions: an SQLite file, so a restarted edge keeps its sessions (":memory:" = none).
     session_db: str = "~/.cache/ecdiff/edge-sessions.sqlite"
@@ -149,6 +234,8 @@ class EdgeConfig(ServerConfig):
         _check(math.isfinite(self.bandwidth_mbps) and self.bandwidth_mbps >= 0, f"bandwidth_mbps must be >= 0, got {self.bandwidth_mbps}")
         _check(math.isfinite(self.latency_ms) and self.latency_ms >= 0, f"latency_ms must be >= 0, got {self.latency_ms}")
         _check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        _check(self.transfer_encoding in ENCODINGS,
+               f"transfer_encoding must be one of {sorted(ENCODINGS)}, got {self.transfer_encoding!r}")
         _check(self.cloud_event_timeout_s > 0, f"cloud_event_timeout_s must be > 0, got {self.cloud_event_timeout_s}")
         _check(":" in self.cloud, f"cloud must be HOST:PORT, got {self.cloud!r}")
         _check(self.session_ttl_s > 0, f"session_ttl_s must be > 0, got {self.session_ttl_s}")
@@ -169,8 +256,8 @@ BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "
 
 def _coerce(cls, name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(cls)}[name]
-    if isinstance(value, str) and kind in ("int", "float", "Optional[int]"):
-        return float(value) if kind == "float" else int(value)
+    if isinstance(value, str) and kind in ("int", "float", "Optional[int]", "Optional[float]"):
+        return float(value) if kind in ("float", "Optional[float]") else int(value)
     if isinstance(value, str) and kind == "bool":
         if value.lower() not in BOOLEAN_WORDS:
             raise ValueError(value)

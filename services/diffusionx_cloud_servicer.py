@@ -18,7 +18,7 @@ from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc
 from ecdiff.wire.convert import step_event
 from ecdiff.wire.tensors import from_proto, to_proto
 
-from .config import MAX_LATENT_ELEMENTS
+from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
 from .deadline import deadline_of
 from .errors import RpcError, status_codes
 from .logs import request_id
@@ -35,7 +35,7 @@ class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
 
     @status_codes
     async def Refine(self, request: diffusionx_pb2.RefineRequest, context):
-        latents = from_proto(request.latents, max_elements=MAX_LATENT_ELEMENTS, what="latents")
+        latents = from_proto(request.latents, max_elements=MAX_LATENT_ELEMENTS, max_abs=MAX_LATENT_ABS, what="latents")
         if tuple(latents.shape) != self.latent_shape:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"latents: shape {list(latents.shape)} is not the cloud's {list(self.latent_shape)}")

@@ -4,8 +4,10 @@
 StartSession / Revise run an engine round in a worker thread and stream one Progress per step,
 then the RoundResult. Finalize reads the session's last preview, calls CloudRefiner.Refine through
 the edge's shared `CloudClient` (Progress per cloud step), decodes the refined latent on the edge
-and returns it. SessionNotFound -> NOT_FOUND, ValueError -> INVALID_ARGUMENT (`errors`), an
-unreachable or failing cloud on Finalize -> UNAVAILABLE (the session stays; Finalize can be retried).
+and returns it. SessionNotFound -> NOT_FOUND, ValueError -> INVALID_ARGUMENT (`errors`). A cloud
+that cannot be reached, breaks off or sends a malformed latent on Finalize: the last preview,
+degraded, with a Notice saying why (UNAVAILABLE instead when the request sets require_cloud); the
+session stays either way, so Finalize can be retried.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 from .accounting import CloudTraffic, transfer_seconds
 from .admission import Admission
 from .cloud_client import CloudClient
-from .config import MAX_LATENT_ELEMENTS
+from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
 from .errors import RpcError, status_codes
 from .threads import events_from_thread
 
@@ -88,30 +90,42 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
                                               latents=to_proto(final.latents), approximate=request.approximate)
         if request.HasField("strength"):
             refine.strength = request.strength
-        traffic, refined = CloudTraffic(), None
+        traffic, refined, failure = CloudTraffic(), None, None
         with self.admission.slot():
             cloud_started = time.perf_counter()
             try:
-                async for message in self.cloud.refine(refine, traffic, context.time_remaining()):
-                    if message.HasField("step"):
-                        # total_steps 0: the cloud's refinement schedule is only known from Refined.
-                        yield diffusionx_pb2.SessionEvent(progress=progress(
-                            edge_pb2.PHASE_CLOUD, step_record(message.step)))
-                    else:
-                        refined = message.refined
+                async with contextlib.aclosing(self.cloud.refine(refine, traffic, context.time_remaining())) as stream:
+                    async for message in stream:
+                        if message.HasField("step"):
+                            # total_steps 0: the cloud's refinement schedule is only known from Refined.
+                            yield diffusionx_pb2.SessionEvent(progress=progress(
+                                edge_pb2.PHASE_CLOUD, step_record(message.step)))
+                        else:
+                            refined = message.refined
             except grpc.aio.AioRpcError as exc:
-                code = exc.code() if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else grpc.StatusCode.UNAVAILABLE
-                raise RpcError(code, f"the cloud could not refine: {exc.code().name}: {exc.details()}") from None
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise RpcError(exc.code(), f"the cloud refused the refinement: {exc.details()}") from None
+                failure = f"the cloud could not refine: {exc.code().name}: {exc.details()}"
             except asyncio.TimeoutError:
-                raise RpcError(grpc.StatusCode.UNAVAILABLE,
-                               f"no event from the cloud for {self.cloud.event_timeout_s:g} s") from None
-            if refined is None:
-                raise RpcError(grpc.StatusCode.UNAVAILABLE, "the cloud stream ended without a refined latent")
+                failure = f"no event from the cloud for {self.cloud.event_timeout_s:g} s"
+            except ValueError as exc:  # an unknown step kind
+                failure = f"the cloud sent a malformed event: {exc}"
             cloud_wall = time.perf_counter() - cloud_started
-            try:
-                latents = from_proto(refined.latents, max_elements=MAX_LATENT_ELEMENTS, what="refined.latents")
-            except TensorError as exc:
-                raise RpcError(grpc.StatusCode.UNAVAILABLE, f"the cloud sent a malformed latent: {exc}") from None
+            if failure is None and refined is None:
+                failure = "the cloud stream ended without a refined latent"
+            if failure is None:
+                try:
+                    latents = from_proto(refined.latents, max_elements=MAX_LATENT_ELEMENTS, max_abs=MAX_LATENT_ABS,
+                                         what="refined.latents")
+                except TensorError as exc:
+                    failure = f"the cloud sent a malformed latent: {exc}"
+            if failure is not None:
+                if request.require_cloud:
+                    raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{failure}; require_cloud is set")
+                failure += "; returned the last preview"
+                log.warning("notice", extra={"fields": {"notice": failure}})
+                yield diffusionx_pb2.SessionEvent(notice=edge_pb2.Notice(message=failure))
+                refined, latents = diffusionx_pb2.Refined(strength_source="preview"), final.latents
             yield diffusionx_pb2.SessionEvent(progress=decoding_progress())
             decode_started = time.perf_counter()
             image = await asyncio.get_running_loop().run_in_executor(self.executor, self.engine.decode, latents)
@@ -122,7 +136,7 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
                 transfer_seconds=transfer_seconds(cloud_wall, refined.cloud_compute_seconds),
                 total_seconds=time.perf_counter() - started, cloud_calls=refined.cloud_calls,
                 approx_steps=refined.approx_steps, bytes_to_cloud=traffic.bytes_to_cloud,
-                bytes_from_cloud=traffic.bytes_from_cloud)
+                bytes_from_cloud=traffic.bytes_from_cloud, degraded=failure is not None, degraded_reason=failure or "")
             result = diffusionx_pb2.RoundResult(session_id=request.session_id, prompt=final.prompt, image_png=image,
                                                 summary=summary)
             if request.return_latents:

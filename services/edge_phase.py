@@ -4,8 +4,9 @@
 `EdgeDecoding`, then the `EdgeOutcome`; it runs steps [start, T) with the edge model through
 `Sampler.run` (same strategy, num_steps and scheduler config as the cloud, so the result equals
 the in-process `sample` bit for bit given the exact handoff latent), then decodes with the
-edge's VAE. Degraded runs (the cloud stream broke at step j) use HybridSD(j), whose plan puts
-every step from j on the edge; edge-only runs draw the seeded latents themselves.
+edge's VAE; latents that end non-finite are `NonFiniteLatents`, never an image. Degraded runs
+(the cloud stream broke at step j) use HybridSD(j), whose plan puts every step from j on the
+edge; edge-only runs draw the seeded latents themselves.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from ecdiff.sampling import StepRecord
 from ecdiff.strategies import Strategy
 
 PREVIEW_SIZE = 64
+
+
+class NonFiniteLatents(ValueError):
+    """The edge phase ended with NaN or infinite latents: its input latent was not a sound one."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,9 @@ class EdgePhaseRunner:
             emit(EdgeStep(record, self.preview(x) if due else b""))
 
         state = run.sampler().run(run.initial_state(), None, on_step, records)
+        if not bool(torch.isfinite(state.latents).all()):  # decoding them would give a garbage image
+            raise NonFiniteLatents(f"the edge phase from step {job.start} ended with NaN or infinite latents "
+                                   "(its input latent or guidance scale is not sound)")
         edge_seconds = time.perf_counter() - started
         emit(EdgeDecoding())
         decode_started = time.perf_counter()

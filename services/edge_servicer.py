@@ -31,15 +31,15 @@ from ecdiff.toyworld.parser import parse_caption
 from ecdiff.toyworld.scene import Scene
 from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc
 from ecdiff.wire.convert import decoding_progress, param_overrides, params_to_proto, progress, step_record
-from ecdiff.wire.tensors import from_proto, to_proto, wire_dtype
+from ecdiff.wire.tensors import ENCODINGS, from_proto, to_proto, wire_dtype, wire_encoding
 
 from .accounting import CloudStreamTally, ReceivedHandoff, RequestSummary, summarize
 from .admission import Admission
 from .cloud_client import CloudClient
-from .config import MAX_LATENT_ELEMENTS
-from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
+from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
+from .edge_phase import EdgeDecoding, EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep, NonFiniteLatents
 from .errors import RpcError, status_codes
-from .identity import HandoffCompat, identity_of, incompatibility, timesteps_for
+from .identity import HandoffCompat, handoff_refusal, identity_of, incompatibility, timesteps_for
 from .recovery import plan_edge_phase
 from .threads import events_from_thread
 from .validation import RequestLimits, ValidRequest, validate_request
@@ -66,13 +66,15 @@ def toy_world_notice(model_name: str, prompt: str) -> Optional[str]:
 
 class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
     def __init__(self, model: LoadedModel, defaults: StrategyDefaults, limits: RequestLimits,
-                 admission: Admission, executor: Executor, cloud: CloudClient, checkpoint_every: int) -> None:
+                 admission: Admission, executor: Executor, cloud: CloudClient, checkpoint_every: int,
+                 transfer_encoding: str) -> None:
         self.model, self.defaults, self.limits = model, defaults, limits
         self.identity = identity_of(model)
         self.runner = EdgePhaseRunner(model)
         self.admission, self.executor = admission, executor
         self.cloud = cloud
         self.checkpoint_every = checkpoint_every
+        self.transfer_encoding = ENCODINGS[transfer_encoding]  # for requests that leave it unset
 
     # --- Generate ---------------------------------------------------------------------------
 
@@ -81,6 +83,9 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         valid = validate_request(request.prompt, request.seed, request.num_steps or DEFAULT_NUM_STEPS,
                                  request.strategy, param_overrides(request.params), self.limits, self.defaults)
         wire_dtype(request.transfer_dtype)
+        encoding = wire_encoding(request.transfer_encoding if request.HasField("transfer_encoding")
+                                 else self.transfer_encoding)
+        self._check_handoff_supported(valid)
         checkpoint_every = request.checkpoint_every if request.HasField("checkpoint_every") else self.checkpoint_every
         with self.admission.slot():
             started = time.perf_counter()
@@ -90,39 +95,51 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                 yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=unreadable))
             tally = CloudStreamTally()
             if valid.switch_step > 0:
-                async for event in self._cloud_phase(valid, checkpoint_every, request.transfer_dtype, tally, context):
+                async for event in self._cloud_phase(valid, checkpoint_every, request.transfer_dtype, encoding, tally,
+                                                     context):
                     yield event
-            plan = plan_edge_phase(valid, tally, cloud_target=self.cloud.target, edge_guidance=self.model.guidance,
-                                   preview_every=request.preview_every, require_cloud=request.require_cloud)
-            if plan.degraded_reason:
-                log.warning("notice", extra={"fields": {"notice": plan.degraded_reason}})
-                yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=plan.degraded_reason))
             outcome: list[EdgeOutcome] = []
-            async for event in self._edge_phase(plan.job, outcome):
-                yield event
+            while not outcome:  # twice at most: a cloud latent that ends in NaN is retried edge-only
+                plan = plan_edge_phase(valid, tally, cloud_target=self.cloud.target, edge_guidance=self.model.guidance,
+                                       preview_every=request.preview_every, require_cloud=request.require_cloud)
+                if plan.degraded_reason:
+                    log.warning("notice", extra={"fields": {"notice": plan.degraded_reason}})
+                    yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=plan.degraded_reason))
+                try:
+                    async for event in self._edge_phase(plan.job, outcome):
+                        yield event
+                except NonFiniteLatents as exc:
+                    if plan.job.latents is None:
+                        raise
+                    tally.distrust(f"{exc}, from the cloud's latent")
             summary = summarize(tally, outcome[0], handoff_step=plan.job.start, degraded_reason=plan.degraded_reason,
                                 contacted_cloud=valid.switch_step > 0, total_seconds=time.perf_counter() - started)
             yield self._result(valid, outcome[0], summary, request.return_latents)
 
-    async def _cloud_phase(self, valid: ValidRequest, checkpoint_every: int, transfer_dtype: int,
+    async def _cloud_phase(self, valid: ValidRequest, checkpoint_every: int, transfer_dtype: int, encoding: int,
                            tally: CloudStreamTally, context) -> AsyncIterator[edge_pb2.GenerateEvent]:
         request = cloud_pb2.DenoiseRequest(
             prompt=valid.prompt, seed=valid.seed, num_steps=valid.num_steps, strategy=valid.strategy_name,
             params=params_to_proto(valid.params), latents_every=checkpoint_every,
-            latents_dtype=transfer_dtype)
+            latents_dtype=transfer_dtype, latents_encoding=encoding)
         started = time.perf_counter()
         try:
-            async for message in self.cloud.denoise(request, tally, context.time_remaining()):
-                if message.HasField("step"):
-                    step = message.step
-                    record = step_record(step)
-                    latents = self._latents(step.latents, "step latents") if step.HasField("latents") else None
+            async with contextlib.aclosing(self.cloud.denoise(request, tally, context.time_remaining())) as stream:
+                async for message in stream:
+                    try:
+                        if message.HasField("handoff"):
+                            self._accept_handoff(message.handoff, expected=valid)
+                            tally.add_handoff(self._decoded_handoff(message.handoff))
+                            continue
+                        step = message.step
+                        record = step_record(step)
+                        latents = self._latents(step.latents, "step latents") if step.HasField("latents") else None
+                    except ValueError as exc:  # a malformed latent or step from the cloud: a broken cloud
+                        tally.failure = f"the cloud sent a malformed event: {exc}"
+                        break
                     tally.add_step(record, latents)
                     yield edge_pb2.GenerateEvent(progress=progress(edge_pb2.PHASE_CLOUD, record, valid.num_steps))
-                else:
-                    self._accept_handoff(message.handoff, expected=valid)
-                    tally.add_handoff(self._decoded_handoff(message.handoff))
-            if tally.handoff is None:
+            if tally.handoff is None and tally.failure is None:
                 tally.failure = "the cloud stream ended without a handoff"
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
@@ -162,6 +179,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         if not request.HasField("handoff"):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "handoff is missing")
         valid = self._accept_handoff(request.handoff, expected=None)
+        self._check_handoff_supported(valid)
         handoff = self._decoded_handoff(request.handoff)
         with self.admission.slot():
             started = time.perf_counter()
@@ -176,8 +194,13 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
 
     # --- helpers ----------------------------------------------------------------------------
 
+    def _check_handoff_supported(self, valid: ValidRequest) -> None:
+        refusal = handoff_refusal(self.identity, valid.strategy_name, valid.switch_step, valid.num_steps)
+        if refusal:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, refusal)
+
     def _latents(self, message, what: str) -> torch.Tensor:
-        latents = from_proto(message, max_elements=MAX_LATENT_ELEMENTS, what=what)
+        latents = from_proto(message, max_elements=MAX_LATENT_ELEMENTS, max_abs=MAX_LATENT_ABS, what=what)
         if tuple(latents.shape) != self.identity.latent_shape:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
                            f"{what}: shape {list(latents.shape)} does not match the edge's latent shape "
@@ -208,7 +231,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         compat = HandoffCompat(
             scheduler_class=handoff.scheduler_class, scheduler_sha256=handoff.scheduler_config_sha256,
             latent_shape=tuple(handoff.latents.shape), text_encoder_sha256=handoff.text_encoder.sha256,
-            timesteps=tuple(handoff.timesteps), num_steps=handoff.num_steps)
+            added_conditioning=handoff.added_conditioning, vae_sha256=handoff.vae_sha256, timesteps=tuple(handoff.timesteps), num_steps=handoff.num_steps)
         reason = incompatibility(compat, self.identity, timesteps_for(self.model, valid.num_steps))
         if reason is not None:
             raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"incompatible handoff: {reason}")

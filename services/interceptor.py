@@ -4,6 +4,9 @@ The request id comes from the caller's `x-request-id` metadata or is generated; 
 as initial metadata and forwarded by the edge to the cloud. Tracking the handler tasks lets a
 stopping server cancel what is still running when the grace period ends (grpc.aio's own
 `stop(grace)` does not interrupt a handler that keeps streaming).
+
+It also parses the request itself: bytes that are not a valid message of the method's request
+type are INVALID_ARGUMENT saying so (gRPC's own deserializer would end the call as UNKNOWN).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import uuid
 from typing import Optional
 
 import grpc
+from google.protobuf.message import DecodeError
 
+from .errors import MalformedRequest, abort
 from .logs import REQUEST_ID_KEY, request_id
 from .metrics import RpcStats
 
@@ -55,14 +60,16 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or handler.request_streaming:
             return handler
         rid, method = _incoming_id(details), details.method
+        parse = _parser(handler.request_deserializer)
         if handler.response_streaming:
             behavior = _as_async_generator(handler.unary_stream)
 
-            async def stream(request, context):
+            async def stream(raw, context):
                 task = self._track(rid, method)
                 await context.send_initial_metadata(((REQUEST_ID_KEY, rid),))
                 started, finished = time.perf_counter(), False
                 try:
+                    request = await parse(raw, context)
                     async for item in behavior(request, context):
                         yield item
                     finished = True
@@ -70,24 +77,36 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                     self.in_flight.discard(task)
                     _end(method, context, started, finished, self.rpcs)
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(stream, response_serializer=handler.response_serializer)
         behavior = handler.unary_unary
 
-        async def unary(request, context):
+        async def unary(raw, context):
             task = self._track(rid, method)
             started = time.perf_counter()
             finished = False
             try:
-                response = await behavior(request, context)
+                response = await behavior(await parse(raw, context), context)
                 finished = True
                 return response
             finally:
                 self.in_flight.discard(task)
                 _end(method, context, started, finished, self.rpcs)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
+
+
+def _parser(deserializer):
+    """The request from its bytes, or the call ends with INVALID_ARGUMENT saying why."""
+
+    async def parse(raw: bytes, context):
+        if deserializer is None:
+            return raw
+        try:
+            return deserializer(raw)
+        except DecodeError as exc:
+            await abort(context, MalformedRequest(f"malformed request ({len(raw)} bytes): {exc}"))
+
+    return parse
 
 
 def _as_async_generator(behavior):

@@ -1,7 +1,7 @@
 """Prometheus metrics of a service, on an HTTP port of its own (`--metrics-port`).
 
 Everything is read at scrape time from what the service already counts, so nothing on the request
-path waits for the exporter: the cloud's engine (`EngineStats`: queue, running requests, UNet
+path waits for the exporter: the cloud's engine (or each Ray Serve replica's, labelled `replica`) (`EngineStats`: queue, running requests, UNet
 calls, batch sizes, iteration and request seconds, refusals by reason), the edge's admission, and
 every RPC's duration and status from the request interceptor.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Optional
+from typing import Callable, Optional
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from ecdiff.engine.core import DenoisingEngine, Histogram
+from ecdiff.engine.core import DenoisingEngine, EngineSnapshot, Histogram
 
 from .admission import Admission
 
@@ -36,22 +36,29 @@ class RpcStats:
             self.statuses[(method, status)] += 1
 
 
-def _histogram(name: str, doc: str, histogram: Histogram, labels: Optional[dict] = None) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, doc, labels=list(labels or {}))
-    buckets = [(str(bound), count) for bound, count in zip(histogram.bounds, histogram.counts)]
-    family.add_metric(list((labels or {}).values()), buckets + [("+Inf", histogram.count)], histogram.total)
+def _histogram(name: str, doc: str, histograms: list[tuple[list[str], Histogram]],
+               labels: Optional[list[str]] = None) -> HistogramMetricFamily:
+    """One family, one series per (label values, histogram)."""
+    family = HistogramMetricFamily(name, doc, labels=labels or [])
+    for values, histogram in histograms:
+        buckets = [(str(bound), count) for bound, count in zip(histogram.bounds, histogram.counts)]
+        family.add_metric(values, buckets + [("+Inf", histogram.count)], histogram.total)
     return family
 
 
 class ServiceCollector:
+    """`engine`: this process's engine; or `replicas`: a callable giving each Ray Serve replica's
+    `EngineSnapshot` by replica id (the same metrics, with a `replica` label)."""
+
     def __init__(self, rpcs: RpcStats, engine: Optional[DenoisingEngine] = None,
-                 admission: Optional[Admission] = None) -> None:
-        self.rpcs, self.engine, self.admission = rpcs, engine, admission
+                 admission: Optional[Admission] = None,
+                 replicas: Optional[Callable[[], dict[str, EngineSnapshot]]] = None) -> None:
+        self.rpcs, self.engine, self.admission, self.replicas = rpcs, engine, admission, replicas
 
     def collect(self):
         with self.rpcs._lock:
-            for method, histogram in self.rpcs.seconds.items():
-                yield _histogram("ecdiff_rpc_seconds", "RPC wall time by method", histogram, {"method": method})
+            yield _histogram("ecdiff_rpc_seconds", "RPC wall time by method",
+                             [([method], h) for method, h in self.rpcs.seconds.items()], ["method"])
             statuses = CounterMetricFamily("ecdiff_rpcs", "RPCs ended, by method and status", labels=["method", "status"])
             for (method, status), n in self.rpcs.statuses.items():
                 statuses.add_metric([method, status], n)
@@ -63,34 +70,46 @@ class ServiceCollector:
             refused.add_metric(["busy"], self.admission.refused)
             yield refused
         if self.engine is not None:
-            yield from self._engine(self.engine)
+            engine = self.engine
+            yield from _engine([([], EngineSnapshot(engine.queued, engine.running, engine.stats))], [])
+        if self.replicas is not None:
+            yield from _engine([([replica], snapshot) for replica, snapshot in sorted(self.replicas().items())],
+                               ["replica"])
 
-    @staticmethod
-    def _engine(engine: DenoisingEngine):
-        stats = engine.stats
-        yield GaugeMetricFamily("ecdiff_engine_queue_length", "requests waiting for a running slot", value=engine.queued)
-        yield GaugeMetricFamily("ecdiff_requests_running", "requests being denoised by the engine", value=engine.running)
-        yield CounterMetricFamily("ecdiff_unet_calls", "batched UNet calls (rate: calls per second)",
-                                  value=stats.unet_calls)
-        yield CounterMetricFamily("ecdiff_unet_samples", "request-steps served by UNet calls", value=stats.batched_samples)
-        yield CounterMetricFamily("ecdiff_approximated_steps", "steps served without a model call",
-                                  value=stats.approximated_steps)
-        sizes = HistogramMetricFamily("ecdiff_batch_size", "requests per UNet call")
-        bounds = [1, 2, 4, 8, 16, 32, 64]
+
+def _engine(snapshots: list[tuple[list[str], EngineSnapshot]], labels: list[str]):
+    """The engine families, one series per (label values, snapshot)."""
+    families = {
+        "queue": GaugeMetricFamily("ecdiff_engine_queue_length", "requests waiting for a running slot", labels=labels),
+        "running": GaugeMetricFamily("ecdiff_requests_running", "requests being denoised by the engine", labels=labels),
+        "calls": CounterMetricFamily("ecdiff_unet_calls", "batched UNet calls (rate: calls per second)", labels=labels),
+        "samples": CounterMetricFamily("ecdiff_unet_samples", "request-steps served by UNet calls", labels=labels),
+        "approx": CounterMetricFamily("ecdiff_approximated_steps", "steps served without a model call", labels=labels),
+        "sizes": HistogramMetricFamily("ecdiff_batch_size", "requests per UNet call", labels=labels),
+        "finished": CounterMetricFamily("ecdiff_engine_requests", "engine requests ended, by outcome",
+                                        labels=[*labels, "outcome"]),
+        "refused": CounterMetricFamily("ecdiff_refused", "requests refused, by reason", labels=[*labels, "reason"]),
+    }
+    bounds = [1, 2, 4, 8, 16, 32, 64]
+    for values, snapshot in snapshots:
+        stats = snapshot.stats
+        families["queue"].add_metric(values, snapshot.queued)
+        families["running"].add_metric(values, snapshot.running)
+        families["calls"].add_metric(values, stats.unet_calls)
+        families["samples"].add_metric(values, stats.batched_samples)
+        families["approx"].add_metric(values, stats.approximated_steps)
         counts = [sum(n for size, n in stats.batch_sizes.items() if size <= b) for b in bounds]
-        sizes.add_metric([], [(str(b), c) for b, c in zip(bounds, counts)] + [("+Inf", stats.unet_calls)],
-                         stats.batched_samples)
-        yield sizes
-        yield _histogram("ecdiff_engine_iteration_seconds", "engine iterations with a UNet call", stats.iteration_seconds)
-        yield _histogram("ecdiff_engine_request_seconds", "engine requests, submission to end", stats.request_seconds)
-        finished = CounterMetricFamily("ecdiff_engine_requests", "engine requests ended, by outcome", labels=["outcome"])
+        families["sizes"].add_metric(values, [(str(b), c) for b, c in zip(bounds, counts)] + [("+Inf", stats.unet_calls)],
+                                     stats.batched_samples)
         for outcome, n in stats.finished.items():
-            finished.add_metric([outcome], n)
-        yield finished
-        refused = CounterMetricFamily("ecdiff_refused", "requests refused, by reason", labels=["reason"])
+            families["finished"].add_metric([*values, outcome], n)
         for reason, n in stats.refused.items():
-            refused.add_metric([reason], n)
-        yield refused
+            families["refused"].add_metric([*values, reason], n)
+    yield from families.values()
+    yield _histogram("ecdiff_engine_iteration_seconds", "engine iterations with a UNet call",
+                     [(values, snapshot.stats.iteration_seconds) for values, snapshot in snapshots], labels)
+    yield _histogram("ecdiff_engine_request_seconds", "engine requests, submission to end",
+                     [(values, snapshot.stats.request_seconds) for values, snapshot in snapshots], labels)
 
 
 class MetricsServer:

@@ -1,9 +1,9 @@
 """The edge's fault-recovery policy, transport-free: what to run on the edge once the cloud
 stream is over, however it ended.
 
-The handoff arrived: continue from it. The stream broke after a checkpoint latent: finish from
-that latent with the edge model (`HybridSD(step)` puts every later step on the edge), degraded.
-No latent at all: edge-only, degraded, unless the cloud was unreachable and the caller required
+The handoff arrived: continue from it. The stream broke (or sent a malformed event) after a
+checkpoint latent: finish from that latent with the edge model (`HybridSD(step)` puts every later
+step on the edge), degraded. No usable latent at all: edge-only, degraded, unless the cloud was unreachable and the caller required
 it (`CloudRequired`). The result never costs the user the image otherwise.
 """
 
@@ -45,6 +45,6 @@ def plan_edge_phase(valid: ValidRequest, tally: CloudStreamTally, *, cloud_targe
                                 **common), reason)
     if tally.events == 0 and require_cloud:
         raise CloudRequired(f"cloud {cloud_target} unreachable ({tally.failure}) and require_cloud is set")
-    where = "unreachable" if tally.events == 0 else "stream broke before any latent arrived"
+    where = "unreachable" if tally.events == 0 else "sent no usable latent"
     reason = f"cloud {cloud_target} {where} ({tally.failure}); generated edge-only"
     return EdgePlan(EdgeJob(strategy=EdgeOnly(), start=0, latents=None, guidance=edge_guidance, **common), reason)

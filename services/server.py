@@ -12,13 +12,14 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ecdiff.engine.core import DenoisingEngine
+from ecdiff.conditioning import denoising_model
+from ecdiff.engine.core import DenoisingEngine, EngineSnapshot
 from ecdiff.loading import LoadedModel, load_model
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
@@ -26,7 +27,9 @@ from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
 from . import cloud_servicer, diffusionx_assembly, edge_servicer
 from .admission import Admission
 from .cloud_client import CloudClient
+from .cloud_phase import CloudPhaseRunner
 from .config import CHANNEL_OPTIONS, CloudConfig, EdgeConfig, ServerConfig
+from .identity import identity_of
 from .interceptor import RequestInterceptor
 from .link import LinkConfig
 from .metrics import MetricsServer, RpcStats, ServiceCollector
@@ -80,8 +83,10 @@ class RunningServer:
 
 async def _start(role: str, config: ServerConfig, servicer, add_servicer, service_name: str,
                  executor: ThreadPoolExecutor, extras: tuple = (), clients: tuple = (), *,
-                 engine: Optional[DenoisingEngine] = None, admission: Optional[Admission] = None) -> RunningServer:
-    """`extras`: (servicer, add function, service name) of further services on this server."""
+                 engine: Optional[DenoisingEngine] = None, admission: Optional[Admission] = None,
+                 replicas: Optional[Callable[[], dict[str, EngineSnapshot]]] = None) -> RunningServer:
+    """`extras`: (servicer, add function, service name) of further services on this server; `replicas`:
+    the engine snapshots of Ray Serve replicas, for the metrics (services/ray_server.py)."""
     rpcs = RpcStats()
     interceptor = RequestInterceptor(rpcs)
     security = ServerSecurity(config, role)
@@ -103,7 +108,7 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics = None
     if config.metrics_port is not None:
-        metrics = MetricsServer(ServiceCollector(rpcs, engine, admission), config.host, config.metrics_port)
+        metrics = MetricsServer(ServiceCollector(rpcs, engine, admission, replicas), config.host, config.metrics_port)
         clients = (*clients, metrics)
     security.log_mode()
     log.info("serving", extra={"fields": {"role": role, "host": config.host, "port": port,
@@ -114,8 +119,9 @@ async def _start(role: str, config: ServerConfig, servicer, add_servicer, servic
 
 
 def _common(config: ServerConfig, role: str, model: Optional[LoadedModel]):
-    model = model or load_model(role, config.model)
-    log.info("model", extra={"fields": {"role": role, "model": model.name, "description": model.description}})
+    model = model or load_model(role, config.model, placement=config.placement(), guidance=config.guidance)
+    log.info("model", extra={"fields": {"role": role, "model": model.name, "description": model.description,
+                                        "placement": model.placement.describe(), "guidance": model.guidance}})
     return model, StrategyDefaults.load(config.strategy_config), RequestLimits(config.max_prompt_chars, config.max_steps)
 
 
@@ -131,11 +137,12 @@ class _OwnedEngine:
 
 async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) -> RunningServer:
     model, defaults, limits = _common(config, "cloud", model)
-    engine = DenoisingEngine(model.pipe.unet, config.engine(), name="cloud")
+    engine = DenoisingEngine(denoising_model(model.pipe), config.engine(), name="cloud")
     log.info("engine", extra={"fields": asdict(config.engine())})
     # The engine makes every model call; these threads only prepare runs (prompt encoding).
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
-    servicer = cloud_servicer.CloudServicer(model, defaults, limits, engine, executor)
+    servicer = cloud_servicer.CloudServicer(identity_of(model), defaults, limits,
+                                            CloudPhaseRunner(model, engine, executor))
     refiner = diffusionx_assembly.cloud_refiner(config, model, servicer.identity, engine, executor)
     return await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
                         cloud_servicer.SERVICE_NAME, executor, (refiner,), (_OwnedEngine(engine),), engine=engine)
@@ -148,7 +155,8 @@ async def start_edge(config: EdgeConfig, model: Optional[LoadedModel] = None) ->
     admission = Admission(config.max_concurrency)
     cloud = CloudClient(config.cloud, LinkConfig(config.bandwidth_mbps, config.latency_ms), config.cloud_event_timeout_s,
                         config.cloud_security())
-    servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every)
+    servicer = edge_servicer.EdgeServicer(model, defaults, limits, admission, executor, cloud, config.checkpoint_every,
+                                          config.transfer_encoding)
     sessions = diffusionx_assembly.edge_sessions(config, model, cloud, admission, executor)
     return await _start("edge", config, servicer, edge_pb2_grpc.add_EdgeDenoiserServicer_to_server,
                         edge_servicer.SERVICE_NAME, executor, (sessions,), (cloud,), admission=admission)

@@ -50,3 +50,12 @@ def dev_credentials(tmp_path_factory):
     from ecdiff.services.dev_credentials import write_dev_credentials
 
     return write_dev_credentials(tmp_path_factory.mktemp("credentials"))
+
+
+@pytest.fixture(scope="session")
+def family_folders(tmp_path_factory):
+    """{family: {role: folder}}: the tiny random pairs of every model family, saved as diffusers folders."""
+    from ecdiff.models.tiny_families import FAMILIES, write_family
+
+    out = tmp_path_factory.mktemp("families")
+    return {family: write_family(family, out) for family in FAMILIES}

@@ -15,7 +15,6 @@ Run: python -m ecdiff.bench.kernels.approx_steps_bench [--quick]   (make bench-k
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from dataclasses import asdict, dataclass, field
@@ -27,8 +26,9 @@ from tqdm import tqdm
 
 from ecdiff.kernels import approx_steps
 
-from .cloud_unet import DEFAULT_CONFIG, load_unet, time_unet_call
+from .cloud_unet import load_unet, time_unet_call
 from .machine import describe_machine
+from .options import parse_bench_args
 from .timing import Timing, copy_bandwidth, cuda_graph, time_call
 
 LATENTS = {"SD-1.x": (4, 64, 64), "SDXL": (4, 128, 128), "CogVideoX": (16, 13, 60, 90)}
@@ -149,19 +149,14 @@ def write_csv(path: Path, rows: list[Row], machine: dict[str, str]) -> None:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: small latents, batch 1, k in (1, 4), 3 repeats")
-    p.add_argument("--repeats", type=int, default=7, help="timed calls per measurement (median and min reported)")
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
-    p.add_argument("--clock", choices=("cpu", "wall"), default=None,
-                   help="cpu: thread CPU time with torch single-threaded (default without a GPU); wall: elapsed "
-                        "time (default and the only choice with a GPU)")
-    p.add_argument("--unet-config", type=Path, default=DEFAULT_CONFIG, help="cloud UNet config.json of the default pair")
-    p.add_argument("--out-dir", type=Path, default=Path("out/bench"), help="where kernels_approx_steps.{md,csv} go")
-    args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be >= 1")
-    return args
+    def add_more(p):
+        p.add_argument("--dtype", choices=DTYPES, default="float32")
+        p.add_argument("--clock", choices=("cpu", "wall"), default=None,
+                       help="cpu: thread CPU time with torch single-threaded (default without a GPU); wall: elapsed "
+                            "time (default and the only choice with a GPU)")
+
+    return parse_bench_args(__doc__.splitlines()[0], argv, quick_help="smoke run: small latents, batch 1, k in (1, 4), "
+                            "3 repeats", default_repeats=7, outputs="kernels_approx_steps.{md,csv}", add_more=add_more)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

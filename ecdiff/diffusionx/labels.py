@@ -36,10 +36,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from ecdiff.img2img import img2img_start_step
+
 from .embeddings import preview_images
 from .predictors import CANDIDATE_STRENGTHS
 from .prompts import PromptSession
-from .refine import RefineConfig, approximation
+from .refine import RefineConfig
 from .rounds import RoundSpec, run_rounds
 
 _REPLICA_STRIDE = 7_919_993  # a prime; replica k of a session draws from seed + k * stride
@@ -66,7 +68,8 @@ class LabelConfig:
         """What the labels depend on; batch only groups the work, but it also names the chunks."""
         refine = RefineConfig(num_steps=self.refine_steps)
         return {**asdict(self), "candidates": CANDIDATE_STRENGTHS,
-                "approximation": [refine.pre_steps, refine.k, refine.alpha] if self.approximate else None}
+                "approximation": ([refine.pre_steps, refine.k, refine.alpha, refine.rule, refine.beta]
+                                  if self.approximate else None)}
 
 
 def priced_strength(fidelities: Sequence[float], tolerance: float = 0.0) -> float:
@@ -83,7 +86,7 @@ def _try_candidates(pipe, guidance, scorer, specs: list[RoundSpec], role: str, r
     for strength in tqdm(CANDIDATE_STRENGTHS, desc=f"{role} candidates", unit="strength", leave=False,
                          disable=not progress):
         batch = [RoundSpec(s.prompt, s.seed, s.round_index, s.num_steps, strength, s.init) for s in specs]
-        strategy = approximation(refine, strength) if refine is not None else None
+        strategy = refine.strategy(img2img_start_step(refine.num_steps, strength)) if refine is not None else None
         out = run_rounds(pipe, guidance, batch, role=role, strategy=strategy).latents
         images, prompts = preview_images(pipe, out), [s.prompt for s in specs]
         hard.append(scorer.fidelity(images, prompts))

@@ -40,21 +40,26 @@ class RefineConfig:
     pre_steps: int = 3
     k: int = 1
     alpha: float = 0.3
+    rule: str = "paper"  # EC-Diff's extrapolation rule (ecdiff.strategies.RULES), damped by beta unless "paper"
+    beta: Optional[float] = None
     max_prompt_chars: int = MAX_PROMPT_CHARS
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_steps <= 1000:
             raise ValueError(f"refine num_steps must be in [1, 1000], got {self.num_steps}")
         check_strength(self.default_strength)
-        if self.pre_steps < 2 or self.k < 0 or not 0 < self.alpha <= 1:
-            raise ValueError(f"need pre_steps >= 2, k >= 0, 0 < alpha <= 1; got {self.pre_steps}, {self.k}, {self.alpha}")
+        # ECDiff validates pre_steps, k, alpha, the rule and beta (at any step count)
+        ECDiff(self.pre_steps, self.k, self.alpha, self.pre_steps, rule=self.rule, beta=self.beta)
+        if self.rule in ("lsq", "quadratic") and self.pre_steps < 3:
+            # their first fit reads three real noises, and steps before the start step never run
+            raise ValueError(f"rule {self.rule!r} needs pre_steps >= 3 in a refinement, got {self.pre_steps}")
 
-
-def approximation(config: RefineConfig, strength: float) -> ECDiff:
-    """The refinement's EC-Diff plan at `strength`: `pre_steps` real calls from the img2img start step."""
-    n = config.num_steps
-    start = img2img_start_step(n, strength)
-    return ECDiff(pre_steps=min(start + config.pre_steps, n), k=config.k, alpha=config.alpha, switch_step=n)
+    def strategy(self, start: int) -> ECDiff:
+        """The approximated refinement from img2img start step `start`: `pre_steps` real calls, then
+        k approximated steps per real call, to the end."""
+        n = self.num_steps
+        return ECDiff(pre_steps=min(start + self.pre_steps, n), k=self.k, alpha=self.alpha, switch_step=n,
+                      rule=self.rule, beta=self.beta)
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,8 @@ class Refiner:
         else:  # no predictor, or it abstained
             strength, source = self.config.default_strength, "default"
         n = self.config.num_steps
-        strategy = approximation(self.config, strength) if approximate else None
+        start = img2img_start_step(n, strength)
+        strategy = self.config.strategy(start) if approximate else None
         spec = RoundSpec(prompt, seed, round_index, n, strength, latents)
         run = prepare_rounds(self.pipe, self.guidance, [spec], role="cloud", strategy=strategy)
         return RefinePlan(run, strength, source, started)
@@ -112,6 +118,10 @@ class RefinePlan:
     started: float  # perf_counter() when preparation began
 
     def refinement(self, latents: torch.Tensor) -> Refinement:
+        """The finished refinement; NaN or infinite latents (from an unsound preview latent) are a
+        ValueError, never a result."""
+        if not bool(torch.isfinite(latents).all()):
+            raise ValueError("the refinement ended with NaN or infinite latents: the preview latent is not sound")
         run = self.run
         plan = run.strategy.plan(run.num_steps)[run.start_step:]
         return Refinement(latents.detach().to("cpu", torch.float32), self.strength, self.strength_source,

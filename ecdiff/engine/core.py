@@ -9,7 +9,8 @@ steps to run) and get events back; the engine alone calls the UNet. One engine t
    done at once through the kernels, so an approximated step never waits behind a UNet call;
 3. gather the pending model calls of one latent shape, those that have waited longest first, up to
    `max_batch`, into ONE UNet call: per-sample timesteps, per-request conditioning and guidance
-   (`UNetDenoiser` with `Conditioning.concat`), both halves of classifier-free guidance in the batch;
+   (`UNetDenoiser`, or `TransformerDenoiser` for a video model, with `Conditioning.concat`), both
+   halves of classifier-free guidance in the batch;
 4. hand each request its slice of the output (`complete`), which runs its DDIM update and emits
    its step event.
 
@@ -21,6 +22,7 @@ larger batches differ only by the rounding of batched arithmetic (tests state th
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -31,7 +33,7 @@ from typing import Optional
 import torch
 
 from ..conditioning import Conditioning
-from ..denoiser import UNetDenoiser
+from ..denoiser import denoiser_for
 from ..sampling import ApproxRun, ModelCall, SamplingRequest, StepRecord
 from ..strategies import StepKind
 from .config import EngineConfig
@@ -54,6 +56,15 @@ class EngineStats:
     # Wall seconds of iterations with a UNet call, and of whole requests (submission to end).
     iteration_seconds: "Histogram" = field(default_factory=lambda: Histogram(ITERATION_BUCKETS))
     request_seconds: "Histogram" = field(default_factory=lambda: Histogram(REQUEST_BUCKETS))
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    """The engine's gauges and counters at one moment: what the metrics exporter reads."""
+
+    queued: int
+    running: int
+    stats: EngineStats
 
 
 ITERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -96,7 +107,7 @@ class _Active:
 
 class DenoisingEngine:
     def __init__(self, unet, config: EngineConfig = EngineConfig(), *, name: str = "cloud") -> None:
-        self.denoiser = UNetDenoiser(unet)
+        self.denoiser = denoiser_for(unet)  # a UNet, or a CogVideoX transformer
         self.config, self.name = config, name
         self.stats = EngineStats()
         self._cv = threading.Condition()
@@ -140,6 +151,23 @@ class DenoisingEngine:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    @property
+    def alive(self) -> bool:
+        """The engine thread runs (health checks: a dead engine serves nothing)."""
+        return self._thread.is_alive()
+
+    def snapshot(self) -> EngineSnapshot:
+        """A private copy of the stats (to send to another process: a Ray replica's metrics)."""
+        attempts = 3
+        while True:
+            attempts -= 1
+            try:
+                with self._cv:
+                    return EngineSnapshot(len(self._queue), len(self._running), copy.deepcopy(self.stats))
+            except RuntimeError:  # a Counter got a new key on the engine thread mid-copy: copy again
+                if not attempts:
+                    raise
 
     def close(self) -> None:
         """Stop: every queued and running request ends with Cancelled; the engine thread is joined."""

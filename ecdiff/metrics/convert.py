@@ -16,12 +16,18 @@ def pil_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def stack_images(images: Sequence[Image.Image]) -> torch.Tensor:
-    """Pictures of one size as a float32 [N, 3, H, W] batch in [0, 1]."""
+    """Pictures of one size as a float32 [N, 3, H, W] batch in [0, 1]; videos (`ecdiff.images.Video`,
+    anything with `frames`) of one length as [N, F, 3, H, W], which every metric reads per frame."""
     if not images:
         raise ValueError("need at least one image")
     sizes = {image.size for image in images}
     if len(sizes) != 1:
         raise ValueError(f"images must share one size, got {sorted(sizes)}")
+    lengths = {len(getattr(image, "frames", ())) for image in images}
+    if len(lengths) != 1:
+        raise ValueError(f"pictures must all be images or all videos of one length, got frame counts {sorted(lengths)}")
+    if lengths != {0}:
+        return torch.stack([torch.stack([pil_to_tensor(frame) for frame in video.frames]) for video in images])
     return torch.stack([pil_to_tensor(image) for image in images])
 
 

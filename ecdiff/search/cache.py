@@ -19,7 +19,12 @@ Cached = TypeVar("Cached")  # a Measurement or the StepCosts
 
 
 def point_key(params: ECDiffParams) -> str:
-    return f"T{params.num_steps}-p{params.pre_steps}-k{params.k}-a{params.alpha!r}-s{params.switch_step}"
+    """The paper's rule keeps the key it had before there were rules (its cached points stay valid);
+    the other rules are keyed by their damping beta, alpha being unused by them."""
+    head = f"T{params.num_steps}-p{params.pre_steps}-k{params.k}"
+    if params.rule == "paper":
+        return f"{head}-a{params.alpha!r}-s{params.switch_step}"
+    return f"{head}-{params.rule}-b{params.beta!r}-s{params.switch_step}"
 
 
 class MeasurementCache:

@@ -33,7 +33,8 @@ def run(args) -> int:
         print(f"ecdiff search: error: {exc}", file=sys.stderr)
         return 2
     best = outcome.best
-    print(f"best: p={best.pre_steps} k={best.k} alpha={best.alpha} s={best.switch_step} "
+    damping = f"alpha={best.alpha}" if best.rule == "paper" else f"beta={best.beta}"
+    print(f"best: rule={best.rule} p={best.pre_steps} k={best.k} {damping} s={best.switch_step} "
           f"(objective {outcome.objective:.4f}); written to {args.out / RESULT_FILE}")
     if args.install is not None:
         shutil.copyfile(args.out / RESULT_FILE, args.install)
@@ -42,7 +43,7 @@ def run(args) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("search", help="two-stage greedy search of EC-Diff's k, alpha and s",
+    parser = subparsers.add_parser("search", help="two-stage greedy search of EC-Diff's rule, k, alpha/beta and s",
                                    description=__doc__ + " See docs/search.md.")
     add_pair_arguments(parser)
     add_prompt_arguments(parser)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ..loading import ModelPair
 from ..metrics import ssim, stack_images
 from ..strategies import CloudOnly, ECDiff, PlanCounts, Strategy
+from .cache import point_key
 from .costs import StepCosts, fit_step_costs
 from .generate import Generated, generate
 from .objective import Measurement
@@ -80,7 +81,7 @@ class PipelineEvaluator:
             raise ValueError(f"evaluator runs {self.num_steps} steps, point asks for {params.num_steps}")
         reference = stack_images([r.image for r in self._cloud()])
         strategy = params.strategy()
-        runs = self._run(strategy, f"k={params.k} a={params.alpha} s={params.switch_step}")
+        runs = self._run(strategy, point_key(params))
         counts = PlanCounts.of(strategy.plan(self.num_steps))
         return Measurement(float(ssim(stack_images([r.image for r in runs]), reference).mean()),
                            statistics.median(r.latency_s for r in runs), counts.cloud, counts.approx, counts.edge,

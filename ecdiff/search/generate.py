@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..images import decode_images
+from ..images import Video, decode_images
 from ..loading import ModelPair
 from ..preparation import prepare_run
 from ..strategies import PlanCounts, StepKind, Strategy
@@ -20,7 +20,7 @@ from .costs import TimedPicture
 
 @dataclass(frozen=True)
 class Generated:
-    image: Image.Image
+    image: Image.Image | Video
     latency_s: float  # prompt encoding + sampling + decoding, in this process
     cloud_calls: int
     edge_calls: int
@@ -34,7 +34,9 @@ class Generated:
 
 
 def generate(pair: ModelPair, strategy: Strategy, prompt: str, seed: int, num_steps: int,
-             scheduler: str = "ddim") -> Generated:
+             scheduler: str | None = None) -> Generated:
+    """`scheduler`: a kind of `fresh_scheduler` ("ddim", "euler", "dpm++"), or None for the pair's own, which
+    is what the services run."""
     plan = strategy.plan(num_steps)
     started = time.perf_counter()
     result = prepare_run(strategy, prompts=prompt, num_steps=num_steps, guidance=pair.guidance, cloud=pair.cloud,

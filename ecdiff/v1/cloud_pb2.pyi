@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DenoiseRequest(_message.Message):
-    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "latents_every", "latents_dtype")
+    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "latents_every", "latents_dtype", "latents_encoding")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class DenoiseRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     LATENTS_EVERY_FIELD_NUMBER: _ClassVar[int]
     LATENTS_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    LATENTS_ENCODING_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     seed: int
     num_steps: int
@@ -24,7 +25,8 @@ class DenoiseRequest(_message.Message):
     params: _strategy_pb2.StrategyParams
     latents_every: int
     latents_dtype: _tensor_pb2.DType
-    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., latents_every: _Optional[int] = ..., latents_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ...) -> None: ...
+    latents_encoding: _tensor_pb2.Encoding
+    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., latents_every: _Optional[int] = ..., latents_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., latents_encoding: _Optional[_Union[_tensor_pb2.Encoding, str]] = ...) -> None: ...
 
 class StepEvent(_message.Message):
     __slots__ = ("index", "timestep", "kind", "seconds", "latents")
@@ -49,7 +51,7 @@ class TextEncoderId(_message.Message):
     def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Handoff(_message.Message):
-    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name")
+    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "added_conditioning", "vae_sha256")
     STEP_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
     LATENTS_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +68,8 @@ class Handoff(_message.Message):
     APPROX_STEPS_FIELD_NUMBER: _ClassVar[int]
     CLOUD_COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDED_CONDITIONING_FIELD_NUMBER: _ClassVar[int]
+    VAE_SHA256_FIELD_NUMBER: _ClassVar[int]
     step: int
     num_steps: int
     latents: _tensor_pb2.Tensor
@@ -82,7 +86,9 @@ class Handoff(_message.Message):
     approx_steps: int
     cloud_compute_seconds: float
     model_name: str
-    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ...) -> None: ...
+    added_conditioning: str
+    vae_sha256: str
+    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ...) -> None: ...
 
 class DenoiseEvent(_message.Message):
     __slots__ = ("step", "handoff")
@@ -97,7 +103,7 @@ class ModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_name", "description", "latent_shape", "scheduler_class", "scheduler_config_json", "scheduler_config_sha256", "text_encoder", "guidance_scale", "max_steps", "max_prompt_chars", "random_weights")
+    __slots__ = ("model_name", "description", "latent_shape", "scheduler_class", "scheduler_config_json", "scheduler_config_sha256", "text_encoder", "guidance_scale", "max_steps", "max_prompt_chars", "random_weights", "added_conditioning", "vae_sha256")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LATENT_SHAPE_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +115,8 @@ class ModelInfo(_message.Message):
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
     MAX_PROMPT_CHARS_FIELD_NUMBER: _ClassVar[int]
     RANDOM_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    ADDED_CONDITIONING_FIELD_NUMBER: _ClassVar[int]
+    VAE_SHA256_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     description: str
     latent_shape: _containers.RepeatedScalarFieldContainer[int]
@@ -120,4 +128,6 @@ class ModelInfo(_message.Message):
     max_steps: int
     max_prompt_chars: int
     random_weights: bool
-    def __init__(self, model_name: _Optional[str] = ..., description: _Optional[str] = ..., latent_shape: _Optional[_Iterable[int]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_json: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., guidance_scale: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., random_weights: _Optional[bool] = ...) -> None: ...
+    added_conditioning: str
+    vae_sha256: str
+    def __init__(self, model_name: _Optional[str] = ..., description: _Optional[str] = ..., latent_shape: _Optional[_Iterable[int]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_json: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., guidance_scale: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., random_weights: _Optional[bool] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ...) -> None: ...

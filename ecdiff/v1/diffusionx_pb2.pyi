@@ -31,19 +31,21 @@ class ReviseRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., prompt: _Optional[str] = ..., strength: _Optional[float] = ..., return_latents: _Optional[bool] = ...) -> None: ...
 
 class FinalizeRequest(_message.Message):
-    __slots__ = ("session_id", "strength", "approximate", "return_latents")
+    __slots__ = ("session_id", "strength", "approximate", "return_latents", "require_cloud")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     APPROXIMATE_FIELD_NUMBER: _ClassVar[int]
     RETURN_LATENTS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_CLOUD_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     strength: float
     approximate: bool
     return_latents: bool
-    def __init__(self, session_id: _Optional[str] = ..., strength: _Optional[float] = ..., approximate: _Optional[bool] = ..., return_latents: _Optional[bool] = ...) -> None: ...
+    require_cloud: bool
+    def __init__(self, session_id: _Optional[str] = ..., strength: _Optional[float] = ..., approximate: _Optional[bool] = ..., return_latents: _Optional[bool] = ..., require_cloud: _Optional[bool] = ...) -> None: ...
 
 class RoundSummary(_message.Message):
-    __slots__ = ("round", "strength", "strength_source", "steps_run", "num_steps", "edge_compute_seconds", "decode_seconds", "cloud_compute_seconds", "transfer_seconds", "total_seconds", "cloud_calls", "approx_steps", "bytes_to_cloud", "bytes_from_cloud")
+    __slots__ = ("round", "strength", "strength_source", "steps_run", "num_steps", "edge_compute_seconds", "decode_seconds", "cloud_compute_seconds", "transfer_seconds", "total_seconds", "cloud_calls", "approx_steps", "bytes_to_cloud", "bytes_from_cloud", "degraded", "degraded_reason")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +60,8 @@ class RoundSummary(_message.Message):
     APPROX_STEPS_FIELD_NUMBER: _ClassVar[int]
     BYTES_TO_CLOUD_FIELD_NUMBER: _ClassVar[int]
     BYTES_FROM_CLOUD_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
     round: int
     strength: float
     strength_source: str
@@ -72,7 +76,9 @@ class RoundSummary(_message.Message):
     approx_steps: int
     bytes_to_cloud: int
     bytes_from_cloud: int
-    def __init__(self, round: _Optional[int] = ..., strength: _Optional[float] = ..., strength_source: _Optional[str] = ..., steps_run: _Optional[int] = ..., num_steps: _Optional[int] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ...) -> None: ...
+    degraded: bool
+    degraded_reason: str
+    def __init__(self, round: _Optional[int] = ..., strength: _Optional[float] = ..., strength_source: _Optional[str] = ..., steps_run: _Optional[int] = ..., num_steps: _Optional[int] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ...) -> None: ...
 
 class RoundResult(_message.Message):
     __slots__ = ("session_id", "prompt", "image_png", "summary", "latents")

@@ -78,7 +78,8 @@ class EdgeSessionsServicer:
     def Finalize(self, request, context):
         """The edge sends the last preview latent and prompt to the cloud, which refines it with
         img2img at the request's strength or the cloud predictor's; the edge decodes the image.
-        UNAVAILABLE when the cloud cannot be reached.
+        When the cloud cannot be reached or fails mid-way: the last preview, marked degraded (with a
+        Notice), or UNAVAILABLE if the request sets require_cloud.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -27,29 +27,29 @@ from ecdiff.v1 import strategy_pb2 as ecdiff_dot_v1_dot_strategy__pb2
 from ecdiff.v1 import tensor_pb2 as ecdiff_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65\x63\x64iff/v1/edge.proto\x12\tecdiff.v1\x1a\x15\x65\x63\x64iff/v1/cloud.proto\x1a\x18\x65\x63\x64iff/v1/strategy.proto\x1a\x16\x65\x63\x64iff/v1/tensor.proto\"\xa3\x02\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x11\n\tnum_steps\x18\x03 \x01(\x05\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12)\n\x06params\x18\x05 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x15\n\rrequire_cloud\x18\x06 \x01(\x08\x12\x1d\n\x10\x63heckpoint_every\x18\x07 \x01(\rH\x00\x88\x01\x01\x12(\n\x0etransfer_dtype\x18\x08 \x01(\x0e\x32\x10.ecdiff.v1.DType\x12\x15\n\rpreview_every\x18\t \x01(\r\x12\x16\n\x0ereturn_latents\x18\n \x01(\x08\x42\x13\n\x11_checkpoint_every\"N\n\x0f\x43ontinueRequest\x12#\n\x07handoff\x18\x01 \x01(\x0b\x32\x12.ecdiff.v1.Handoff\x12\x16\n\x0ereturn_latents\x18\x02 \x01(\x08\"\x86\x01\n\x08Progress\x12\x1f\n\x05phase\x18\x01 \x01(\x0e\x32\x10.ecdiff.v1.Phase\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x03 \x01(\x05\x12!\n\x04kind\x18\x04 \x01(\x0e\x32\x13.ecdiff.v1.StepKind\x12\x13\n\x0bpreview_png\x18\x05 \x01(\x0c\"\x19\n\x06Notice\x12\x0f\n\x07message\x18\x01 \x01(\t\"\xba\x03\n\x07Summary\x12\x10\n\x08strategy\x18\x01 \x01(\t\x12)\n\x06params\x18\x02 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x11\n\tnum_steps\x18\x03 \x01(\x05\x12\x14\n\x0chandoff_step\x18\x04 \x01(\x05\x12\x1d\n\x15\x63loud_compute_seconds\x18\x05 \x01(\x01\x12\x18\n\x10transfer_seconds\x18\x06 \x01(\x01\x12\x1c\n\x14\x65\x64ge_compute_seconds\x18\x07 \x01(\x01\x12\x16\n\x0e\x64\x65\x63ode_seconds\x18\x08 \x01(\x01\x12\x15\n\rtotal_seconds\x18\t \x01(\x01\x12\x13\n\x0b\x63loud_calls\x18\n \x01(\x05\x12\x14\n\x0c\x61pprox_steps\x18\x0b \x01(\x05\x12\x12\n\nedge_calls\x18\x0c \x01(\x05\x12\x16\n\x0e\x62ytes_to_cloud\x18\r \x01(\x03\x12\x18\n\x10\x62ytes_from_cloud\x18\x0e \x01(\x03\x12\x10\n\x08\x64\x65graded\x18\x0f \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x10 \x01(\t\x12\x13\n\x0b\x63loud_model\x18\x11 \x01(\t\x12\x12\n\nedge_model\x18\x12 \x01(\t\"d\n\x06Result\x12\x11\n\timage_png\x18\x01 \x01(\x0c\x12#\n\x07summary\x18\x02 \x01(\x0b\x32\x12.ecdiff.v1.Summary\x12\"\n\x07latents\x18\x03 \x01(\x0b\x32\x11.ecdiff.v1.Tensor\"\x8b\x01\n\rGenerateEvent\x12\'\n\x08progress\x18\x01 \x01(\x0b\x32\x13.ecdiff.v1.ProgressH\x00\x12#\n\x06notice\x18\x02 \x01(\x0b\x32\x11.ecdiff.v1.NoticeH\x00\x12#\n\x06result\x18\x03 \x01(\x0b\x32\x11.ecdiff.v1.ResultH\x00\x42\x07\n\x05\x65vent*Q\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPHASE_CLOUD\x10\x01\x12\x0e\n\nPHASE_EDGE\x10\x02\x12\x10\n\x0cPHASE_DECODE\x10\x03\x32\xa1\x01\n\x0c\x45\x64geDenoiser\x12\x42\n\x08Generate\x12\x1a.ecdiff.v1.GenerateRequest\x1a\x18.ecdiff.v1.GenerateEvent0\x01\x12M\n\x13\x43ontinueFromHandoff\x12\x1a.ecdiff.v1.ContinueRequest\x1a\x18.ecdiff.v1.GenerateEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65\x63\x64iff/v1/edge.proto\x12\tecdiff.v1\x1a\x15\x65\x63\x64iff/v1/cloud.proto\x1a\x18\x65\x63\x64iff/v1/strategy.proto\x1a\x16\x65\x63\x64iff/v1/tensor.proto\"\xee\x02\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x11\n\tnum_steps\x18\x03 \x01(\x05\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12)\n\x06params\x18\x05 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x15\n\rrequire_cloud\x18\x06 \x01(\x08\x12\x1d\n\x10\x63heckpoint_every\x18\x07 \x01(\rH\x00\x88\x01\x01\x12(\n\x0etransfer_dtype\x18\x08 \x01(\x0e\x32\x10.ecdiff.v1.DType\x12\x15\n\rpreview_every\x18\t \x01(\r\x12\x16\n\x0ereturn_latents\x18\n \x01(\x08\x12\x33\n\x11transfer_encoding\x18\x0b \x01(\x0e\x32\x13.ecdiff.v1.EncodingH\x01\x88\x01\x01\x42\x13\n\x11_checkpoint_everyB\x14\n\x12_transfer_encoding\"N\n\x0f\x43ontinueRequest\x12#\n\x07handoff\x18\x01 \x01(\x0b\x32\x12.ecdiff.v1.Handoff\x12\x16\n\x0ereturn_latents\x18\x02 \x01(\x08\"\x86\x01\n\x08Progress\x12\x1f\n\x05phase\x18\x01 \x01(\x0e\x32\x10.ecdiff.v1.Phase\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x03 \x01(\x05\x12!\n\x04kind\x18\x04 \x01(\x0e\x32\x13.ecdiff.v1.StepKind\x12\x13\n\x0bpreview_png\x18\x05 \x01(\x0c\"\x19\n\x06Notice\x12\x0f\n\x07message\x18\x01 \x01(\t\"\xba\x03\n\x07Summary\x12\x10\n\x08strategy\x18\x01 \x01(\t\x12)\n\x06params\x18\x02 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x11\n\tnum_steps\x18\x03 \x01(\x05\x12\x14\n\x0chandoff_step\x18\x04 \x01(\x05\x12\x1d\n\x15\x63loud_compute_seconds\x18\x05 \x01(\x01\x12\x18\n\x10transfer_seconds\x18\x06 \x01(\x01\x12\x1c\n\x14\x65\x64ge_compute_seconds\x18\x07 \x01(\x01\x12\x16\n\x0e\x64\x65\x63ode_seconds\x18\x08 \x01(\x01\x12\x15\n\rtotal_seconds\x18\t \x01(\x01\x12\x13\n\x0b\x63loud_calls\x18\n \x01(\x05\x12\x14\n\x0c\x61pprox_steps\x18\x0b \x01(\x05\x12\x12\n\nedge_calls\x18\x0c \x01(\x05\x12\x16\n\x0e\x62ytes_to_cloud\x18\r \x01(\x03\x12\x18\n\x10\x62ytes_from_cloud\x18\x0e \x01(\x03\x12\x10\n\x08\x64\x65graded\x18\x0f \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x10 \x01(\t\x12\x13\n\x0b\x63loud_model\x18\x11 \x01(\t\x12\x12\n\nedge_model\x18\x12 \x01(\t\"d\n\x06Result\x12\x11\n\timage_png\x18\x01 \x01(\x0c\x12#\n\x07summary\x18\x02 \x01(\x0b\x32\x12.ecdiff.v1.Summary\x12\"\n\x07latents\x18\x03 \x01(\x0b\x32\x11.ecdiff.v1.Tensor\"\x8b\x01\n\rGenerateEvent\x12\'\n\x08progress\x18\x01 \x01(\x0b\x32\x13.ecdiff.v1.ProgressH\x00\x12#\n\x06notice\x18\x02 \x01(\x0b\x32\x11.ecdiff.v1.NoticeH\x00\x12#\n\x06result\x18\x03 \x01(\x0b\x32\x11.ecdiff.v1.ResultH\x00\x42\x07\n\x05\x65vent*Q\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPHASE_CLOUD\x10\x01\x12\x0e\n\nPHASE_EDGE\x10\x02\x12\x10\n\x0cPHASE_DECODE\x10\x03\x32\xa1\x01\n\x0c\x45\x64geDenoiser\x12\x42\n\x08Generate\x12\x1a.ecdiff.v1.GenerateRequest\x1a\x18.ecdiff.v1.GenerateEvent0\x01\x12M\n\x13\x43ontinueFromHandoff\x12\x1a.ecdiff.v1.ContinueRequest\x1a\x18.ecdiff.v1.GenerateEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ecdiff.v1.edge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PHASE']._serialized_start=1335
-  _globals['_PHASE']._serialized_end=1416
+  _globals['_PHASE']._serialized_start=1410
+  _globals['_PHASE']._serialized_end=1491
   _globals['_GENERATEREQUEST']._serialized_start=109
-  _globals['_GENERATEREQUEST']._serialized_end=400
-  _globals['_CONTINUEREQUEST']._serialized_start=402
-  _globals['_CONTINUEREQUEST']._serialized_end=480
-  _globals['_PROGRESS']._serialized_start=483
-  _globals['_PROGRESS']._serialized_end=617
-  _globals['_NOTICE']._serialized_start=619
-  _globals['_NOTICE']._serialized_end=644
-  _globals['_SUMMARY']._serialized_start=647
-  _globals['_SUMMARY']._serialized_end=1089
-  _globals['_RESULT']._serialized_start=1091
-  _globals['_RESULT']._serialized_end=1191
-  _globals['_GENERATEEVENT']._serialized_start=1194
-  _globals['_GENERATEEVENT']._serialized_end=1333
-  _globals['_EDGEDENOISER']._serialized_start=1419
-  _globals['_EDGEDENOISER']._serialized_end=1580
+  _globals['_GENERATEREQUEST']._serialized_end=475
+  _globals['_CONTINUEREQUEST']._serialized_start=477
+  _globals['_CONTINUEREQUEST']._serialized_end=555
+  _globals['_PROGRESS']._serialized_start=558
+  _globals['_PROGRESS']._serialized_end=692
+  _globals['_NOTICE']._serialized_start=694
+  _globals['_NOTICE']._serialized_end=719
+  _globals['_SUMMARY']._serialized_start=722
+  _globals['_SUMMARY']._serialized_end=1164
+  _globals['_RESULT']._serialized_start=1166
+  _globals['_RESULT']._serialized_end=1266
+  _globals['_GENERATEEVENT']._serialized_start=1269
+  _globals['_GENERATEEVENT']._serialized_end=1408
+  _globals['_EDGEDENOISER']._serialized_start=1494
+  _globals['_EDGEDENOISER']._serialized_end=1655
 # @@protoc_insertion_point(module_scope)

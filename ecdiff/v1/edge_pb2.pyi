@@ -21,7 +21,7 @@ PHASE_EDGE: Phase
 PHASE_DECODE: Phase
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "require_cloud", "checkpoint_every", "transfer_dtype", "preview_every", "return_latents")
+    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "require_cloud", "checkpoint_every", "transfer_dtype", "preview_every", "return_latents", "transfer_encoding")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class GenerateRequest(_message.Message):
     TRANSFER_DTYPE_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_EVERY_FIELD_NUMBER: _ClassVar[int]
     RETURN_LATENTS_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_ENCODING_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     seed: int
     num_steps: int
@@ -42,7 +43,8 @@ class GenerateRequest(_message.Message):
     transfer_dtype: _tensor_pb2.DType
     preview_every: int
     return_latents: bool
-    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., require_cloud: _Optional[bool] = ..., checkpoint_every: _Optional[int] = ..., transfer_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., preview_every: _Optional[int] = ..., return_latents: _Optional[bool] = ...) -> None: ...
+    transfer_encoding: _tensor_pb2.Encoding
+    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., require_cloud: _Optional[bool] = ..., checkpoint_every: _Optional[int] = ..., transfer_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., preview_every: _Optional[int] = ..., return_latents: _Optional[bool] = ..., transfer_encoding: _Optional[_Union[_tensor_pb2.Encoding, str]] = ...) -> None: ...
 
 class ContinueRequest(_message.Message):
     __slots__ = ("handoff", "return_latents")

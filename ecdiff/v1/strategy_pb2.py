@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65\x63\x64iff/v1/strategy.proto\x12\tecdiff.v1\"\xbe\x01\n\x0eStrategyParams\x12\x16\n\tpre_steps\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x01k\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05\x61lpha\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0bswitch_step\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x18\n\x0b\x63loud_steps\x18\x05 \x01(\x05H\x04\x88\x01\x01\x42\x0c\n\n_pre_stepsB\x04\n\x02_kB\x08\n\x06_alphaB\x0e\n\x0c_switch_stepB\x0e\n\x0c_cloud_steps*d\n\x08StepKind\x12\x19\n\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTEP_KIND_CLOUD\x10\x01\x12\x14\n\x10STEP_KIND_APPROX\x10\x02\x12\x12\n\x0eSTEP_KIND_EDGE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65\x63\x64iff/v1/strategy.proto\x12\tecdiff.v1\"\xf6\x01\n\x0eStrategyParams\x12\x16\n\tpre_steps\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x01k\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05\x61lpha\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0bswitch_step\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x18\n\x0b\x63loud_steps\x18\x05 \x01(\x05H\x04\x88\x01\x01\x12\x11\n\x04rule\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x11\n\x04\x62\x65ta\x18\x07 \x01(\x01H\x06\x88\x01\x01\x42\x0c\n\n_pre_stepsB\x04\n\x02_kB\x08\n\x06_alphaB\x0e\n\x0c_switch_stepB\x0e\n\x0c_cloud_stepsB\x07\n\x05_ruleB\x07\n\x05_beta*d\n\x08StepKind\x12\x19\n\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTEP_KIND_CLOUD\x10\x01\x12\x14\n\x10STEP_KIND_APPROX\x10\x02\x12\x12\n\x0eSTEP_KIND_EDGE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ecdiff.v1.strategy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STEPKIND']._serialized_start=232
-  _globals['_STEPKIND']._serialized_end=332
+  _globals['_STEPKIND']._serialized_start=288
+  _globals['_STEPKIND']._serialized_end=388
   _globals['_STRATEGYPARAMS']._serialized_start=40
-  _globals['_STRATEGYPARAMS']._serialized_end=230
+  _globals['_STRATEGYPARAMS']._serialized_end=286
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from ecdiff.cli import main
 
 
@@ -17,3 +19,37 @@ def test_load_bench_compares_engine_settings_on_tiny_models(tmp_path):
     assert runs[0]["batch_occupancy"] == 1.0  # one request per UNet call
     assert runs[1]["batch_occupancy"] >= 1.0
     assert "| max batch |" in (out / "table.md").read_text()
+
+
+def test_a_short_soak_through_the_edge_with_hostile_traffic_serves_every_valid_request(tmp_path):
+    """The CI version of the 10-minute soak (docs/evaluation.md): malformed requests, garbage bytes,
+    cancellations, deadline expiries and abrupt disconnects mixed in; the valid ones all succeed."""
+    out = tmp_path / "soak"
+    args = ["bench", "load", "--tiny", "--target", "edge", "--steps", "4", "--clients", "4", "--duration", "8",
+            "--hostile", "0.5", "--max-batch", "4", "--service-threads", "1", "--out", str(out)]
+    assert main(args) == 0
+    [run] = json.loads((out / "results.json").read_text())["runs"]
+    assert run["requests"] > 0 and run["ok"] == run["requests"] and run["errors"] == {} and run["degraded"] == {}
+    assert set(run["hostile"]) == {"malformed", "garbage", "cancel", "deadline", "disconnect"}
+    assert run["hostile_unexpected"] == 0
+    assert run["hostile"]["garbage"] == {"INVALID_ARGUMENT": sum(run["hostile"]["garbage"].values())}
+    for role in ("cloud", "edge"):
+        figures = run["processes"][role]
+        assert figures["rss_drift_mb"] < 50, figures
+        assert figures["threads"]["max"] - figures["threads"]["first"] <= 2, figures
+        assert figures["fds"]["max"] - figures["fds"]["first"] <= 4, figures
+    assert "hostile requests with an unexpected status: 0" in (out / "table.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.heavy  # its own Ray instance and two replicas: over a minute; `-m heavy` runs it
+def test_load_bench_against_ray_serve_replicas_sums_their_metrics(tmp_path):
+    out = tmp_path / "load"
+    args = ["bench", "load", "--tiny", "--steps", "6", "--clients", "4", "--requests-per-client", "2",
+            "--max-batch", "4", "--clouds", "ray:2", "--service-threads", "1", "--out", str(out)]
+    assert main(args) == 0
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert run["cloud"] == "ray:2" and run["ok"] == run["requests"] == 8 and run["errors"] == {}
+    # The replicas' engines report through the front end's exporter (one series per replica).
+    assert run["unet_calls"] > 0 and run["batch_occupancy"] >= 1.0
+    assert "| ray:2 | 4 | 4 clients |" in (out / "table.md").read_text()

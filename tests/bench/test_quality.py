@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ecdiff.cli import main
+from ecdiff.images import open_picture
 from ecdiff.loading import load_pair
 from ecdiff.metrics import scorer_fid, ssim, stack_images
 from ecdiff.search.generate import generate
@@ -105,14 +106,14 @@ def test_e2e_through_the_services_matches_in_process(tmp_path, prompts, monkeypa
 
 
 def test_ablation_offers_no_latency_mode(tmp_path, prompts, capsys):
-    """The services run only DDIM with one correction, so the ablation never offers e2e latency."""
+    """The services run only the models' own scheduler with one correction, so the ablation never offers e2e latency."""
     with pytest.raises(SystemExit):
         main(["bench", "ablation", "--prompts", str(prompts), "--out", str(tmp_path), "--latency", "e2e", *TINY])
     assert "unrecognized arguments: --latency e2e" in capsys.readouterr().err
 
 
 def test_without_trained_pair_asks_for_tiny(tmp_path, prompts, capsys, monkeypatch):
-    def missing(name):
+    def missing(name, **placement):
         raise FileNotFoundError(f"no model folder models/{name}")
 
     monkeypatch.setattr("ecdiff.models.load_pipeline", missing)
@@ -126,7 +127,7 @@ def test_ecdiff_parameters_come_from_the_strategy_config(tmp_path, prompts, caps
     monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
     config = tmp_path / "strategy.toml"
     config.write_text("num_steps = 50\n[ecdiff]\npre_steps = 7\nk = 3\nalpha = 0.3\nswitch_step = 40\n"
-                      "[hybrid]\ncloud_steps = 25\n")
+                      "rule = \"slope\"\nbeta = 0.2\n[hybrid]\ncloud_steps = 25\n")
     monkeypatch.setenv("ECDIFF_STRATEGY_CONFIG", str(config))  # the services' variable: one file for both
     out = tmp_path / "out"
     tiny = ["--tiny", "--steps", "10", "--no-progress", "--no-warmup", "--torch-threads", "1"]
@@ -134,9 +135,27 @@ def test_ecdiff_parameters_come_from_the_strategy_config(tmp_path, prompts, caps
     ecdiff = json.loads((out / "results.json").read_text())["rows"][-1]["params"]
     # Scaled to 10 steps as the services scale them: p = max(2, round(1.4)) = 2, s = round(8.0) = 8.
     assert (ecdiff["num_steps"], ecdiff["pre_steps"], ecdiff["k"], ecdiff["alpha"], ecdiff["switch_step"]) == (10, 2, 3, 0.3, 8)
+    assert (ecdiff["rule"], ecdiff["beta"]) == ("slope", 0.2)
     absent = ["--strategy-config", str(tmp_path / "none.toml")]
     assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), *tiny, *absent]) == 2
     assert "none.toml not found" in capsys.readouterr().err
+
+
+def test_an_ecdiff_row_beside_the_configured_one(tmp_path, prompts, capsys, monkeypatch):
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    out = tmp_path / "out"
+    row = ["--rule", "quadratic", "--beta", "0.5", "--ecdiff-row", "ecdiff-paper:rule=paper,k=2,alpha=0.0"]
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", *TINY, *row]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert list(rows)[-2:] == ["ecdiff", "ecdiff-paper"]
+    assert (rows["ecdiff"]["params"]["rule"], rows["ecdiff"]["params"]["k"]) == ("quadratic", 1)
+    paper = rows["ecdiff-paper"]["params"]
+    assert (paper["rule"], paper["k"], paper["alpha"], paper["beta"], paper["switch_step"]) == ("paper", 2, 0.0, None, 4)
+    assert rows["ecdiff-paper"]["cloud_calls"] == 2  # p=2, k=2, s=4: C C A A | E E
+    assert "| ecdiff-paper |" in (out / "table.md").read_text()
+    for bad, message in (("ecdiff:k=2", "a new NAME"), ("x:gamma=1", "not key=value"), ("x:k=two", "k must be a int")):
+        assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), *TINY, "--ecdiff-row", bad]) == 2
+        assert message in capsys.readouterr().err
 
 
 class FakeScorer:
@@ -164,3 +183,39 @@ def test_fidelity_and_scorer_fid_come_from_the_scorer(tmp_path, prompts, monkeyp
     assert fid["edge"] == pytest.approx(scorer_fid(FakeScorer(), edge, cloud), rel=1e-9)
     assert fid["cloud"] == pytest.approx(0.0, abs=1e-9)
     assert "Scorer-FID" in (out / "table.md").read_text()
+
+
+def test_a_family_folder_pair_in_process_and_through_the_services(tmp_path, family_folders, monkeypatch):
+    """SDXL-class folders by path (Euler, the folder's own scheduler, as the services run it): the
+    pictures through the services equal the in-process ones."""
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("id\tprompt\tseed\n1\ta red circle on the blue\t11\n")
+    folders = family_folders["sdxl"]
+    args = [arg for arg in TINY if arg != "--tiny"]
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--latency", "both", "--no-warmup",
+                 "--cloud-model", str(folders["cloud"]), "--edge-model", str(folders["edge"]), *args]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["ecdiff"]["params"]["scheduler"] == "EulerDiscreteScheduler"
+    assert (rows["ecdiff"]["cloud_calls"], rows["ecdiff"]["edge_calls"]) == (3, 2)
+    assert all(r["params"]["e2e"]["images_equal_in_process"] == 1 for r in rows.values())
+    assert rows["edge"]["ssim"] < 1.0 == rows["cloud"]["ssim"]
+
+
+def test_the_video_folder_pair_in_process_scores_every_frame(tmp_path, family_folders, monkeypatch):
+    """CogVideoX-class folders: each picture is a 9-frame video, stored as an animated PNG, and PSNR/SSIM
+    are per frame, averaged."""
+    monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("id\tprompt\tseed\n1\ta red circle on the blue\t11\n")
+    folders = family_folders["cogvideox"]
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", "--cloud-model",
+                 str(folders["cloud"]), "--edge-model", str(folders["edge"]), *[a for a in TINY if a != "--tiny"]]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["ecdiff"]["params"]["scheduler"] == "CogVideoXDDIMScheduler"
+    stored = {path.parent.name.rsplit("-", 1)[0]: open_picture(path) for path in (out / "images").glob("*/*.png")}
+    assert all(len(video.frames) == 9 for video in stored.values())
+    expected = float(ssim(stack_images([stored["edge"]]), stack_images([stored["cloud"]])))
+    assert rows["edge"]["ssim"] == pytest.approx(expected) and rows["cloud"]["ssim"] == 1.0

@@ -7,7 +7,7 @@ from PIL import Image
 
 from ecdiff.cli import main
 from ecdiff.clients.sdk import AsyncEdgeClient, EdgeClient, generate_request
-from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, strategy_pb2
+from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, strategy_pb2, tensor_pb2
 
 PARAMS = {"pre_steps": 2, "k": 1, "alpha": 0.5, "switch_step": 4}
 
@@ -47,7 +47,8 @@ def test_sdk_continue_from_handoff(services):
             params=strategy_pb2.StrategyParams(cloud_steps=2))))
     with EdgeClient(services.edge_target) as client:
         continued = client.continue_from_handoff(events[-1].handoff)
-        direct = client.generate("a red circle", seed=1, num_steps=6, strategy="hybrid", params={"cloud_steps": 2})
+        direct = client.generate("a red circle", seed=1, num_steps=6, strategy="hybrid", params={"cloud_steps": 2},
+                                 transfer_encoding="raw")  # the handoff above is raw float32 too
     assert continued.image_png == direct.image_png and continued.summary.edge_calls == 4
 
 
@@ -57,8 +58,12 @@ def test_sdk_errors_carry_the_status(services):
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unknown strategy" in info.value.details()
     with pytest.raises(ValueError, match="transfer_dtype"):
         generate_request("x", transfer_dtype="int4")
+    with pytest.raises(ValueError, match="transfer_encoding"):
+        generate_request("x", transfer_encoding="int4")
     request = generate_request("x", checkpoint_every=0, params={"k": 3, "alpha": None})
     assert request.HasField("checkpoint_every") and request.params.HasField("k") and not request.params.HasField("alpha")
+    assert not request.HasField("transfer_encoding")  # the edge's default
+    assert generate_request("x", transfer_encoding="int8").transfer_encoding == tensor_pb2.ENCODING_INT8_PER_CHANNEL
     assert isinstance(request, edge_pb2.GenerateRequest)
 
 

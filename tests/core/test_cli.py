@@ -31,7 +31,7 @@ LEAVES = leaf_parsers()
 
 def test_every_command_is_found():
     paths = {path for path, _ in LEAVES}
-    assert {"bench quality", "bench ablation", "bench sessions", "serve cloud", "serve edge", "generate", "search",
+    assert {"bench quality", "bench ablation", "bench rule-error", "bench sessions", "serve cloud", "serve edge", "generate", "search",
             "noise-curve", "demo"} <= paths
 
 
@@ -57,3 +57,33 @@ def test_one_vocabulary(path, parser):
         action = next((a for a in parser._actions if flag in a.option_strings and a.help != argparse.SUPPRESS), None)
         if action is not None:
             assert "HOST:PORT" in action.help, f"`ecdiff {path}` {flag} must be an address"
+
+
+RUNS_MODELS = ["bench quality", "bench ablation", "bench sessions", "bench load", "search", "noise-curve",
+               "serve cloud", "serve edge", "demo"]
+
+
+@pytest.mark.parametrize("path", RUNS_MODELS)
+def test_every_command_that_runs_a_model_places_it(path):
+    parser = dict(LEAVES)[path]
+    shown = {s for a in parser._actions if a.help != argparse.SUPPRESS for s in a.option_strings}
+    assert {"--device", "--dtype"} <= shown, path
+    if path != "demo":  # the demo runs each model at its own guidance
+        assert "--guidance" in shown, path
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+@pytest.mark.parametrize("argv", [
+    ["bench", "quality", "--tiny", "--prompts", "bench/quality_prompts.tsv"],
+    ["bench", "sessions", "--tiny", "--sessions", "data/sessions/heldout.jsonl"],
+    ["bench", "load", "--tiny"],
+    ["search", "--tiny", "--prompts", "bench/search_prompts.tsv"],
+    ["noise-curve", "--tiny", "--prompts", "bench/search_prompts.tsv"],
+    ["demo", "--cloud-model", "tiny", "--edge-model", "tiny"],
+], ids=lambda argv: " ".join(argv[:2]))
+def test_cuda_without_cuda_fails_at_start_with_the_reason(argv, capsys, tmp_path, monkeypatch):
+    from ecdiff.cli import main
+
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).parents[2])  # the prompt files are repository paths
+    assert main([*argv, "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err

@@ -3,7 +3,8 @@ import torch
 
 from ecdiff.conventions import initial_latents
 from ecdiff.conditioning import Conditioning, encode_conditioning
-from ecdiff.denoiser import UNetDenoiser, latent_shape, pipeline_denoiser
+from ecdiff.denoiser import TransformerDenoiser, UNetDenoiser, denoiser_for, latent_shape, pipeline_denoiser
+from ecdiff.models import load_pipeline
 from ecdiff.sampling import sample
 from ecdiff.strategies import CloudOnly
 from ecdiff.tiny_models import tiny_pipelines
@@ -79,3 +80,15 @@ def test_a_batch_of_one_is_the_pipelines_call(pipes):
         [conditioning.negative_embeds, conditioning.prompt_embeds]), return_dict=False)[0]
     uncond, cond = out.chunk(2)
     assert torch.equal(UNetDenoiser(cloud.unet)(latents, t, conditioning), uncond + 7.0 * (cond - uncond))
+
+
+def test_the_denoiser_class_follows_the_model_and_computes_the_pipelines_rotary_embeddings(family_folders):
+    video = load_pipeline(family_folders["cogvideox"]["cloud"])
+    assert type(denoiser_for(video.transformer)) is TransformerDenoiser
+    assert type(denoiser_for(load_pipeline(family_folders["sd1"]["cloud"]).unet)) is UNetDenoiser
+    latents = torch.zeros(latent_shape(video))
+    ours = denoiser_for(video.transformer).rotary_embeddings(latents)
+    theirs = video._prepare_rotary_positional_embeddings(32, 32, latents.shape[1], latents.device)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    edge = load_pipeline(family_folders["cogvideox"]["edge"])  # sin-cos position embeddings: no rotary ones
+    assert denoiser_for(edge.transformer).rotary_embeddings(latents) is None

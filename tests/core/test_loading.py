@@ -23,7 +23,7 @@ def test_guidance_override_reaches_both_roles():
 
 
 def test_missing_trained_model_is_an_error_naming_tiny_never_a_fallback(monkeypatch):
-    def missing(name):
+    def missing(name, **placement):
         raise FileNotFoundError(f"no model folder models/{name}")
 
     monkeypatch.setattr("ecdiff.models.load_pipeline", missing)
@@ -50,3 +50,36 @@ def test_cache_key_follows_the_weights_not_only_the_names():
     retrained = ModelPair(fresh.cloud_model, replace(fresh.edge_model, pipe=edge), fresh.name)
     assert retrained.cache_key.split("#")[0] == fresh.cache_key.split("#")[0]
     assert retrained.cache_key != fresh.cache_key
+
+
+def test_placement_reaches_the_models_and_the_loop_stays_float32():
+    from ecdiff.placement import Placement
+    from ecdiff.preparation import prepare_run
+    from ecdiff.strategies import ECDiff
+
+    bf16 = load_pair(tiny=True, placement=Placement.resolve("cpu", "bfloat16"))
+    fp32 = load_pair(tiny=True, placement=Placement.resolve("cpu", "float32"))
+    assert bf16.cloud.unet.dtype == bf16.edge.text_encoder.dtype == torch.bfloat16
+    assert fp32.cloud.unet.dtype == torch.float32 and fp32.cloud is load_pair(tiny=True).cloud
+    assert "[cpu bfloat16]" in bf16.cache_key and "[" not in fp32.cache_key  # other pictures, other caches
+    prompt, strategy = "a small red circle at the top left", ECDiff(2, 2, 0.5, 6)
+    runs = [prepare_run(strategy, prompts=prompt, num_steps=8, guidance=pair.guidance, cloud=pair.cloud,
+                        edge=pair.edge, seeds=3).sample() for pair in (bf16, fp32)]
+    low, full = (r.latents for r in runs)
+    assert low.dtype == full.dtype == torch.float32  # the state never narrows; only the models do
+    assert torch.isfinite(low).all() and not torch.equal(low, full)
+    assert (low - full).norm() / full.norm() < 0.1  # bf16 weights: about 3 significant digits
+
+
+def test_each_model_brings_its_own_guidance(tmp_path):
+    from ecdiff.loading import model_guidance
+    from ecdiff.models import DEFAULT_GUIDANCE
+
+    pipe = load_model("cloud", "tiny").pipe
+    pipe.save_pretrained(tmp_path / "sd-folder")  # an ordinary diffusers folder (model_index.json)
+    sd = load_model("cloud", str(tmp_path / "sd-folder"))
+    assert sd.guidance == 7.5  # StableDiffusionPipeline's own default, not the toy world's
+    assert model_guidance("toyworld-edge", pipe) == DEFAULT_GUIDANCE == 7.0
+    assert load_model("cloud", str(tmp_path / "sd-folder"), guidance=4.0).guidance == 4.0
+    assert load_model("edge", "tiny").guidance == TINY_GUIDANCE
+    assert load_pair(cloud=str(tmp_path / "sd-folder"), edge=str(tmp_path / "sd-folder")).guidance == 7.5

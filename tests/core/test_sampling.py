@@ -39,7 +39,7 @@ def test_matches_independent_algorithm1(trial):
     T = rng.choice([10, 20, 50])
     p = rng.randint(2, T // 2)
     k = rng.randint(0, 5)
-    alpha = rng.choice([0.1, 0.35, 0.5, 0.9, 1.0])
+    alpha = rng.choice([0.0, 0.1, 0.35, 0.5, 0.9, 1.0])
     s = rng.randint(p, T)
     spacing = rng.choice(["leading", "trailing", "linspace"])
     cloud, edge = SmoothDenoiser(100 + trial), SmoothDenoiser(200 + trial)
@@ -49,6 +49,96 @@ def test_matches_independent_algorithm1(trial):
     assert rel_err(result.latents, expected) < 1e-5, (T, p, k, alpha, s, spacing)
     counts = PlanCounts.of(ECDiff(p, k, alpha, s).plan(T))
     assert (result.cloud_calls, result.approx_steps, result.edge_calls) == (counts.cloud, counts.approx, counts.edge)
+
+
+def reference_rules(T, p, k, rule, beta, s, scheduler, cloud, edge, x):
+    """The non-paper extrapolation rules written from their definitions, through scheduler.step, in
+    float64: the noise of an approximated step i after the last real call r is e_r + beta * (E(i) - e_r),
+    E extrapolating the last real noises (t, e_t): the line through the last two (slope), the
+    least-squares line through the last three moved to pass through e_r (lsq), or the Lagrange
+    parabola through the last three (quadratic; the line when only two exist)."""
+    scheduler.set_timesteps(T)
+    real = []  # (step, noise) of every real cloud call
+    for i, t in enumerate(scheduler.timesteps):
+        if i >= s:
+            eps = edge(scheduler.scale_model_input(x, t), t)
+        elif i < p or (i - p) % (k + 1) == k:
+            eps = cloud(scheduler.scale_model_input(x, t), t)
+            real.append((i, eps))
+        else:
+            points = real[-2:] if rule == "slope" else real[-3:]
+            r, e_r = points[-1]
+            if len(points) == 2:
+                (r1, e_1), _ = points
+                extrapolated = e_r + (e_r - e_1) / (r - r1) * (i - r)
+            elif rule == "lsq":
+                t_bar = sum(tm for tm, _ in points) / 3
+                b = sum((tm - t_bar) * e for tm, e in points) / sum((tm - t_bar) ** 2 for tm, _ in points)
+                extrapolated = e_r + b * (i - r)
+            else:
+                extrapolated = sum(e * torch.prod(torch.tensor([(i - tn) / (tm - tn) for tn, _ in points if tn != tm],
+                                                                dtype=torch.float64)) for tm, e in points)
+            eps = e_r + beta * (extrapolated - e_r)
+        x = scheduler.step(eps, t, x).prev_sample
+    return x
+
+
+@pytest.mark.parametrize("rule", ["slope", "lsq", "quadratic"])
+@pytest.mark.parametrize("trial", range(6))
+def test_extrapolation_rules_match_their_definitions(rule, trial):
+    rng = random.Random(trial)
+    T = rng.choice([10, 20, 50])
+    p = rng.randint(2, T // 2)
+    k = rng.randint(1, 5)
+    beta = rng.choice([0.0, 0.3, 1.0])
+    s = rng.randint(p, T)
+    cloud, edge = SmoothDenoiser(300 + trial), SmoothDenoiser(400 + trial)
+    x = random_latents(trial)
+    strategy = ECDiff(p, k, 0.5, s, rule=rule, beta=beta)
+    result = sample(strategy, sd_ddim_scheduler(), cloud, edge, x, num_steps=T)
+    expected = reference_rules(T, p, k, rule, beta, s, sd_ddim_scheduler(), cloud, edge, x.double())
+    assert rel_err(result.latents, expected) < 1e-5, (T, p, k, beta, s)
+    # float64 latents take the plain-torch path (the kernels take fp32/fp16/bf16 only)
+    result64 = sample(strategy, sd_ddim_scheduler(), cloud, edge, x.double(), num_steps=T)
+    assert rel_err(result64.latents, expected) < 1e-6, (T, p, k, beta, s)
+
+
+@pytest.mark.parametrize("rule", ["slope", "lsq", "quadratic"])
+def test_extrapolation_rules_through_a_generic_scheduler(rule):
+    def make():
+        return EulerDiscreteScheduler(**{k: v for k, v in SD_DDIM_CONFIG.items() if k not in ("clip_sample", "set_alpha_to_one")})
+
+    cloud, edge = SmoothDenoiser(1), SmoothDenoiser(2)
+    x = random_latents(3) * make().init_noise_sigma
+    result = sample(ECDiff(4, 3, 0.5, 16, rule=rule, beta=0.6), make(), cloud, edge, x, num_steps=20)
+    expected = reference_rules(20, 4, 3, rule, 0.6, 16, make(), cloud, edge, x.double())
+    assert rel_err(result.latents, expected) < 1e-5
+
+
+@pytest.mark.parametrize("rule", ["paper", "slope", "lsq", "quadratic"])
+def test_a_rule_resumes_from_any_step(rule):
+    # The state (latent, noise used, gradient, curvature, last real noises) is all a request needs:
+    # stopping at every step, inside approximated runs too, and going on gives the same picture (up
+    # to the rounding of shorter fused runs).
+    cloud = SmoothDenoiser(21)
+    x = random_latents(6)
+    strategy = ECDiff(3, 4, 0.3, 30, rule=rule, beta=0.7)
+    whole = sample(strategy, sd_ddim_scheduler(), cloud, None, x, num_steps=30)
+    sampler = Sampler(strategy, sd_ddim_scheduler(), cloud, None, num_steps=30)
+    state = sampler.initial_state(x)
+    for stop in range(1, 31):
+        state = sampler.run(state, stop)
+    assert rel_err(state.latents, whole.latents) < 1e-6
+
+
+def test_a_fit_refuses_a_state_without_the_real_noises_it_reads():
+    cloud = SmoothDenoiser(5)
+    strategy = ECDiff(3, 2, 0.5, 10, rule="lsq", beta=0.5)
+    sampler = Sampler(strategy, sd_ddim_scheduler(), cloud, None, num_steps=10)
+    state = sampler.run(sampler.initial_state(random_latents(1)), 2)
+    state.real_noises = state.real_noises[:1]
+    with pytest.raises(ValueError, match="reads 3 real noises but the state carries 1"):
+        sampler.run(state, 3)
 
 
 @pytest.mark.parametrize("make_scheduler", [

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD, PlanCounts, StepKind
+from ecdiff.strategies import extrapolation_fit, CloudOnly, ECDiff, EdgeOnly, HybridSD, PlanCounts, StepKind
 
 
 def expected_counts(T, p, k, s):
@@ -50,11 +50,16 @@ def test_baselines():
         (dict(pre_steps=1, k=2, alpha=0.5, switch_step=10), "pre_steps"),
         (dict(pre_steps=2.0, k=2, alpha=0.5, switch_step=10), "pre_steps"),
         (dict(pre_steps=3, k=-1, alpha=0.5, switch_step=10), "k must"),
-        (dict(pre_steps=3, k=2, alpha=0.0, switch_step=10), "alpha"),
+        (dict(pre_steps=3, k=2, alpha=-0.1, switch_step=10), "alpha"),
         (dict(pre_steps=3, k=2, alpha=1.5, switch_step=10), "alpha"),
         (dict(pre_steps=3, k=2, alpha=float("nan"), switch_step=10), "alpha"),
         (dict(pre_steps=3, k=2, alpha=True, switch_step=10), "alpha"),
         (dict(pre_steps=5, k=2, alpha=0.5, switch_step=4), "switch_step"),
+        (dict(pre_steps=3, k=2, alpha=0.5, switch_step=10, rule="cubic", beta=0.5), "unknown extrapolation rule"),
+        (dict(pre_steps=3, k=2, alpha=0.5, switch_step=10, rule="slope"), "needs beta"),
+        (dict(pre_steps=3, k=2, alpha=0.5, switch_step=10, rule="slope", beta=1.5), "beta"),
+        (dict(pre_steps=3, k=2, alpha=0.5, switch_step=10, rule="lsq", beta=float("inf")), "beta"),
+        (dict(pre_steps=3, k=2, alpha=0.5, switch_step=10, rule="paper", beta=-1.0), "beta"),
     ],
 )
 def test_ecdiff_validation(kwargs, message):
@@ -94,3 +99,46 @@ def test_step_rules_carry_the_gradient_rule():
     assert [r.gradient for r in rules] == [None, None, 1.0, None, None, 0.4, None, None, None, None]
     for strategy in (CloudOnly(), EdgeOnly(), HybridSD(4)):
         assert all(r.gradient is None for r in strategy.step_rules(10))
+
+
+@pytest.mark.parametrize("rule, degree", [("slope", 1), ("lsq", 1), ("quadratic", 2)])
+@pytest.mark.parametrize("beta", [0.0, 0.4, 1.0])
+def test_fits_extrapolate_polynomials_of_their_degree_exactly(rule, degree, beta):
+    # Noises on a polynomial of the rule's degree, at unevenly spaced real calls (most recent first):
+    # the fit's approximated noises are e_0 + beta * (poly(t_0 + j) - e_0), j = 1..5.
+    steps = (11, 8, 6)
+    coefficients = (0.7, -0.3, 0.05 if degree == 2 else 0.0)
+    poly = lambda t: sum(c * t**n for n, c in enumerate(coefficients))  # noqa: E731
+    noises = [poly(t) for t in steps]
+    fit = extrapolation_fit(rule, steps, beta)
+    delta = sum(w * e for w, e in zip(fit.slope, noises))
+    curvature = 0.0 if fit.curvature is None else sum(w * e for w, e in zip(fit.curvature, noises))
+    eps = noises[0]
+    for j in range(1, 6):
+        delta += curvature
+        eps += delta
+        assert eps == pytest.approx(noises[0] + beta * (poly(steps[0] + j) - noises[0]), abs=1e-12)
+
+
+def test_lsq_is_a_least_squares_line_and_quadratic_needs_three_points():
+    # Noises off any line: lsq's slope is the regression slope, not the last two's.
+    fit = extrapolation_fit("lsq", (4, 3, 2), 1.0)
+    assert sum(w * e for w, e in zip(fit.slope, (1.0, 5.0, 0.0))) == pytest.approx(0.5)
+    assert extrapolation_fit("quadratic", (5, 4), 0.5) == extrapolation_fit("slope", (5, 4), 0.5)
+    assert extrapolation_fit("slope", (9, 6, 5), 0.6).slope == pytest.approx((0.2, -0.2))
+    with pytest.raises(ValueError, match="at least two"):
+        extrapolation_fit("slope", (3,), 1.0)
+    with pytest.raises(ValueError, match="no fit"):
+        extrapolation_fit("paper", (3, 2), 1.0)
+
+
+def test_step_rules_of_the_other_rules_fit_the_real_calls_so_far():
+    strategy = ECDiff(pre_steps=3, k=2, alpha=0.4, switch_step=9, rule="quadratic", beta=0.5)
+    rules = strategy.step_rules(10)
+    assert tuple(r.kind for r in rules) == strategy.plan(10)
+    # Real calls at 0, 1, 2, 5, 8: the fit is formed at 2 (over 2, 1, 0) and 5 (over 5, 2, 1).
+    assert [i for i, r in enumerate(rules) if r.gradient is not None] == [2, 5]
+    assert rules[2].gradient == extrapolation_fit("quadratic", (2, 1, 0), 0.5)
+    assert rules[5].gradient == extrapolation_fit("quadratic", (5, 2, 1), 0.5)
+    # the paper's rule with alpha 0 is allowed: after the first correction the last real noise is reused
+    assert [r.gradient for r in ECDiff(3, 2, 0.0, 9).step_rules(10)][2:6] == [1.0, None, None, 0.0]

@@ -16,6 +16,8 @@ pre_steps = 7
 k = 2
 alpha = 0.5
 switch_step = 37
+rule = "paper"
+beta = 0.25
 [hybrid]
 cloud_steps = 25
 """
@@ -30,11 +32,11 @@ def test_shipped_config_loads_and_gives_the_paper_defaults_at_50_steps():
 
 def test_step_indexed_defaults_scale_with_num_steps(tmp_path):
     defaults = StrategyDefaults.load(write(tmp_path, PAPER))
-    assert defaults.scaled(50) == StrategyParams(7, 2, 0.5, 37, 25)
+    assert defaults.scaled(50) == StrategyParams(7, 2, 0.5, 37, 25, "paper", 0.25)
     # 10 steps: p = max(2, round(1.4)) = 2, s = round(7.4) = 7, n = round(5.0) = 5
-    assert defaults.scaled(10) == StrategyParams(2, 2, 0.5, 7, 5)
+    assert defaults.scaled(10) == StrategyParams(2, 2, 0.5, 7, 5, "paper", 0.25)
     # 100 steps: doubled
-    assert defaults.scaled(100) == StrategyParams(14, 2, 0.5, 74, 50)
+    assert defaults.scaled(100) == StrategyParams(14, 2, 0.5, 74, 50, "paper", 0.25)
 
 
 def test_explicit_parameters_win_and_are_validated(tmp_path):
@@ -44,17 +46,26 @@ def test_explicit_parameters_win_and_are_validated(tmp_path):
     with pytest.raises(ValueError, match="switch_step"):
         defaults.resolve("ecdiff", 10, {"switch_step": 11})
     with pytest.raises(ValueError, match="alpha"):
-        defaults.resolve("ecdiff", 10, {"alpha": 0.0})
+        defaults.resolve("ecdiff", 10, {"alpha": -0.5})
+    with pytest.raises(ValueError, match="extrapolation rule"):
+        defaults.resolve("ecdiff", 10, {"rule": "cubic"})
+    with pytest.raises(ValueError, match="beta"):
+        defaults.resolve("ecdiff", 10, {"rule": "slope", "beta": 2.0})
+    strategy, params = defaults.resolve("ecdiff", 50, {"rule": "slope", "alpha": 0.0})
+    assert (strategy.rule, strategy.beta, strategy.alpha) == ("slope", 0.25, 0.0) and params.rule == "slope"
     with pytest.raises(ValueError, match="unknown strategy"):
         defaults.resolve("fast", 10, {})
     with pytest.raises(ValueError, match="unknown strategy parameters"):
-        defaults.resolve("ecdiff", 10, {"beta": 1})
+        defaults.resolve("ecdiff", 10, {"gamma": 1})
 
 
 @pytest.mark.parametrize("text, fragment", [
     (PAPER.replace("k = 2", "k = -1"), "k must be"),
     (PAPER.replace("alpha = 0.5", "alpha = 0.5\ngamma = 1"), "unknown keys"),
     (PAPER.replace("cloud_steps = 25", ""), "missing key"),
+    (PAPER.replace('rule = "paper"', ""), "missing key"),
+    (PAPER.replace('rule = "paper"', 'rule = "cubic"'), "extrapolation rule"),
+    (PAPER.replace("beta = 0.25", "beta = 1.5"), "beta"),
     (PAPER.replace("switch_step = 37", "switch_step = 51"), "switch_step"),
     ("num_steps = [", "strategy config"),
 ])
@@ -69,7 +80,8 @@ def test_missing_config_file_says_where(tmp_path):
 
 
 def test_written_config_reads_back_with_its_header_as_comments(tmp_path):
-    defaults = StrategyDefaults(40, StrategyParams(pre_steps=5, k=3, alpha=0.35, switch_step=30, cloud_steps=20))
+    defaults = StrategyDefaults(40, StrategyParams(pre_steps=5, k=3, alpha=0.35, switch_step=30, cloud_steps=20,
+                                                   rule="quadratic", beta=0.5))
     path = defaults.write(tmp_path / "sub" / "strategy.toml", "found by a test\nsecond line")
     text = path.read_text()
     assert text.startswith("# found by a test\n# second line\n")
@@ -78,5 +90,5 @@ def test_written_config_reads_back_with_its_header_as_comments(tmp_path):
 
 
 def test_an_integer_alpha_is_written_as_a_float(tmp_path):
-    defaults = StrategyDefaults(50, StrategyParams(7, 2, 1, 37, 25))
+    defaults = StrategyDefaults(50, StrategyParams(7, 2, 1, 37, 25, "paper", 0.0))
     assert "alpha = 1.0\n" in defaults.to_toml("")

@@ -92,6 +92,23 @@ def test_refiner_strength_sources(pair):
         plain.refine(PROMPTS[0], 1, 0, latents)
 
 
+@pytest.mark.parametrize("rule", ["slope", "lsq", "quadratic"])
+def test_an_approximated_refinement_with_each_extrapolation_rule(pair, rule):
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    config = RefineConfig(num_steps=20, k=2, rule=rule, beta=0.5)
+    refined = Refiner(pair.cloud, pair.guidance, config).refine(PROMPTS[0], 1, 1, latents, strength=0.6, approximate=True)
+    # start 8 of 20: real calls 8, 9, 10, then k = 2 approximated steps per real call: 13, 16, 19
+    assert (refined.start_step, refined.cloud_calls, refined.approx_steps) == (8, 6, 6)
+    paper = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=20, k=2)).refine(
+        PROMPTS[0], 1, 1, latents, strength=0.6, approximate=True)
+    assert not torch.equal(refined.latents, paper.latents)  # the rule is the one that ran
+    if rule != "slope":  # the slope rule reads two real noises: pre_steps 2 is enough
+        with pytest.raises(ValueError, match="needs pre_steps >= 3"):
+            RefineConfig(pre_steps=2, rule=rule, beta=0.5)
+    with pytest.raises(ValueError, match="needs beta"):
+        RefineConfig(rule=rule)
+
+
 def test_a_session_keeps_the_largest_u64_seed_end_to_end(pair, tmp_path):
     seed = 2**64 - 1
     config = StoreConfig(path=tmp_path / "s.sqlite")

@@ -28,7 +28,8 @@ def cloud():
 
 
 def runs(cloud):
-    """Requests that differ in strategy, steps, guidance, seed, prompt and kind (txt2img, img2img)."""
+    """Requests that differ in strategy, extrapolation rule, steps, guidance, seed, prompt and kind
+    (txt2img, img2img)."""
     return [
         prepare_run(ECDiff(2, 2, 0.4, 7), prompts=PROMPTS[0], num_steps=8, guidance=3.0, cloud=cloud, seeds=1),
         prepare_run(CloudOnly(), prompts=PROMPTS[1], num_steps=6, guidance=1.0, cloud=cloud, seeds=2),
@@ -36,6 +37,8 @@ def runs(cloud):
         prepare_run(CloudOnly(), prompts=PROMPTS[3], num_steps=10, guidance=3.0, cloud=cloud,
                     img2img=Img2ImgStart(torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(9)),
                                          round_noise(4, 1, (1, 4, 8, 8)), 0.5)),
+        *(prepare_run(ECDiff(3, 2, 0.0, 10, rule=rule, beta=0.6), prompts=PROMPTS[n], num_steps=12, guidance=3.0,
+                      cloud=cloud, seeds=10 + n) for n, rule in enumerate(("slope", "lsq", "quadratic"))),
     ]
 
 

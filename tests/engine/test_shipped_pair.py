@@ -1,19 +1,16 @@
 """The engine on the shipped cloud model: batched results equal unbatched ones up to batched rounding,
 stated as image SSIM >= 0.999 on the decoded pictures (the exactness the engine promises)."""
 
-import queue
-
 import torch
 
-from ecdiff.engine.config import EngineConfig
-from ecdiff.engine.core import DenoisingEngine
-from ecdiff.engine.work import EngineResult, EngineWork
+from ecdiff.engine.work import EngineResult
 from ecdiff.images import decode_images
 from ecdiff.loading import load_pair
 from ecdiff.metrics.convert import stack_images
 from ecdiff.metrics.ssim import ssim
 from ecdiff.preparation import prepare_run
 from ecdiff.strategies import CloudOnly, ECDiff
+from support.batched import run_batched
 
 PROMPTS = ["a small red circle at the top left on a white background",
            "a large blue square in the middle on a black background",
@@ -26,16 +23,9 @@ def test_batched_pictures_match_unbatched_on_the_shipped_pair():
     runs = [prepare_run(ECDiff(4, 2, 0.4, STEPS) if i % 2 else CloudOnly(), prompts=prompt, num_steps=STEPS,
                         guidance=pair.guidance, cloud=pair.cloud, seeds=100 + i) for i, prompt in enumerate(PROMPTS)]
     alone = [run.sample().latents for run in runs]
-    engine = DenoisingEngine(pair.cloud.unet, EngineConfig(max_batch=3, max_running=3))
-    ends = queue.Queue()
-    try:
-        for index, run in enumerate(runs):
-            engine.submit(EngineWork(run, STEPS, lambda r, x: None, lambda end, i=index: ends.put((i, end))))
-        batched = dict(ends.get(timeout=300) for _ in runs)
-    finally:
-        engine.close()
+    stats, batched = run_batched(pair.cloud.unet, runs, STEPS, timeout=300)
     assert all(isinstance(end, EngineResult) for end in batched.values())
-    assert max(engine.stats.batch_sizes) == 3
+    assert max(stats.batch_sizes) == 3
     for i, expected in enumerate(alone):
         got = batched[i].state.latents
         torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3)

@@ -92,7 +92,8 @@ def services_case() -> dict[str, torch.Tensor]:
     from ecdiff.wire.tensors import from_proto
     from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 
-    params = {"ecdiff": dict(pre_steps=2, k=2, alpha=0.5, switch_step=6), "hybrid": dict(cloud_steps=3),
+    # the paper's rule named: the recording predates the rules, and the config's default may change
+    params = {"ecdiff": dict(pre_steps=2, k=2, alpha=0.5, switch_step=6, rule="paper"), "hybrid": dict(cloud_steps=3),
               "cloud": {}, "edge": {}}
     out = {}
     models = load_model("cloud", "tiny"), load_model("edge", "tiny")
@@ -105,7 +106,7 @@ def services_case() -> dict[str, torch.Tensor]:
                 request = edge_pb2.GenerateRequest(
                     prompt=PROMPT, seed=SEED, num_steps=8, strategy=name,
                     params=strategy_pb2.StrategyParams(**values), return_latents=True,
-                    transfer_dtype=tensor_pb2.DTYPE_FLOAT32)
+                    transfer_dtype=tensor_pb2.DTYPE_FLOAT32, transfer_encoding=tensor_pb2.ENCODING_RAW)
                 result = list(edge.Generate(request, timeout=120))[-1].result
                 out[f"generate/{name}/latents"] = from_proto(result.latents, max_elements=10**6)
                 out[f"generate/{name}/png"] = _png(result.image_png)

@@ -6,7 +6,7 @@ import torch
 from ecdiff.kernels import correct_step
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-SMALL_SHAPES = [(1,), (7,), (4, 64, 64)]
+SMALL_SHAPES = [(1,), (7,), (4, 64, 64), (1, 3, 4, 6, 10)]  # the last: video latents [B, F, C, H, W]
 BIG_SHAPES = [(1000003,), (2, 4, 128, 128), (16, 13, 60, 90)]
 FP32_UNIT_ROUNDOFF = 2.0**-24
 GUIDANCE, ALPHA, F, G = 7.5, 0.7, 1.08, 0.21  # CFG scale of SD; f, g of a mid-schedule DDIM step

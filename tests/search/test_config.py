@@ -14,7 +14,11 @@ def test_defaults_are_the_papers():
 @pytest.mark.parametrize("kwargs,match", [
     ({"alpha_start": 0.55}, "alpha_start"),
     ({"alpha_grid": (0.5, 0.3)}, "strictly increasing"),
-    ({"alpha_grid": (0.5, 1.5)}, r"\(0, 1\]"),
+    ({"alpha_grid": (0.5, 1.5)}, r"\[0, 1\]"),
+    ({"beta_grid": (-0.1, 0.5)}, r"\[0, 1\]"),
+    ({"beta_start": 0.55}, "beta_start"),
+    ({"rules": ("paper", "cubic")}, "rules"),
+    ({"rules": ()}, "rules"),
     ({"k_grid": ()}, "must not be empty"),
     ({"k_grid": (0, 1)}, ">= 1"),
     ({"s_grid": (30, 60), "s_start": 30}, "s_grid value 60"),
@@ -41,14 +45,18 @@ def test_config_from_toml(tmp_path):
 
 def test_params_go_through_the_strategy_config_format(tmp_path):
     params = ECDiffParams(num_steps=50, pre_steps=7, k=3, alpha=0.45, switch_step=33)
-    base = StrategyDefaults(50, StrategyParams(7, 2, 0.5, 37, 25))
+    base = StrategyDefaults(50, StrategyParams(7, 2, 0.5, 37, 25, "paper", 0.2))
     params.to_defaults(base).write(tmp_path / "strategy.toml", "found by a test")
     loaded = StrategyDefaults.load(tmp_path / "strategy.toml")
-    assert loaded.params == StrategyParams(7, 3, 0.45, 33, 25)  # HybridSD's value kept from the base
+    # HybridSD's value and beta (the paper's rule sets none) kept from the base
+    assert loaded.params == StrategyParams(7, 3, 0.45, 33, 25, "paper", 0.2)
     assert ECDiffParams.from_defaults(loaded) == params
     # At another step count the config's values are scaled as the services scale them: p = max(2, round(1.4)),
     # s = round(6.6).
     assert ECDiffParams.from_defaults(loaded, 10) == ECDiffParams(10, 2, 3, 0.45, 7)
+    slope = params.replace(rule="slope", beta=0.1)
+    slope.to_defaults(base).write(tmp_path / "slope.toml", "found by a test")
+    assert ECDiffParams.from_defaults(StrategyDefaults.load(tmp_path / "slope.toml")) == slope
     with pytest.raises(ValueError, match="switch_step"):
         ECDiffParams(num_steps=20, pre_steps=7, k=2, alpha=0.5, switch_step=37)
 

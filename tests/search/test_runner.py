@@ -48,13 +48,16 @@ def test_run_writes_points_path_and_config_and_reuses_cache(tmp_path):
     config = SearchConfig(weights=(1.0, 0.0, 0.0))
     first = TableEvaluator()
     outcome = run_search(config, first, tmp_path / "cache", tmp_path / "out1")
-    assert (outcome.best.k, outcome.best.alpha, outcome.best.switch_step) == (3, 0.7, 33)
+    # every rule scores alike here except through alpha, which only the paper's rule reads: it wins
+    assert (outcome.best.rule, outcome.best.k, outcome.best.alpha, outcome.best.switch_step) == ("paper", 3, 0.7, 33)
     assert first.calibrations == 1
-    keys = [(p.k, p.alpha, p.switch_step) for p in first.calls]
+    keys = [(p.rule, p.k, p.alpha if p.rule == "paper" else p.beta, p.switch_step) for p in first.calls]
     assert len(keys) == len(set(keys))  # each point measured once, even where the walk revisits it
+    assert {p.rule for p in first.calls} == {"paper", "slope", "lsq", "quadratic"}
 
     points = [json.loads(line) for line in (tmp_path / "out1" / "points.jsonl").read_text().splitlines()]
-    assert [(p["params"]["k"], p["params"]["alpha"], p["params"]["switch_step"]) for p in points] == keys
+    assert [(p["params"]["rule"], p["params"]["k"], p["params"]["alpha" if p["params"]["rule"] == "paper" else "beta"],
+             p["params"]["switch_step"]) for p in points] == keys
     assert not any(p["from_cache"] for p in points)
     path = json.loads((tmp_path / "out1" / "path.json").read_text())
     assert path["result"]["params"] == outcome.best.as_dict()
@@ -94,7 +97,8 @@ class DriftingClock(TableEvaluator):
 
 
 def test_points_of_equal_work_are_ranked_by_ssim_not_by_their_stopwatch(tmp_path):
-    config = SearchConfig(k_grid=(2,), s_grid=(35,), s_start=35)
+    config = SearchConfig(k_grid=(2,), s_grid=(35,), s_start=35, rules=("paper",),
+                          alpha_grid=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9))
     outcome = run_search(config, DriftingClock(), tmp_path / "c", tmp_path / "o")
     points = [json.loads(line) for line in (tmp_path / "o" / "points.jsonl").read_text().splitlines()]
     alpha_points = [p for p in points if p["params"]["switch_step"] == 30]

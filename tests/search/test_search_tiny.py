@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from ecdiff.cli import main
 from ecdiff.loading import load_pair
 from ecdiff.metrics import ssim, stack_images
@@ -58,3 +60,22 @@ def test_search_command_writes_and_installs_a_strategy_config(tmp_path):
     assert ECDiffParams.from_defaults(loaded).as_dict() == result
     # HybridSD is not searched: its value comes from the shipped config, scaled to 8 steps.
     assert loaded.params.cloud_steps == StrategyDefaults.load().scaled(8).cloud_steps
+
+
+@pytest.mark.parametrize("family", ["sd1", "cogvideox"])
+def test_search_command_on_a_family_folder_pair(tmp_path, family_folders, family):
+    """SD-1.x folders (CLIP, a BK-SDM-style edge) and CogVideoX-class video folders (SSIM per frame,
+    averaged) by path go through the same search command."""
+    (tmp_path / "prompts.txt").write_text("a red circle\nthe blue\n")
+    (tmp_path / "search.toml").write_text("[search]\nnum_steps = 6\npre_steps = 2\nk_grid = [1]\nalpha_grid = [0.5]\n"
+                                          "alpha_start = 0.5\nstage1_switch = 4\ns_grid = [4, 5]\ns_start = 4\n")
+    folders = family_folders[family]
+    args = ["search", "--cloud-model", str(folders["cloud"]), "--edge-model", str(folders["edge"]), "--torch-threads",
+            "1", "--prompts", str(tmp_path / "prompts.txt"), "--config", str(tmp_path / "search.toml"), "--out",
+            str(tmp_path / "out")]
+    assert main(args) == 0
+    points = [json.loads(line) for line in (tmp_path / "out" / "points.jsonl").read_text().splitlines()]
+    assert {p["params"]["switch_step"] for p in points} == {4, 5}
+    assert all(0.0 < p["measurement"]["ssim"] <= 1.0 for p in points)
+    header = (tmp_path / "out" / "strategy.toml").read_text().splitlines()[:3]
+    assert any(f"{family}-cloud+" in line for line in header)

@@ -22,7 +22,7 @@ from ecdiff.services.process import ServiceProcess
 from ecdiff.services.server import start_edge
 from ecdiff.wire.tensors import from_proto
 from ecdiff.strategies import EdgeOnly, HybridSD
-from ecdiff.v1 import edge_pb2, edge_pb2_grpc
+from ecdiff.v1 import edge_pb2, edge_pb2_grpc, tensor_pb2
 from support.pace import child_env
 from support.unet_calls import wait_until
 
@@ -77,7 +77,8 @@ def test_cloud_process_killed_mid_stream(tiny_pair, reference, loop, gated_cloud
         edge = on(loop, start_edge(EdgeConfig(port=0, cloud=cloud.target, checkpoint_every=2), tiny_pair[1]))
         with grpc.insecure_channel(edge.target) as channel:
             call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(edge_pb2.GenerateRequest(
-                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True), timeout=300)
+                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True,
+                transfer_encoding=tensor_pb2.ENCODING_RAW), timeout=300)  # exact: compared with the core
             events = []
             for event in call:
                 events.append(event)
@@ -112,7 +113,8 @@ def test_sigterm_stops_the_cloud_within_its_grace_period_and_the_edge_still_answ
             watch = health_pb2_grpc.HealthStub(cloud_channel).Watch(health_pb2.HealthCheckRequest(service=""))
             health = [next(watch).status]
             call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(edge_pb2.GenerateRequest(
-                prompt=PROMPT, seed=5, num_steps=100, strategy="cloud", return_latents=True), timeout=300)
+                prompt=PROMPT, seed=5, num_steps=100, strategy="cloud", return_latents=True,
+                transfer_encoding=tensor_pb2.ENCODING_RAW), timeout=300)  # exact: compared with the core
             events, signalled = [], False
             for event in call:
                 events.append(event)
@@ -153,7 +155,8 @@ def test_cloud_stalled_mid_stream_times_out_and_the_edge_finishes(tiny_pair, ref
                                               cloud_event_timeout_s=timeout_s), tiny_pair[1]))
         with grpc.insecure_channel(edge.target) as channel:
             call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(edge_pb2.GenerateRequest(
-                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True), timeout=300)
+                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True,
+                transfer_encoding=tensor_pb2.ENCODING_RAW), timeout=300)  # exact: compared with the core
             events, stopped_at, resumed_at = [], None, None
             for event in call:
                 events.append(event)

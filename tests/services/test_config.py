@@ -27,6 +27,7 @@ def test_precedence_defaults_file_environment_flags(tmp_path):
     ("", {"ECDIFF_EDGE_BANDWIDTH_MBPS": "fast"}, "BANDWIDTH_MBPS"),
     ("", {"ECDIFF_EDGE_LATENCY_MS": "-1"}, "latency_ms must be >= 0"),
     ("[edge]\ncloud = 'nowhere'\n", {}, "HOST:PORT"),
+    ("", {"ECDIFF_EDGE_TRANSFER_ENCODING": "zip"}, r"transfer_encoding must be one of \['int8', 'raw'\]"),
     ("[edge\n", {}, "services config"),
 ])
 def test_bad_configuration_is_refused(tmp_path, section, env, fragment):
@@ -60,3 +61,29 @@ def test_serve_help_offers_only_the_roles_flags(capsys, role, own, other):
         parser.parse_args(["serve", role, "--help"])
     text = capsys.readouterr().out
     assert own in text and other not in text
+
+
+def test_ray_settings_from_flags_file_and_environment(tmp_path):
+    path = tmp_path / "services.toml"
+    path.write_text("[cloud]\nray = true\nreplicas = 2\nmin_replicas = 1\nmax_replicas = 4\n")
+    env = {"ECDIFF_CLOUD_REPLICA_CPUS": "0.5", "ECDIFF_CLOUD_RAY_ADDRESS": "auto"}
+    config = load_config(CloudConfig, "cloud", {"replica_gpus": 1.0}, str(path), environ=env)
+    ray = config.ray_config()
+    assert config.ray and ray.autoscaling and (ray.min_replicas, ray.replicas, ray.max_replicas) == (1, 2, 4)
+    assert (ray.replica_cpus, ray.replica_gpus, ray.address) == (0.5, 1.0, "auto")
+    assert not CloudConfig().ray and not CloudConfig().ray_config().autoscaling
+    assert {"ray", "replicas"} <= {f.name for f in fields(CloudConfig)} - {f.name for f in fields(EdgeConfig)}
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"replicas": 0}, "replicas must be >= 1"),
+    ({"replica_cpus": 0.0}, "replica_cpus must be > 0"),
+    ({"replica_gpus": -1.0}, "replica_gpus must be >= 0"),
+    ({"min_replicas": 1}, "go together"),
+    ({"min_replicas": 3, "max_replicas": 4, "replicas": 2}, "min_replicas <= replicas <= max_replicas"),
+    ({"target_ongoing_requests": 0.0}, "target_ongoing_requests must be > 0"),
+    ({"ray_app": " "}, "app must not be empty"),
+])
+def test_bad_ray_settings_are_refused(values, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        CloudConfig(**values)

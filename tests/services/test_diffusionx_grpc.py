@@ -3,6 +3,7 @@ client written against protos/ would), on the tiny random pair; results checked 
 in-process core."""
 
 import sqlite3
+import struct
 
 import grpc
 import pytest
@@ -17,6 +18,8 @@ from ecdiff.diffusionx.rounds import RoundSpec, run_round
 from ecdiff.diffusionx.store import StoreConfig
 from ecdiff.strategies import ECDiff
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc, tensor_pb2
+from support.edges import extra_edge
+from support.tampering_cloud import tampering_cloud
 from support.unet_calls import UNetCalls, wait_until
 
 PREVIEW, REFINE = 6, 8
@@ -182,3 +185,45 @@ def test_sessions_share_the_edges_slots_and_a_full_edge_is_resource_exhausted(ti
             held.release.set()
             assert result_of(first)[1].summary.round == 0
         channel.close()
+
+
+def _preview_then_finalize(services, edge_model, cloud_target, **finalize):
+    """On an edge whose cloud is `cloud_target`: round 0 with its latent, then Finalize's events."""
+    with extra_edge(services, edge_model, cloud=cloud_target, predictors="none", preview_steps=PREVIEW,
+                    session_db=":memory:") as edge, grpc.insecure_channel(edge.target) as channel:
+        client = diffusionx_pb2_grpc.EdgeSessionsStub(channel)
+        _, first = result_of(client.StartSession(diffusionx_pb2.StartSessionRequest(
+            prompt=PROMPTS[0], seed=5, return_latents=True)))
+        return first, list(client.Finalize(diffusionx_pb2.FinalizeRequest(
+            session_id=first.session_id, return_latents=True, **finalize), timeout=60))
+
+
+def test_finalize_with_the_cloud_down_returns_the_last_preview_marked_degraded(tiny_pair, dead_target):
+    with start(tiny_pair, ":memory:") as services:
+        preview, events = _preview_then_finalize(services, tiny_pair[1], dead_target)
+    notices = [e.notice.message for e in events if e.HasField("notice")]
+    final = events[-1].result
+    s = final.summary
+    assert s.degraded and "the cloud could not refine: UNAVAILABLE" in s.degraded_reason
+    assert notices == [s.degraded_reason] and s.degraded_reason.endswith("returned the last preview")
+    assert (s.round, s.strength_source, s.steps_run, s.cloud_calls) == (1, "preview", 0, 0)
+    assert torch.equal(latents(final), latents(preview)) and final.image_png == preview.image_png
+
+
+def test_finalize_with_the_cloud_down_fails_when_the_request_requires_the_cloud(tiny_pair, dead_target):
+    with start(tiny_pair, ":memory:") as services, pytest.raises(grpc.RpcError) as info:
+        _preview_then_finalize(services, tiny_pair[1], dead_target, require_cloud=True)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "require_cloud is set" in info.value.details()
+
+
+def test_a_nan_refinement_from_the_cloud_is_not_decoded_the_preview_comes_back_degraded(tiny_pair):
+    def tamper(event):
+        if event.HasField("refined"):
+            event.refined.latents.data = struct.pack("<f", float("nan")) + event.refined.latents.data[4:]
+        return event
+
+    with start(tiny_pair, ":memory:") as services, tampering_cloud(services, tamper) as liar:
+        preview, events = _preview_then_finalize(services, tiny_pair[1], liar)
+    s = events[-1].result.summary
+    assert s.degraded and "the cloud sent a malformed latent: refined.latents: contains NaN" in s.degraded_reason
+    assert torch.equal(latents(events[-1].result), latents(preview))

@@ -7,7 +7,7 @@ import pytest
 
 from ecdiff.diffusionx.store import SessionNotFound
 from ecdiff.services.admission import Busy
-from ecdiff.services.errors import RpcError, status_codes
+from ecdiff.services.errors import MAX_DETAILS_BYTES, RpcError, status_codes
 from ecdiff.services.recovery import CloudRequired
 from ecdiff.wire.tensors import TensorError
 
@@ -70,3 +70,14 @@ def test_mapped_exceptions_abort_with_their_code_and_message(run, exc, code):
 def test_other_exceptions_propagate(run):
     with pytest.raises(KeyError):  # a bug, not the caller's fault: gRPC reports UNKNOWN
         run(KeyError("bug"), FakeContext())
+
+
+@pytest.mark.parametrize("run", [_unary, _streaming])
+def test_a_long_message_is_cut_to_what_a_trailer_carries(run):
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        run(ValueError("unknown session '" + "字" * 5000 + "'"), context)
+    code, details = context.status
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("unknown session '字") and details.endswith("(15018 bytes, cut)")
+    assert len(details.split("...")[0].encode()) <= MAX_DETAILS_BYTES

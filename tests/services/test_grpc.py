@@ -29,7 +29,7 @@ STEPS = 8
 EDGE_SERVICE = "ecdiff.v1.EdgeDenoiser"
 CLOUD_SERVICE = "ecdiff.v1.CloudDenoiser"
 STRATEGIES = {
-    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6)),
+    "ecdiff": (ECDiff(2, 2, 0.5, 6), dict(pre_steps=2, k=2, alpha=0.5, switch_step=6, rule="paper")),
     "hybrid": (HybridSD(3), dict(cloud_steps=3)),
     "cloud": (CloudOnly(), {}),
     "edge": (EdgeOnly(), {}),
@@ -55,7 +55,9 @@ def cloud_stub(services):
 
 
 def request(strategy="ecdiff", steps=STEPS, prompt="a small red circle at the top left", seed=7, **fields):
+    """Raw (exact) latents unless the test asks otherwise: the edge's default is int8."""
     params = fields.pop("params", STRATEGIES[strategy][1] if strategy in STRATEGIES else {})
+    fields.setdefault("transfer_encoding", tensor_pb2.ENCODING_RAW)
     return edge_pb2.GenerateRequest(prompt=prompt, seed=seed, num_steps=steps, strategy=strategy,
                                     params=strategy_pb2.StrategyParams(**params), **fields)
 
@@ -101,6 +103,23 @@ def test_every_strategy_equals_the_in_process_core(edge_stub, tiny_pair, referen
     assert s.total_seconds >= s.edge_compute_seconds + s.decode_seconds
 
 
+@pytest.mark.parametrize("rule", ["paper", "slope", "lsq", "quadratic"])
+def test_every_extrapolation_rule_equals_the_in_process_core(edge_stub, cloud_stub, reference, rule):
+    # p 3, k 2, s 7 of 8 steps: real calls 0, 1, 2, 5, approximated 3, 4, 6; the rule's fits at 2 and 5
+    # (the quadratic's second one with a curvature), alpha 0 for the paper's rule.
+    params = dict(pre_steps=3, k=2, alpha=0.0, switch_step=7, rule=rule, beta=0.6)
+    strategy = ECDiff(3, 2, 0.0, 7, rule=rule, beta=0.6)
+    expected = reference(strategy, "a small red circle at the top left", 7, STEPS)
+    _, result = collect(edge_stub.Generate(request(params=params, return_latents=True,
+                                                   transfer_dtype=tensor_pb2.DTYPE_FLOAT32)))
+    assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents)
+    assert (result.summary.cloud_calls, result.summary.approx_steps) == (4, 3)
+    handoff = list(cloud_stub.Denoise(cloud_pb2.DenoiseRequest(
+        prompt="a small red circle at the top left", seed=7, num_steps=STEPS, strategy="ecdiff",
+        params=strategy_pb2.StrategyParams(**params))))[-1].handoff
+    assert torch.equal(from_proto(handoff.latents, max_elements=1 << 16), expected.handoff)
+
+
 def test_edge_previews_are_small_pngs(edge_stub):
     events, _ = collect(edge_stub.Generate(request("hybrid", preview_every=2)))
     previews = [e.progress for e in events if e.HasField("progress") and e.progress.preview_png]
@@ -123,6 +142,36 @@ def test_lossy_transfer_stays_within_tolerance_and_halves_the_latent_bytes(edge_
     # Smaller on the wire: the handoff's 1x4x8x8 latent in 2 bytes an element instead of 4.
     s, s32 = result.summary, lossless.summary
     assert s.bytes_to_cloud == s32.bytes_to_cloud and s32.bytes_from_cloud - s.bytes_from_cloud >= 4 * 8 * 8 * 2
+
+
+def test_int8_transfer_quarters_the_latent_bytes_and_stays_close_to_the_exact_result(edge_stub, reference):
+    _, result = collect(edge_stub.Generate(request("hybrid", transfer_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL,
+                                                   return_latents=True)))
+    _, lossless = collect(edge_stub.Generate(request("hybrid", transfer_encoding=tensor_pb2.ENCODING_RAW)))
+    got = from_proto(result.latents, max_elements=1 << 16)
+    expected = reference(HybridSD(3), "a small red circle at the top left", 7, STEPS).latents
+    # Each handoff value is within half a step (its channel's absmax / 254) of the exact one; the 5
+    # remaining DDIM steps keep the error at that order: 0.6 % of the norm measured here, 5x headroom.
+    rel = float((got - expected).norm() / expected.norm())
+    assert 0 < rel < 0.03, rel
+    # The 1x4x8x8 handoff: 256 bytes of codes and 4 scales instead of 1024 bytes of float32.
+    assert lossless.summary.bytes_from_cloud - result.summary.bytes_from_cloud >= 1024 - 256 - 4 * 4 - 8
+
+
+def test_the_edges_default_transfer_is_int8(edge_stub):
+    unset = request("hybrid")
+    unset.ClearField("transfer_encoding")
+    _, default = collect(edge_stub.Generate(unset))
+    _, int8 = collect(edge_stub.Generate(request("hybrid", transfer_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL)))
+    assert default.summary.bytes_from_cloud == int8.summary.bytes_from_cloud
+    assert default.image_png == int8.image_png
+
+
+def test_an_int8_handoff_produced_elsewhere_is_accepted(cloud_stub, edge_stub):
+    handoff = denoise(cloud_stub, latents_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL)[-1].handoff
+    assert handoff.latents.encoding == tensor_pb2.ENCODING_INT8_PER_CHANNEL and len(handoff.latents.data) == 4 * 8 * 8
+    _, result = collect(edge_stub.ContinueFromHandoff(edge_pb2.ContinueRequest(handoff=handoff)))
+    assert result.image_png
 
 
 def denoise(cloud_stub, strategy="hybrid", **fields):
@@ -164,6 +213,8 @@ def tampered(handoff, **changes):
     ({"scheduler_class": "EulerDiscreteScheduler"}, grpc.StatusCode.FAILED_PRECONDITION, "scheduler mismatch"),
     ({"text_encoder__sha256": "f" * 64}, grpc.StatusCode.FAILED_PRECONDITION, "text encoder mismatch"),
     ({"latents__shape": [1, 4, 16, 4]}, grpc.StatusCode.FAILED_PRECONDITION, "latent shape mismatch"),
+    ({"added_conditioning": "text_time"}, grpc.StatusCode.FAILED_PRECONDITION, "added conditioning mismatch"),
+    ({"vae_sha256": "a" * 64}, grpc.StatusCode.FAILED_PRECONDITION, "VAE mismatch"),
     ({"timesteps": list(range(STEPS))}, grpc.StatusCode.FAILED_PRECONDITION, "timesteps mismatch"),
     ({"latents__data": b"\0" * 7}, grpc.StatusCode.INVALID_ARGUMENT, "bytes do not match"),
     ({"step": 2}, grpc.StatusCode.INVALID_ARGUMENT, "not the strategy's switch step"),
@@ -186,13 +237,17 @@ BAD_INPUTS = [
     (dict(strategy="turbo", params={}), "unknown strategy 'turbo'"),
     (dict(params=dict(pre_steps=1)), "pre_steps (p) must be an integer >= 2"),
     (dict(params=dict(k=-1)), "k must be an integer >= 0"),
-    (dict(params=dict(alpha=0.0)), "alpha must be in (0, 1]"),
-    (dict(params=dict(alpha=1.5)), "alpha must be in (0, 1]"),
+    (dict(params=dict(alpha=-0.1)), "alpha must be in [0, 1]"),
+    (dict(params=dict(alpha=1.5)), "alpha must be in [0, 1]"),
+    (dict(params=dict(rule="cubic")), "unknown extrapolation rule 'cubic'; expected one of paper, slope, lsq, quadratic"),
+    (dict(params=dict(rule="slope", beta=1.5)), "beta must be in [0, 1]"),
+    (dict(params=dict(rule="lsq", beta=float("inf"))), "beta must be a finite number"),
     (dict(params=dict(alpha=float("nan"))), "alpha must be a finite number"),
     (dict(params=dict(switch_step=STEPS + 1)), "must be <= num_steps"),
     (dict(params=dict(pre_steps=5, switch_step=3)), "must be >= pre_steps"),
     (dict(strategy="hybrid", params=dict(cloud_steps=STEPS + 1)), "cloud_steps (9) must be <= num_steps (8)"),
     (dict(transfer_dtype=42), "unknown dtype 42"),
+    (dict(transfer_encoding=5), "unknown encoding 5; this peer knows ENCODING_RAW (0) and ENCODING_INT8_PER_CHANNEL (1)"),
 ]
 
 
@@ -210,6 +265,7 @@ def test_bad_input_is_invalid_argument_before_any_model_runs(edge_stub, tiny_pai
     (dict(prompt="", num_steps=STEPS, strategy="cloud"), "prompt is empty"),
     (dict(prompt="x", num_steps=0, strategy="cloud"), "num_steps must be in"),
     (dict(prompt="x", num_steps=STEPS, strategy="cloud", latents_dtype=7), "unknown dtype 7"),
+    (dict(prompt="x", num_steps=STEPS, strategy="cloud", latents_encoding=2), "unknown encoding 2"),
 ])
 def test_cloud_refuses_bad_input(cloud_stub, fields, fragment):
     with pytest.raises(grpc.RpcError) as info:
@@ -223,6 +279,28 @@ def test_oversized_message_is_resource_exhausted_and_the_server_keeps_serving(ed
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     _, result = collect(edge_stub.Generate(request("edge", steps=2)))
     assert result.image_png
+
+
+@pytest.mark.parametrize("method", ["/ecdiff.v1.EdgeDenoiser/Generate", "/ecdiff.v1.CloudDenoiser/GetModelInfo"])
+def test_bytes_that_are_not_a_request_are_invalid_argument_not_unknown(services, method):
+    """Found by the fuzzer (test_fuzz.py): gRPC's own deserializer ended such calls as UNKNOWN."""
+    target = services.edge_target if "Edge" in method else services.cloud_target
+    with grpc.insecure_channel(target) as channel:
+        call = (channel.unary_unary if method.endswith("GetModelInfo") else channel.unary_stream)(method)
+        with pytest.raises(grpc.RpcError) as info:
+            result = call(b"\xff\xff\xff", timeout=30)
+            list(result) if not method.endswith("GetModelInfo") else result
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("malformed request (3 bytes): Error parsing message")
+
+
+def test_a_refusal_echoing_a_huge_value_reaches_the_client_cut(edge_stub):
+    """Found by the fuzzer: an error naming a 100 KB strategy made trailers the client drops
+    (RESOURCE_EXHAUSTED "Stream removed") instead of the INVALID_ARGUMENT."""
+    with pytest.raises(grpc.RpcError) as info:
+        list(edge_stub.Generate(request(strategy="x" * 100_000, params={}), timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("unknown strategy 'xxx") and "bytes, cut)" in info.value.details()
 
 
 def test_health_and_reflection(services):

@@ -47,8 +47,18 @@ def test_broke_after_a_checkpoint_finishes_from_it_on_the_edge():
 def test_broke_before_any_latent_is_edge_only():
     plan = _plan(_valid(cloud_steps=6), CloudStreamTally(events=2, failure="UNAVAILABLE: gone"), require_cloud=True)
     assert (plan.job.strategy, plan.job.start, plan.job.latents) == (EdgeOnly(), 0, None)
-    assert plan.degraded_reason == (f"cloud {CLOUD} stream broke before any latent arrived (UNAVAILABLE: gone); "
+    assert plan.degraded_reason == (f"cloud {CLOUD} sent no usable latent (UNAVAILABLE: gone); "
                                     "generated edge-only")
+
+
+def test_latents_that_proved_unusable_are_dropped_and_the_edge_generates_alone():
+    handoff = ReceivedHandoff(step=4, latents=LATENTS, guidance=5.5, cloud_calls=4, approx_steps=0,
+                              compute_seconds=1.0, model_name="cloud")
+    tally = CloudStreamTally(handoff=handoff, checkpoint=(3, LATENTS), events=5)
+    tally.distrust("NaN from the cloud's latent")
+    plan = _plan(_valid(cloud_steps=6), tally, require_cloud=True)
+    assert (plan.job.strategy, plan.job.start, plan.job.latents) == (EdgeOnly(), 0, None)
+    assert plan.degraded_reason == f"cloud {CLOUD} sent no usable latent (NaN from the cloud's latent); generated edge-only"
 
 
 def test_unreachable_without_require_cloud_is_edge_only_with_a_notice():

@@ -20,13 +20,16 @@ pre_steps = 3
 k = 1
 alpha = 0.25
 switch_step = 9
+rule = "slope"
+beta = 0.125
 [hybrid]
 cloud_steps = 5
 """
 
 
 def ecdiff_params(params):
-    return {"pre_steps": params.pre_steps, "k": params.k, "alpha": params.alpha, "switch_step": params.switch_step}
+    return {"pre_steps": params.pre_steps, "k": params.k, "alpha": params.alpha, "switch_step": params.switch_step,
+            "rule": params.rule, "beta": params.beta}
 
 
 def config_values(path):
@@ -60,7 +63,7 @@ def test_omitted_parameters_come_from_the_strategy_config(tiny_pair, tmp_path, m
     num_steps, ecdiff, cloud_steps = config_values(path)
     with BackgroundServices(*tiny_pair, *configs) as services:
         summary, handoff = served_params(services, num_steps)
-    assert ecdiff_params(summary.params) == pytest.approx(ecdiff) and summary.strategy == "ecdiff"
+    assert ecdiff_params(summary.params) == ecdiff and summary.strategy == "ecdiff"
     assert summary.handoff_step == ecdiff["switch_step"]
     assert handoff.params.cloud_steps == handoff.step == cloud_steps
     if how != "shipped":

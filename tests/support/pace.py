@@ -110,8 +110,10 @@ def install_from_env() -> Optional[float]:
     if pace is None and not gate:
         return None
     from ecdiff.loading import _tiny_pair
+    from ecdiff.placement import Placement
 
-    cloud, edge = _tiny_pair()
+    # The placement the process's services resolve by default ($ECDIFF_DEVICE / $ECDIFF_DTYPE, else auto).
+    cloud, edge = _tiny_pair(Placement.resolve())
     if pace is not None:
         for pipe in (cloud, edge):
             pace_unet(pipe.unet, pace)

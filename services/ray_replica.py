@@ -1,0 +1,98 @@
+"""One Ray Serve replica of the cloud: the model and its batching `DenoisingEngine`, a thin adapter.
+
+The constructor loads the cloud model and starts the engine (so a replica is ready only once it can
+serve). `denoise` runs one cloud phase on the engine and streams its typed events (`CloudStep`, then
+`CloudHandoff`: dataclasses and tensors, no gRPC objects); the caller's gRPC front end converts them.
+Cancelling the stream (Ray cancels the generator) cancels the engine request at its next step
+boundary; the deadline travels as seconds left, since replicas may run on other machines' clocks.
+Every `STATS_EVERY_S` the replica sends its engine's snapshot to the stats board (services/ray_stats.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from ray import serve
+
+from ecdiff.conditioning import denoising_model
+from ecdiff.engine.config import EngineConfig
+from ecdiff.engine.core import DenoisingEngine
+from ecdiff.loading import load_model
+from ecdiff.placement import Placement
+
+from .cloud_phase import CloudJob, CloudPhaseRunner
+from .identity import ModelIdentity, identity_of
+from .logs import request_id as request_id_var
+from .ray_stats import StatsBoardClient
+
+log = logging.getLogger(__name__)
+STATS_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """What a replica needs to start (sent to it by Ray)."""
+
+    model: Optional[str]  # as `ecdiff.loading.load_model` takes it; None = the shipped cloud model
+    # Resolved on the replica's own machine (`ecdiff.placement`): "auto" there may be a GPU the front end lacks.
+    device: str
+    dtype: str
+    guidance: Optional[float]  # None: the model's own default
+    engine: EngineConfig
+    torch_threads: int
+    stats_board: str  # the stats board actor's name
+
+
+class CloudReplica:
+    """Deployed with `serve.deployment(CloudReplica)` (services/ray_server.py): decorating it here would
+    hide the class from pickling by reference, and Ray would ship it by value."""
+
+    def __init__(self, spec: ReplicaSpec) -> None:
+        torch.set_num_threads(spec.torch_threads)
+        model = load_model("cloud", spec.model, placement=Placement.resolve(spec.device, spec.dtype),
+                           guidance=spec.guidance)
+        self._identity = identity_of(model)
+        self.engine = DenoisingEngine(denoising_model(model.pipe), spec.engine, name="cloud")
+        # The engine makes every model call; these threads only prepare runs (prompt encoding).
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
+        self.runner = CloudPhaseRunner(model, self.engine, self.executor)
+        self.replica = serve.get_replica_context().replica_id.unique_id
+        self._stop = threading.Event()
+        self._board = StatsBoardClient(spec.stats_board)
+        self._board.put(self.replica, self.engine.snapshot())  # reachable from the first scrape on
+        threading.Thread(target=self._publish, name="ecdiff-replica-stats", daemon=True).start()
+        log.info("replica ready", extra={"fields": {"replica": self.replica, "model": model.name,
+                                                    "placement": model.placement.describe(),
+                                                    "guidance": model.guidance, "torch_threads": spec.torch_threads}})
+
+    def identity(self) -> ModelIdentity:
+        return self._identity
+
+    async def denoise(self, job: CloudJob, timeout_s: Optional[float], request_id: str):
+        request_id_var.set(request_id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        events = self.runner.run(job, deadline, request_id)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    def check_health(self) -> None:
+        """Ray Serve calls this periodically; raising marks the replica unhealthy and Ray replaces it."""
+        if not self.engine.alive:
+            raise RuntimeError("the engine thread stopped")
+
+    def _publish(self) -> None:
+        while not self._stop.wait(STATS_EVERY_S):
+            self._board.put(self.replica, self.engine.snapshot())
+
+    def __del__(self) -> None:  # Ray Serve calls it when it stops the replica
+        self._stop.set()
+        self.engine.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
