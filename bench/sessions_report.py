@@ -6,6 +6,8 @@ results.json is exactly {"rows": [{"method", "fidelity", "fid", "latency_s", "cl
 - Table 2 (latency breakdown): edge compute, cloud compute, transfer, decode, denoising steps.
 - Table 3 (predictor vs fixed strength): chosen strengths and their cost.
 - Table 4 (by session length): fidelity and latency for 2, 3 and 4 rounds.
+- Table 5 (by edit kind, when the sessions name their edits): the edge strength each DiffusionX method
+  chose for each kind of revision and the preview fidelity it reached.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ def build_results(records: dict, sessions, scorer, link, machine: dict, run: dic
             idx = [i for i, s in enumerate(sessions) if len(s.prompts) == n]
             by_rounds[n] = {"sessions": len(idx), "fidelity": _mean(fidelity[i] for i in idx),
                             "latency_s": _mean(recs[i].latency_s(link) for i in idx)}
+        by_edit = {}
+        for kind in sorted({e for s in sessions for e in s.edits}):
+            # Revision r of a session (round r >= 1) is made by edits[r - 1].
+            at = [(rec, r) for s, rec in zip(sessions, recs) for r, e in enumerate(s.edits, 1) if e == kind]
+            by_edit[kind] = {"revisions": len(at),
+                             "edge_strength": _mean(rec.edge_strengths[r - 1] for rec, r in at
+                                                    if len(rec.edge_strengths) >= r and rec.edge_strengths[r - 1] is not None),
+                             "preview_fidelity": _mean(rec.round_fidelity[r] for rec, r in at if len(rec.round_fidelity) > r)}
         details[method] = {
             "edge_compute_s": _mean(r.edge_compute_s for r in recs),
             "transfer_s": _mean(r.transfer_s(link) for r in recs),
@@ -55,6 +65,7 @@ def build_results(records: dict, sessions, scorer, link, machine: dict, run: dic
             "refine_strength": _mean(r.refine_strength for r in recs if r.refine_strength is not None),
             "round_fidelity": _mean(f for r in recs for f in r.round_fidelity),
             "by_rounds": by_rounds,
+            "by_edit": by_edit,
             "from_cache": sum(r.from_cache for r in recs),
         }
     return {"rows": rows, "machine": machine, "details": details,
@@ -98,6 +109,15 @@ def tables(results: dict) -> str:
         cells = [details[r["method"]]["by_rounds"].get(n) for n in lengths]
         out.append(f"| {r['method']} | " + " | ".join(
             f"{_f(c['fidelity'], 1)} / {_f(c['latency_s'])} (n={c['sessions']})" if c else "n/a" for c in cells) + " |")
+    kinds = sorted({k for r in dx for k in details[r["method"]]["by_edit"]})
+    if kinds:
+        out += ["", "## Table 5: edge strength / preview fidelity by edit kind (revisions)", "",
+                "| Method | " + " | ".join(f"{k} (n={details[dx[0]['method']]['by_edit'][k]['revisions']})" for k in kinds)
+                + " |", "|---|" + "---|" * len(kinds)]
+        for r in dx:
+            cells = [details[r["method"]]["by_edit"][k] for k in kinds]
+            out.append(f"| {r['method']} | " + " | ".join(
+                f"{_f(c['edge_strength'], 2)} / {_f(c['preview_fidelity'], 1)}" for c in cells) + " |")
     out += ["", f"{run['sessions']} sessions from {run['sessions_file']}, models {run['models']}; full generations and "
             f"the refinement {run['steps']} DDIM steps, previews {run['preview_steps']}; diffusionx-fixed strength "
             f"{run['fixed_strength']}; EC-Diff approximation in the refinement: "

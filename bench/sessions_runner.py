@@ -121,7 +121,7 @@ def _diffusionx(predicted: bool, setup: SessionSetup, session: PromptSession) ->
     pair = setup.pair
     edge_chooser = setup.edge_chooser if predicted else None
     engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(), PreviewConfig(num_steps=setup.preview_steps),
-                           _timed(edge_chooser) if edge_chooser else None)
+                           edge_chooser)
     record = SessionRecord(image=None)  # type: ignore[arg-type]
     fixed = None if predicted else setup.fixed_strength
     outcome = engine.start(session.prompts[0], session.seed)
@@ -129,11 +129,9 @@ def _diffusionx(predicted: bool, setup: SessionSetup, session: PromptSession) ->
     for prompt in session.prompts[1:]:
         rounds.append(engine.revise(outcome.session_id, prompt, fixed))
     for r in rounds:
-        record.edge_compute_s += r.compute_seconds
+        record.edge_compute_s += r.compute_seconds  # with the edge predictor's time
         record.decode_s += r.decode_seconds
         record.steps_run += r.steps_run
-    if edge_chooser is not None:
-        record.edge_compute_s += engine.predictor.seconds
     record.edge_strengths = [r.strength for r in rounds[1:]]
     record.round_fidelity = setup.round_fidelity([r.image_png for r in rounds], [r.prompt for r in rounds])
     final = engine.finalize_input(outcome.session_id)
@@ -155,20 +153,6 @@ def _diffusionx(predicted: bool, setup: SessionSetup, session: PromptSession) ->
     record.decode_s += time.perf_counter() - started
     record.image = image.convert("RGB")
     return record
-
-
-class _timed:
-    """Wraps a chooser and adds up the seconds spent in it (edge compute)."""
-
-    def __init__(self, chooser) -> None:
-        self.chooser, self.seconds = chooser, 0.0
-
-    def __call__(self, *args):
-        started = time.perf_counter()
-        try:
-            return self.chooser(*args)
-        finally:
-            self.seconds += time.perf_counter() - started
 
 
 _META = ("edge_compute_s", "cloud_compute_s", "decode_s", "messages", "edge_strengths", "refine_strength", "steps_run",

@@ -44,7 +44,7 @@ def pick_tolerance(predicted: torch.Tensor, fidelity: torch.Tensor, tolerances: 
                    ) -> tuple[float, dict[str, dict[str, float]]]:
     """The tolerance whose choices are cheapest while at least as faithful as the best fixed strength.
 
-    `predicted`: out-of-fold predicted fidelities [N, 11]; `fidelity`: the labels' measured ones. Each
+    `predicted`: out-of-fold predicted fidelities [N, candidates]; `fidelity`: the labels' measured ones. Each
     tolerance gives choices (`choose_strengths`) with a mean measured fidelity and a mean strength (the
     cost). Of the tolerances whose mean fidelity reaches the best fixed strength's, the one with the
     lowest mean strength wins (ties: the smaller tolerance); if none reaches it, the most faithful

@@ -3,7 +3,7 @@
 `PreviewEngine.start(prompt, seed)` makes round 0 (txt2img preview, `preview_steps` DDIM steps on
 the edge model) and opens a session in the `SessionStore`; `revise(session_id, prompt, strength)`
 makes round r > 0 by img2img from round r - 1's latent, at the given strength, else the edge
-predictor's, else `default_strength`; `finalize_input(session_id)` is what the edge sends to the
+predictor's (from both prompts and the previous preview), else `default_strength`; `finalize_input(session_id)` is what the edge sends to the
 cloud. Everything a later round needs lives in the store, so a restarted edge continues a session.
 Unknown or expired sessions raise `SessionNotFound`, bad input `ValueError`.
 
@@ -25,6 +25,7 @@ from ecdiff.images import decode_images, png_bytes
 from ecdiff.sampling import StepCallback
 
 from .choosers import EdgeStrengthFn
+from .embeddings import preview_images
 from .rounds import RoundSpec, run_round
 from .store import Round, SessionStore
 
@@ -64,7 +65,7 @@ class RoundOutcome:
     image_png: bytes
     steps_run: int
     num_steps: int
-    compute_seconds: float  # denoising
+    compute_seconds: float  # denoising (and choosing the strength, for a predicted one)
     decode_seconds: float  # VAE decode + PNG
 
 
@@ -97,15 +98,19 @@ class PreviewEngine:
         seed, last = self._last(session_id)
         if last.index + 1 >= self.store.config.max_rounds:  # refuse before computing, not after
             raise ValueError(f"session {session_id} already has the maximum of {self.store.config.max_rounds} rounds")
+        started = time.perf_counter()
         if strength is None:
+            chosen = None
             if self.predictor is not None:
-                strength, source = self.predictor(last.prompt, prompt), "predictor"
-            else:
-                strength, source = self.config.default_strength, "default"
+                chosen = self.predictor(last.prompt, prompt, preview_images(self.pipe, last.latents.to(self.pipe.device)))
+            # The predictor abstains (None) where it cannot read the prompt.
+            strength, source = (chosen, "predictor") if chosen is not None else (self.config.default_strength, "default")
+        choosing = time.perf_counter() - started
         spec = RoundSpec(prompt, seed, last.index + 1, self.config.num_steps, strength, last.latents)
         outcome = self._round(spec, source, on_step)
         self.store.append_round(session_id, prompt, strength, outcome.latents)
-        return _with_id(outcome, session_id)
+        # Edge compute includes choosing the strength (decoding the previous preview, the predictor).
+        return replace(_with_id(outcome, session_id), compute_seconds=outcome.compute_seconds + choosing)
 
     def finalize_input(self, session_id: str) -> FinalizeInput:
         seed, last = self._last(session_id)

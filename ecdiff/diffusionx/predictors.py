@@ -1,16 +1,26 @@
 """DiffusionX's strength predictors and the candidate strengths they choose from.
 
-Both heads predict the prompt fidelity (points) the round would reach at EVERY candidate strength,
-trained on the labels' full fidelity vectors (not only their argmax, which ties make noisy); the
-choice is the lowest candidate whose prediction is within a tolerance (points, one per head) of the
-predicted maximum (`choose_strengths`): strength is the cost, so a near-tie goes to the cheaper
-strength. `make predictors` picks each head's tolerance on the training split (`crossval.pick_tolerance`).
+Both heads predict the prompt fidelity (points; the labels' soft fidelity, averaged over seeds) the
+round would reach at EVERY candidate strength, trained on the labels' full vectors (not only their
+argmax); the choice is the lowest candidate whose prediction is within a tolerance (points, one per
+head) of the predicted maximum (`choose_strengths`): strength is the cost, so a near-tie goes to the
+cheaper strength. `make predictors` picks each head's tolerance on the training split
+(`crossval.pick_tolerance`).
 
-- Edge: a small MLP on the MiniLM embeddings of the previous and the current prompt
-  (input [e_prev, e_cur, e_cur - e_prev]) -> 11 fidelities in (0, 100) (a scaled sigmoid).
-  Trained with MSE and weight decay.
-- Cloud: ridge regression (closed form, L2 penalty `ridge`) on [MiniLM(prompt), scorer features of
-  the preview, 1] -> 11 fidelities.
+- Edge, on `edge_inputs(previous, current)` (the MiniLM embeddings of both prompts, their difference
+  and the edit embedding, `TextEmbedder.edit`: the states of the words added and removed) and the
+  previous preview's alignment with the new prompt (the scorer's probability of each attribute value
+  the prompt names: what the revision still has to change). Two kinds (`PredictorConfig.edge_kind`,
+  picked by cross-validation):
+  - "mixture": a linear softmax classifier of the edit's kind from the text (the training sessions'
+    `edits`: colour, shape, position, background, size, paraphrase, rewrite) and one ridge expert per
+    kind, [alignment, 1] -> fidelities; the prediction is the experts weighted by the class probabilities.
+  - "mlp": a small MLP on [text inputs, alignment] -> fidelities in (0, 100) (a scaled sigmoid), MSE.
+- Cloud: ridge regression (closed form, L2 penalty `ridge`) on [alignment of the preview with the
+  prompt, 1] -> fidelities. The alignment is the scorer's probability of each attribute value the
+  prompt names (`AlignmentScorer.attribute_probabilities`): the toy world's CLIP score of the preview,
+  per attribute, i.e. what the refinement still has to change. A prompt that names no toy-world
+  scene has none; the cloud chooser then abstains (the refiner's default strength).
 
 Weights ship as safetensors plus a config.json in one folder (`models/diffusionx-predictors/`).
 """
@@ -26,15 +36,23 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.05
-CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(11))
+from ecdiff.toyworld import ATTRIBUTES
+
+from .prompts import EDITS
+
+# Steps of 0.10 (2-3 preview steps, 5 refinement steps): every candidate costs a full img2img per label,
+# and finer steps were within the labels' noise (the 0.05 grid's neighbours differ by one preview step).
+STRENGTH_MIN, STRENGTH_STEP = 0.40, 0.10
+CANDIDATE_STRENGTHS: tuple[float, ...] = tuple(round(STRENGTH_MIN + i * STRENGTH_STEP, 2) for i in range(6))
 PREDICTORS_DIR_NAME = "diffusionx-predictors"
 _EDGE, _CLOUD, _CONFIG = "edge.safetensors", "cloud.safetensors", "config.json"
-_FIELDS = ("text_dim", "image_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance")
+_FIELDS = ("text_dim", "hidden", "ridge", "edge_tolerance", "cloud_tolerance", "edge_kind", "edit_kinds", "expert_ridge")
+ALIGNMENT_DIM = len(ATTRIBUTES)  # the scorer's attribute probabilities
+EDGE_KINDS = ("mixture", "mlp")
 
 
 def choose_strengths(predicted: torch.Tensor, tolerance: float) -> list[float]:
-    """Per row of predicted fidelities [N, 11]: the lowest candidate within `tolerance` of the row's max."""
+    """Per row of predicted fidelities [N, candidates]: the lowest candidate within `tolerance` of the row's max."""
     if predicted.ndim != 2 or predicted.shape[1] != len(CANDIDATE_STRENGTHS):
         raise ValueError(f"expected predicted fidelities [N, {len(CANDIDATE_STRENGTHS)}], got {tuple(predicted.shape)}")
     near = predicted >= predicted.max(dim=1, keepdim=True).values - tolerance
@@ -44,51 +62,79 @@ def choose_strengths(predicted: torch.Tensor, tolerance: float) -> list[float]:
 @dataclass(frozen=True)
 class PredictorConfig:
     text_dim: int = 384
-    image_dim: int = 256
     hidden: int = 64
     ridge: float = 1.0
     # Points of predicted fidelity given up for a lower strength, per head (training picks them).
     edge_tolerance: float = 1.0
     cloud_tolerance: float = 1.0
+    edge_kind: str = "mixture"
+    edit_kinds: int = len(EDITS)  # classes of the "mixture" edge head
+    expert_ridge: float = 1.0  # L2 penalty of the mixture's per-kind experts
 
     def __post_init__(self) -> None:
-        if (min(self.text_dim, self.image_dim, self.hidden) < 1 or not self.ridge >= 0
+        if (min(self.text_dim, self.hidden, self.edit_kinds) < 1 or not min(self.ridge, self.expert_ridge) >= 0
                 or not min(self.edge_tolerance, self.cloud_tolerance) >= 0):
             raise ValueError(f"dimensions must be >= 1, ridge and tolerances >= 0, got {self}")
+        if self.edge_kind not in EDGE_KINDS:
+            raise ValueError(f"edge_kind must be one of {EDGE_KINDS}, got {self.edge_kind!r}")
+
+    @property
+    def edge_dim(self) -> int:
+        return 5 * self.text_dim + 3  # edge_inputs
+
+
+def edge_inputs(text, previous: list[str], current: list[str]) -> torch.Tensor:
+    """[e_prev, e_cur, e_cur - e_prev, edit embedding] of each prompt pair (`text`: a TextEmbedder)."""
+    e_prev, e_cur = text(previous), text(current)
+    return torch.cat([e_prev, e_cur, e_cur - e_prev, text.edit(previous, current)], dim=-1)
 
 
 class EdgePredictor(nn.Module):
+    """Predicted fidelity (points) at every candidate, [N, candidates], of `edge_inputs` [N, edge_dim] and
+    the previous preview's alignment with the new prompt [N, ALIGNMENT_DIM]."""
+
     def __init__(self, config: PredictorConfig) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(3 * config.text_dim, config.hidden), nn.ReLU(),
-                                 nn.Linear(config.hidden, len(CANDIDATE_STRENGTHS)))
+        self.kind = config.edge_kind
+        if self.kind == "mlp":
+            self.net = nn.Sequential(nn.Linear(config.edge_dim + ALIGNMENT_DIM, config.hidden), nn.ReLU(),
+                                     nn.Linear(config.hidden, len(CANDIDATE_STRENGTHS)))
+        else:
+            self.net = nn.Linear(config.edge_dim, config.edit_kinds)  # logits of the edit's kind
+            self.register_buffer("experts", torch.zeros(config.edit_kinds, ALIGNMENT_DIM + 1, len(CANDIDATE_STRENGTHS)))
 
-    @staticmethod
-    def inputs(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-        return torch.cat([previous, current, current - previous], dim=-1)
+    def forward(self, x: torch.Tensor, alignment: torch.Tensor) -> torch.Tensor:
+        alignment = alignment.to(x.dtype)
+        if self.kind == "mlp":
+            return 100.0 * torch.sigmoid(self.net(torch.cat([x, alignment], dim=-1)))
+        a = torch.cat([alignment, torch.ones(len(alignment), 1, dtype=x.dtype)], dim=-1)
+        per_kind = torch.einsum("na,kac->nkc", a, self.experts)
+        return torch.einsum("nk,nkc->nc", self.net(x).softmax(dim=-1), per_kind)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Predicted fidelity (points, in (0, 100)) at every candidate, [N, 11], of inputs [N, 3 * text_dim]."""
-        return 100.0 * torch.sigmoid(self.net(x))
+
+def ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
+    """argmin_W |x W - y|^2 + ridge |W without its last (bias) row|^2, float64; x ends in a ones column."""
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    penalty = torch.eye(x.shape[1], dtype=torch.float64) * ridge
+    penalty[-1, -1] = 0.0
+    return torch.linalg.solve(x.T @ x + penalty, x.T @ y)
 
 
 class CloudPredictor:
-    """Ridge regression head: fidelities [N, 11] = [text, image, 1] @ weight [D + 1, 11]."""
+    """Ridge regression head: fidelities [N, candidates] = [alignment, 1] @ weight [A + 1, candidates]."""
 
     def __init__(self, weight: torch.Tensor) -> None:
         self.weight = weight.to(torch.float64)
 
     @staticmethod
-    def inputs(text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return torch.cat([text, image, torch.ones(len(text), 1, dtype=text.dtype)], dim=-1).to(torch.float64)
+    def inputs(alignment: torch.Tensor) -> torch.Tensor:
+        """[alignment, 1] of the scorer's attribute probabilities [N, A]."""
+        alignment = alignment.to(torch.float64)
+        return torch.cat([alignment, torch.ones(len(alignment), 1, dtype=torch.float64)], dim=-1)
 
     @classmethod
     def fit(cls, x: torch.Tensor, y: torch.Tensor, ridge: float) -> "CloudPredictor":
-        """argmin |x W - y|^2 + ridge |W without the bias row|^2 (the bias is not penalised)."""
-        x, y = x.to(torch.float64), y.to(torch.float64)
-        penalty = torch.eye(x.shape[1], dtype=torch.float64) * ridge
-        penalty[-1, -1] = 0.0
-        return cls(torch.linalg.solve(x.T @ x + penalty, x.T @ y))
+        return cls(ridge_fit(x, y, ridge))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(torch.float64) @ self.weight
@@ -117,7 +163,7 @@ def load_predictors(folder: str | Path | None = None) -> Predictors:
     if not (folder / _CONFIG).is_file():
         raise FileNotFoundError(f"no DiffusionX predictors at {folder} (run `make predictors`)")
     raw = json.loads((folder / _CONFIG).read_text())
-    if "edge_tolerance" not in raw:
+    if "edge_kind" not in raw:
         raise ValueError(f"{folder} holds predictors of an older format; retrain them (`make predictors`)")
     config = PredictorConfig(**{k: raw[k] for k in _FIELDS})
     edge = EdgePredictor(config)

@@ -95,9 +95,10 @@ class Refiner:
         started = time.perf_counter()
         if strength is not None:
             strength, source = check_strength(strength), "request"
-        elif self.predictor is not None:
-            strength, source = self.predictor(prompt, preview_images(self.pipe, latents.to(self.pipe.device))), "predictor"
-        else:
+        elif self.predictor is not None and (chosen := self.predictor(
+                prompt, preview_images(self.pipe, latents.to(self.pipe.device)))) is not None:
+            strength, source = chosen, "predictor"
+        else:  # no predictor, or it abstained
             strength, source = self.config.default_strength, "default"
         n = self.config.num_steps
         start = img2img_start_step(n, strength)

@@ -13,7 +13,8 @@ from typing import Sequence
 
 import torch
 
-from ecdiff.models.scorer import AttributeScorer, load_scorer as load_attribute_scorer, prompt_fidelity
+from ecdiff.models.scorer import (AttributeScorer, load_scorer as load_attribute_scorer, prompt_fidelity,
+                                  wanted_probabilities)
 
 
 class AlignmentScorer:
@@ -38,9 +39,23 @@ class AlignmentScorer:
         return self.network.trunk(self.network.features(x))
 
     def fidelity(self, images: torch.Tensor, prompts: Sequence[str]) -> list[float]:
-        x = self._check(images)
-        uint8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        return [100.0 * f for f in prompt_fidelity(self.network, uint8, list(prompts))]
+        return [100.0 * f for f in prompt_fidelity(self.network, self._uint8(images), list(prompts))]
+
+    def attribute_probabilities(self, images: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        """[N, 5] float64: the scorer's probability of each attribute value the prompt names (ATTRIBUTES
+        order); ValueError for a prompt that names no toy-world scene."""
+        return wanted_probabilities(self.network, self._uint8(images), list(prompts))
+
+    def soft_fidelity(self, images: torch.Tensor, prompts: Sequence[str]) -> list[float]:
+        """Points 0..100: the mean over the five attributes of the scorer's probability of the prompt's
+        value. `fidelity` counts argmax matches (steps of 20 points); this moves with the scorer's
+        confidence, so averages over few images are less noisy (DiffusionX's strength labels)."""
+        return (100.0 * self.attribute_probabilities(images, prompts).mean(dim=1)).tolist()
+
+    @classmethod
+    def _uint8(cls, images: torch.Tensor):
+        x = cls._check(images)
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def load_scorer(folder: str | Path | None = None) -> AlignmentScorer:

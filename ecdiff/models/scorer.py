@@ -105,6 +105,22 @@ def attribute_matches(read: Scene, wanted: Scene) -> dict[str, bool]:
     return {name: getattr(read, name) == getattr(wanted, name) for name in ATTRIBUTES}
 
 
+@torch.no_grad()
+def wanted_probabilities(scorer: AttributeScorer, images: np.ndarray | list, captions: list[str],
+                         batch_size: int = 256) -> torch.Tensor:
+    """[N, 5] (ATTRIBUTES order): the scorer's probability of each attribute value its caption names."""
+    if len(captions) != len(images):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    wanted = [parse_caption(c) for c in captions]
+    x = images_to_tensor(images)
+    rows = []
+    for i in range(0, len(x), batch_size):
+        probs = {name: logits.softmax(1) for name, logits in scorer(x[i:i + batch_size]).items()}
+        rows += [[float(probs[name][j, ATTRIBUTES[name].index(getattr(w, name))]) for name in ATTRIBUTES]
+                 for j, w in enumerate(wanted[i:i + batch_size])]
+    return torch.tensor(rows, dtype=torch.float64).reshape(len(wanted), len(ATTRIBUTES))
+
+
 def prompt_fidelity(scorer: AttributeScorer, images: np.ndarray | list, captions: list[str]) -> list[float]:
     """Per image: fraction of its caption's five attributes that the scorer reads in it."""
     if len(captions) != len(images):

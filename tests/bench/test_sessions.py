@@ -19,11 +19,12 @@ SESSIONS = [PromptSession(5, ("a small red circle at the top on a white backgrou
 
 @pytest.fixture(scope="module")
 def predictors(tmp_path_factory):
-    """Constant predictors: cloud 0.55 (bias only, predicted fidelity peaks there), edge its random MLP's."""
+    """Constant predictors: cloud 0.6 (bias only, predicted fidelity peaks there), edge its untrained mixture's
+    (all-zero experts: 0.4)."""
     folder = tmp_path_factory.mktemp("predictors")
     config = PredictorConfig()
-    weight = torch.zeros(config.text_dim + config.image_dim + 1, len(CANDIDATE_STRENGTHS), dtype=torch.float64)
-    weight[-1] = torch.tensor([100 - 100 * abs(s - 0.55) for s in CANDIDATE_STRENGTHS])
+    weight = torch.zeros(5 + 1, len(CANDIDATE_STRENGTHS), dtype=torch.float64)  # [alignment, 1]
+    weight[-1] = torch.tensor([100 - 100 * abs(s - 0.6) for s in CANDIDATE_STRENGTHS])
     torch.manual_seed(0)
     Predictors(config, EdgePredictor(config).eval(), CloudPredictor(weight)).save(folder)
     return folder
@@ -49,10 +50,15 @@ def test_results_schema_tables_and_resume(tmp_path, predictors, monkeypatch):
     assert by["edge"]["cloud_compute_s"] == 0 and by["cloud"]["cloud_compute_s"] > 0
     details = json.loads((tmp_path / "out" / "details.json").read_text())["details"]
     assert details["diffusionx-fixed"]["edge_strength"] == pytest.approx(0.6)
-    assert details["diffusionx"]["refine_strength"] == pytest.approx(0.55)
+    assert details["diffusionx"]["refine_strength"] == pytest.approx(0.6)
+    # Per edit kind: one colour, one position and one size revision; each method's strengths on them.
+    assert {k: v["revisions"] for k, v in details["diffusionx"]["by_edit"].items()} == {"color": 1, "position": 1, "size": 1}
+    assert all(v["edge_strength"] == pytest.approx(0.6) for v in details["diffusionx-fixed"]["by_edit"].values())
+    assert all(v["edge_strength"] == pytest.approx(0.4) for v in details["diffusionx"]["by_edit"].values())
     assert details["edge"]["transfer_s"] == 0 and details["diffusionx"]["transfer_s"] > 0
     tables = (tmp_path / "out" / "tables.md").read_text()
-    assert all(f"## Table {n}" in tables for n in (1, 2, 3, 4)) and "Preview fidelity" in tables
+    assert all(f"## Table {n}" in tables for n in (1, 2, 3, 4, 5)) and "Preview fidelity" in tables
+    assert "| diffusionx-fixed | 0.60 / " in tables
     assert "approximation in the refinement: yes (p 3 from the start step, k 1, alpha 0.3)" in tables  # the default
     # One round fidelity per round; for cloud and edge the last round's picture IS the final image.
     for method in by:

@@ -53,33 +53,34 @@ def _strength_rows(*rows):
 
 
 def test_tolerance_is_the_cheapest_at_least_as_faithful_as_the_best_fixed_strength():
-    # Measured fidelity of 3 records at the 11 candidates; the best fixed strength is 0.50 (mean 80).
-    fidelity = _strength_rows([0, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100],
-                              [0, 0, 100, 100, 100, 100, 100, 100, 100, 100, 100],
-                              [100, 100, 40, 40, 40, 40, 40, 40, 40, 40, 40])
+    # Measured fidelity of 3 records at the 6 candidates; the best fixed strength is 0.60 (mean 80).
+    fidelity = _strength_rows([0, 100, 100, 100, 100, 100],
+                              [0, 0, 100, 100, 100, 100],
+                              [100, 100, 40, 40, 40, 40])
     # Predictions rise slowly with strength; record 2's peak is at 0.40.
-    predicted = _strength_rows([50, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99],
-                               [50, 60, 91, 92, 93, 94, 95, 96, 97, 98, 99],
-                               [99, 98, 50, 50, 50, 50, 50, 50, 50, 50, 50])
-    chosen, table = pick_tolerance(predicted, fidelity, [0.0, 5.0, 8.5, 50.0])
-    assert table["best-fixed"] == {"fidelity": pytest.approx(80.0), "strength": 0.5}
+    predicted = _strength_rows([50, 90, 91, 92, 93, 99],
+                               [50, 60, 91, 92, 93, 99],
+                               [99, 98, 50, 50, 50, 50])
+    chosen, table = pick_tolerance(predicted, fidelity, [0.0, 7.0, 9.5, 50.0])
+    assert table["best-fixed"] == {"fidelity": pytest.approx(80.0), "strength": 0.6}
     # 0: choices 0.90, 0.90, 0.40 -> fidelity (100 + 100 + 100) / 3; mean strength 2.2 / 3.
     assert table["0.0"] == {"fidelity": pytest.approx(100.0), "strength": pytest.approx(2.2 / 3)}
-    # 5: 0.65, 0.65, 0.40 -> 100 at mean 1.7 / 3. 8.5 (>= 90.5): 0.50, 0.50, 0.40 -> 100 at 1.4 / 3.
-    assert table["8.5"] == {"fidelity": pytest.approx(100.0), "strength": pytest.approx(1.4 / 3)}
+    # 7 (>= 92): 0.70, 0.70, 0.40 -> 100 at 1.8 / 3. 9.5 (>= 89.5): 0.50, 0.60, 0.40 -> 100 at 1.5 / 3.
+    assert table["7.0"] == {"fidelity": pytest.approx(100.0), "strength": pytest.approx(1.8 / 3)}
+    assert table["9.5"] == {"fidelity": pytest.approx(100.0), "strength": pytest.approx(1.5 / 3)}
     # 50: 0.40 everywhere -> (0 + 0 + 100) / 3 = 33.3 < 80: cheaper but not faithful enough.
     assert table["50.0"] == {"fidelity": pytest.approx(100 / 3), "strength": pytest.approx(0.4)}
-    assert chosen == 8.5
+    assert chosen == 9.5
 
 
 def test_without_a_tolerance_as_faithful_as_fixed_the_most_faithful_wins():
-    fidelity = _strength_rows([100] * 11, [100] * 11)
-    predicted = _strength_rows([0] * 10 + [1], [0] * 10 + [1])  # always 0.90 at tolerance < 1
+    fidelity = _strength_rows([100] * 6, [100] * 6)
+    predicted = _strength_rows([0] * 5 + [1], [0] * 5 + [1])  # always 0.90 at tolerance < 1
     chosen, table = pick_tolerance(predicted, fidelity, [0.5, 2.0])
     assert table["best-fixed"]["strength"] == 0.4  # ties go to the cheaper fixed strength
     assert chosen == 2.0 and table["2.0"]["strength"] == pytest.approx(0.4)
-    fidelity = _strength_rows([0] * 10 + [100], [100] + [0] * 10)  # best fixed: 50 (at 0.40 or 0.90)
-    predicted = _strength_rows([0] * 11, [0] * 11)  # every tolerance chooses 0.40: fidelity 50 == fixed
+    fidelity = _strength_rows([0] * 5 + [100], [100] + [0] * 5)  # best fixed: 50 (at 0.40 or 0.90)
+    predicted = _strength_rows([0] * 6, [0] * 6)  # every tolerance chooses 0.40: fidelity 50 == fixed
     assert pick_tolerance(predicted, fidelity, [3.0, 1.0])[0] == 1.0  # equal cost: the smaller tolerance
     with pytest.raises(ValueError, match="non-empty"):
         pick_tolerance(predicted, fidelity, [])

@@ -135,3 +135,19 @@ def test_seeds_outside_u64_and_long_prompts_are_refused_before_any_model_runs(pa
     with pytest.raises(ValueError, match="limit is"):
         engine.start("a" * (MAX_PROMPT_CHARS + 1), seed=0)
     assert calls == []
+
+
+def test_the_edge_predictor_sees_both_prompts_and_the_previous_preview_and_may_abstain(pair):
+    seen = []
+
+    def predictor(previous, prompt, images):
+        seen.append((previous, prompt, tuple(images.shape)))
+        return None if "abstain" in prompt else 0.7
+
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(), PreviewConfig(num_steps=4), predictor)
+    first = engine.start(PROMPTS[0], seed=1)
+    second = engine.revise(first.session_id, PROMPTS[1])
+    assert (second.strength, second.strength_source) == (0.7, "predictor")
+    third = engine.revise(first.session_id, "abstain, please")
+    assert (third.strength, third.strength_source) == (PreviewConfig().default_strength, "default")
+    assert seen[0][:2] == (PROMPTS[0], PROMPTS[1]) and seen[0][2][:2] == (1, 3)  # one decoded RGB preview

@@ -48,6 +48,23 @@ def test_fidelity_is_the_share_of_attributes_read_from_the_raw_logits():
     assert parse_caption(prompts[1]) != scenes[1]
 
 
+def test_soft_fidelity_is_the_mean_probability_of_the_prompts_values():
+    scorer = load_scorer()
+    scenes = all_scenes()[::97]
+    images = as_metric_images([render(s) for s in scenes])
+    wrong = [canonical_caption(Scene(**{**s.as_dict(), "color": "red" if s.color != "red" else "blue"})) for s in scenes]
+    with torch.no_grad():
+        probs = {name: p.softmax(1) for name, p in scorer.network(images * 2 - 1).items()}
+    expected = [100 * sum(float(probs[n][j, ATTRIBUTES[n].index(getattr(parse_caption(c), n))]) for n in ATTRIBUTES) / 5
+                for j, c in enumerate(wrong)]
+    assert scorer.soft_fidelity(images, wrong) == pytest.approx(expected, rel=1e-6)
+    true = scorer.soft_fidelity(images, [canonical_caption(s) for s in scenes])
+    # Renders of the true scene: near 100; one attribute wrong: near 80, below every true score.
+    assert min(true) > 90 and max(expected) < min(true) and 70 < sum(expected) / len(expected) < 85
+    with pytest.raises(ValueError, match="captions"):
+        scorer.soft_fidelity(images, wrong[:-1])
+
+
 def test_features_separate_scenes_and_feed_scorer_fid():
     scorer = load_scorer()
     scenes = all_scenes()

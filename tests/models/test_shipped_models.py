@@ -12,6 +12,7 @@ import torch
 from ecdiff.diffusionx.choosers import load_choosers
 from ecdiff.loading import ModelLoadError, load_model, load_pair
 from ecdiff.models.training.paths import models_dir
+from ecdiff.toyworld import parse_caption, render
 
 PROMPT = "a small red circle at the top left on a white background"
 STEPS = 3
@@ -39,9 +40,19 @@ def test_the_shipped_pair_loads_and_generates(pair):
 
 def test_the_shipped_diffusionx_predictors_choose_strengths(pair):
     edge_strength, cloud_strength = load_choosers(None)
-    assert 0 < edge_strength(PROMPT, PROMPT.replace("red", "blue")) <= 1
     image = torch.from_numpy(generate(pair.edge, pair.guidance)).permute(0, 3, 1, 2)  # [0, 1], as decoded
+    assert 0 < edge_strength(PROMPT, PROMPT.replace("red", "blue"), image) <= 1
     assert 0 < cloud_strength(PROMPT, image) <= 1
+
+
+def test_the_shipped_edge_predictor_is_not_constant():
+    """After an exact picture of PROMPT, revisions of different kinds get different strengths."""
+    edge_strength, _ = load_choosers(None)
+    picture = torch.from_numpy(render(parse_caption(PROMPT))).permute(2, 0, 1).unsqueeze(0).float() / 255
+    revisions = [PROMPT.replace("red", "blue"), PROMPT.replace("circle", "square"), PROMPT.replace("small", "large"),
+                 PROMPT.replace("top left", "bottom right"), PROMPT.replace("white", "black"),
+                 "small red circle, top left, white background", "a large green triangle at the bottom on a gray background"]
+    assert len({edge_strength(PROMPT, r, picture) for r in revisions}) >= 2
 
 
 @pytest.fixture
