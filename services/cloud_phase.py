@@ -91,6 +91,6 @@ class CloudPhaseRunner:
                 yield CloudStep(event.record, event.latents)
             else:
                 yield CloudHandoff(step=switch, latents=event.state.latents,
-                                   timesteps=tuple(run.scheduler.timesteps.tolist()),  # one read-back, not one per step
+                                   timesteps=tuple(int(t) for t in run.scheduler.timesteps.tolist()),  # one read-back, not one per step
                                    cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX],
                                    compute_seconds=time.perf_counter() - started)
