@@ -1,6 +1,7 @@
-"""`ecdiff bench quality | ablation | rule-error | sessions | handoff | load | gpu`: EC-Diff's Tables 1
-and 2, the per-step error of the extrapolation rules (Figure 5), DiffusionX's session benchmark, the
-transfer encodings' cost, the cloud under load, and the prepared GPU check."""
+"""`ecdiff bench quality | ablation | rule-error | sessions | refine-rules | handoff | load | gpu`: EC-Diff's
+Tables 1 and 2, the per-step error of the extrapolation rules (Figure 5), DiffusionX's session benchmark and
+its approximated refinement under each rule, the transfer encodings' cost, the cloud under load, and the
+prepared GPU check."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, capacity, gpu_check, handoff, load, quality, rule_error, sessions
+    from . import ablation, capacity, gpu_check, handoff, load, quality, refine_rules, rule_error, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -47,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(d)
     sessions.add_arguments(d)
     d.set_defaults(func=sessions.run)
+
+    rr = benches.add_parser("refine-rules", help="DiffusionX: the approximated refinement under each extrapolation "
+                            "rule, k and pre_steps against the exact one", description=refine_rules.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_pair_arguments(rr)
+    refine_rules.add_arguments(rr)
+    rr.set_defaults(func=refine_rules.run)
 
     h = benches.add_parser("handoff", help="compact handoffs: image quality and bytes of each transfer encoding",
                            description=handoff.__doc__)

@@ -32,7 +32,8 @@ from .sessions_report import build_results, write_outputs
 from .sessions_runner import METHODS, SessionCache, SessionSetup, run_session
 
 
-def _predictor_key(folder: Path) -> str:
+def predictor_key(folder: Path) -> str:
+    """A digest of a predictor folder's weights, for cache keys."""
     digest = hashlib.sha256()
     for name in ("edge.safetensors", "cloud.safetensors"):
         digest.update((folder / name).read_bytes())
@@ -68,7 +69,7 @@ def _setup(args, methods: list[str]):
     params = {
         "cloud": {}, "edge": {},
         "diffusionx-fixed": {**dx, "strength": args.fixed_strength},
-        "diffusionx": {**dx, "predictors": _predictor_key(Path(predictors)) if edge_chooser else None},
+        "diffusionx": {**dx, "predictors": predictor_key(Path(predictors)) if edge_chooser else None},
     }
     return setup, scorer, {m: Method(m, None, params[m]) for m in methods}
 

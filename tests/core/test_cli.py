@@ -31,7 +31,7 @@ LEAVES = leaf_parsers()
 
 def test_every_command_is_found():
     paths = {path for path, _ in LEAVES}
-    assert {"bench quality", "bench ablation", "bench rule-error", "bench sessions", "serve cloud", "serve edge", "generate", "search",
+    assert {"bench quality", "bench ablation", "bench rule-error", "bench sessions", "bench refine-rules", "serve cloud", "serve edge", "generate", "search",
             "noise-curve", "demo"} <= paths
 
 
