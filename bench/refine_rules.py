@@ -3,19 +3,21 @@
 On prompt sessions (the training sessions by default: the held-out ones stay for `bench sessions`),
 each session's preview chain runs on the edge as a session does (`PreviewEngine`; strengths from the
 predictors, or --preview-strength), then the cloud refines its last preview (`Refiner`, the code the
-services run) exactly, at the strength the cloud predictor chooses (or --strength), and once per
-candidate approximation at that same strength. A candidate is a rule and its damping (RULE:DAMPING as
-in `bench rule-error`: alpha for the paper's rule, beta for the others), k and pre_steps; the grid is
-every combination of --variant, --k and --pre-steps, plus the shipped `RefineConfig` (the baseline).
+services run) exactly, at each refinement strength of --strength (the cloud predictor's, as shipped,
+and/or fixed ones), and once per candidate approximation at that same strength. A candidate is a rule
+and its damping (RULE:DAMPING as in `bench rule-error`: alpha for the paper's rule, beta for the
+others), k and pre_steps; the grid is every combination of --variant, --k and --pre-steps, plus the
+shipped `RefineConfig` (the baseline).
 
-Per candidate, over the sessions: SSIM of the decoded image (decoded on the edge, as a session's final
-image is) against the exact refinement's, the alignment scorer's fidelity of that image for the final
-prompt (hard, in 20-point steps, and soft), real cloud calls and approximated steps per refinement,
-and the cost: cloud calls over the exact refinement's (a UNet call is the unit; an approximated step's
-arithmetic is not counted). The choice: the fewest cloud calls among the candidates whose mean SSIM and
-mean fidelity are at least the baseline's (refine_rules_report.choose). Writes results.json and
-tables.md; every session's measurements are cached under OUT/cache, so a run resumes and a wider grid
-or more sessions reuse what was measured.
+Per candidate and strength, over the sessions: SSIM of the decoded image (decoded on the edge, as a
+session's final image is) against the exact refinement's, the alignment scorer's fidelity of that
+image for the final prompt (hard, in 20-point steps, and soft), real cloud calls and approximated
+steps per refinement, and the cost: cloud calls over the exact refinement's (a UNet call is the unit;
+an approximated step's arithmetic is not counted). The choice, one default for every strength: the
+fewest cloud calls summed over the strengths among the candidates whose mean SSIM and mean fidelity
+are at least the baseline's at EACH strength (refine_rules_report.choose). Writes results.json and
+tables.md; every session's measurements are cached under OUT/cache, so a run resumes and a wider
+grid, more sessions or another strength reuse what was measured.
 """
 
 from __future__ import annotations
@@ -98,9 +100,8 @@ class Setup:
     steps: int
     preview_steps: int
     preview_strength: Optional[float]  # None: the edge predictor's
-    strength: Optional[float]  # None: the cloud predictor's
     edge_chooser: Optional[object] = None
-    cloud_chooser: Optional[object] = None
+    cloud_chooser: Optional[object] = None  # for the strength None: the cloud predictor's
 
 
 def final_preview(setup: Setup, session: PromptSession):
@@ -145,17 +146,19 @@ def _scores(setup: Setup, image, prompt: str) -> dict:
     return {"fidelity": setup.scorer.fidelity(images, [prompt])[0], "soft": setup.scorer.soft_fidelity(images, [prompt])[0]}
 
 
-def measure_session(setup: Setup, session: PromptSession, todo: list[Candidate], entry: SessionMeasurements) -> None:
-    """Fill `entry` with the exact refinement (once) and every candidate of `todo` it lacks."""
-    final = final_preview(setup, session)
+def measure_session(setup: Setup, final, strength: Optional[float], todo: list[Candidate],
+                    entry: SessionMeasurements) -> None:
+    """Fill `entry` with the exact refinement of the session's `final` preview at `strength` (None: the
+    cloud predictor's; once) and every candidate of `todo`."""
     prompt = final.prompt
     if entry.data is None:
+        chooser = setup.cloud_chooser if strength is None else None
         exact = Refiner(setup.pair.cloud, setup.pair.guidance, RefineConfig(num_steps=setup.steps),
-                        setup.cloud_chooser).refine(prompt, final.seed, final.round_index, final.latents, setup.strength)
+                        chooser).refine(prompt, final.seed, final.round_index, final.latents, strength)
         image = decode_images(setup.pair.edge, exact.latents)[0].convert("RGB")
         image.save(entry.png)
         entry.image = _open_rgb(entry.png)  # what every SSIM reads, fresh or cached
-        entry.data = {"prompt": prompt, "seed": session.seed, "strength": exact.strength,
+        entry.data = {"prompt": prompt, "seed": final.seed, "strength": exact.strength,
                       "strength_source": exact.strength_source, "start_step": exact.start_step,
                       "num_steps": exact.num_steps,
                       "exact": {"calls": exact.cloud_calls, **_scores(setup, entry.image, prompt)}, "candidates": {}}
@@ -171,9 +174,9 @@ def measure_session(setup: Setup, session: PromptSession, todo: list[Candidate],
     entry.save()
 
 
-def _cache_folder(args, pair, predictors: Optional[Path]) -> Path:
+def _cache_folder(args, pair, predictors: Optional[Path], strength: Optional[float]) -> Path:
     """Everything that changes a session's exact refinement or its input names the folder."""
-    key = [pair.cache_key, args.steps, args.preview_steps, args.preview_strength, args.strength,
+    key = [pair.cache_key, args.steps, args.preview_steps, args.preview_strength, strength,
            predictor_key(predictors) if predictors else None]
     folder = args.out / "cache" / hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
@@ -187,21 +190,25 @@ def _setup(args) -> tuple[Setup, Optional[Path]]:
 
     pair = pair_from_args(args)
     edge_chooser = cloud_chooser = predictors = None
-    if args.preview_strength is None or args.strength is None:
+    if args.preview_strength is None or None in args.strength:
         predictors = args.predictors or models_dir() / PREDICTORS_DIR_NAME
         try:
             edge_chooser, cloud_chooser = load_choosers(str(predictors))
         except FileNotFoundError as exc:
             raise ValueError(f"{exc}; or give --preview-strength and --strength") from None
-    setup = Setup(pair, load_scorer(), args.steps, args.preview_steps, args.preview_strength, args.strength,
-                  edge_chooser if args.preview_strength is None else None,
-                  cloud_chooser if args.strength is None else None)
+    setup = Setup(pair, load_scorer(), args.steps, args.preview_steps, args.preview_strength,
+                  edge_chooser if args.preview_strength is None else None, cloud_chooser)
     return setup, predictors
+
+
+def _label(strength: Optional[float]) -> str:
+    return PREDICTOR if strength is None else f"{strength:g}"
 
 
 def run(args) -> int:
     try:
-        args.preview_strength, args.strength = strength_arg(args.preview_strength), strength_arg(args.strength)
+        args.preview_strength = strength_arg(args.preview_strength)
+        args.strength = list(dict.fromkeys(strength_arg(s) for s in args.strength))
         variants = args.variants or [Variant.parse(v) for v in DEFAULT_VARIANTS]
         grid = candidates(variants, args.k, args.pre_steps, args.steps)
         sessions = read_sessions(args.sessions)[: args.limit]
@@ -211,20 +218,24 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"ecdiff bench refine-rules: error: {exc}", file=sys.stderr)
         return 2
-    folder = _cache_folder(args, setup.pair, predictors)
-    print(f"models: {setup.pair.name}; {len(sessions)} sessions; {len(grid)} candidates", file=sys.stderr)
-    entries = []
+    folders = {s: _cache_folder(args, setup.pair, predictors, s) for s in args.strength}
+    print(f"models: {setup.pair.name}; {len(sessions)} sessions; {len(grid)} candidates; strengths "
+          f"{', '.join(map(_label, args.strength))}", file=sys.stderr)
+    entries = {s: [] for s in args.strength}
     for session in tqdm(sessions, desc="sessions", unit="session", disable=args.no_progress):
-        entry = SessionMeasurements(folder, session)
-        done = entry.data["candidates"] if entry.data else {}
-        todo = [c for c in grid if str(c) not in done]
-        if entry.data is None or todo:
-            measure_session(setup, session, todo, entry)
-        entries.append(entry.data)
+        final = None  # the preview chain runs once per session, only when something is missing
+        for strength, folder in folders.items():
+            entry = SessionMeasurements(folder, session)
+            todo = [c for c in grid if entry.data is None or str(c) not in entry.data["candidates"]]
+            if todo:
+                if final is None:
+                    final = final_preview(setup, session)
+                measure_session(setup, final, strength, todo, entry)
+            entries[strength].append(entry.data)
     run_info = {"models": setup.pair.name, "sessions_file": str(args.sessions), "sessions": len(sessions),
                 "steps": args.steps, "preview_steps": args.preview_steps,
-                "preview_strength": args.preview_strength or PREDICTOR, "strength": args.strength or PREDICTOR}
-    write_outputs(args.out, entries, [str(c) for c in grid], run_info,
+                "preview_strength": _label(args.preview_strength)}
+    write_outputs(args.out, {_label(s): e for s, e in entries.items()}, [str(c) for c in grid], run_info,
                   machine_info(setup.pair.cloud.device, setup.pair.cloud.dtype))
     print((args.out / "tables.md").read_text())
     return 0
@@ -243,9 +254,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--preview-strength", default=PREDICTOR,
                         help="the revisions' strength: 'predictor' (the edge predictor's, as shipped) or a number "
                              "(default: predictor)")
-    parser.add_argument("--strength", default=PREDICTOR,
-                        help="the refinement's strength: 'predictor' (the cloud predictor's, as shipped; "
-                             "RefineConfig.default_strength where it abstains) or a number (default: predictor)")
+    parser.add_argument("--strength", nargs="+", default=[PREDICTOR],
+                        help="the refinement's strengths, each measured: 'predictor' (the cloud predictor's, as "
+                             "shipped; RefineConfig.default_strength where it abstains) and/or numbers (default: "
+                             "predictor)")
     parser.add_argument("--predictors", type=Path, help=f"predictor folder (default models/{PREDICTORS_DIR_NAME})")
     parser.add_argument("--variant", dest="variants", action="append", type=Variant.parse, metavar="RULE:DAMPING",
                         help="a rule and its damping (alpha for paper, else beta); repeat for more (default: "

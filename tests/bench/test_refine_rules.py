@@ -35,12 +35,12 @@ def results(tmp_path) -> dict:
 
 def test_every_candidate_against_the_exact_refinement_and_resume(tmp_path, monkeypatch):
     assert bench(tmp_path, "--variant", "slope:0.5", "--k", "2", "--pre-steps", "3", "8") == 0
-    r = results(tmp_path)
+    r = results(tmp_path)["strengths"]["0.8"]
     start = img2img_start_step(STEPS, STRENGTH)  # 2: the refinement runs 8 steps
     assert r["exact"]["calls"] == STEPS - start and r["strengths"]["counts"] == {"0.8": 2}
     names = [row["candidate"] for row in r["candidates"]]
     assert names == ["paper:0.3 k1 p3", "slope:0.5 k2 p3", "slope:0.5 k2 p8"]  # the shipped default first
-    assert r["baseline"] == str(Candidate.of(RefineConfig()))
+    assert results(tmp_path)["baseline"] == str(Candidate.of(RefineConfig()))
     for row in r["candidates"]:
         config = Candidate(Variant.parse(row["candidate"].split()[0]), int(row["candidate"].split()[1][1:]),
                            int(row["candidate"].split()[2][1:])).config(STEPS)
@@ -53,22 +53,26 @@ def test_every_candidate_against_the_exact_refinement_and_resume(tmp_path, monke
     assert by["slope:0.5 k2 p8"]["fidelity"] == r["exact"]["fidelity"]
     assert by["slope:0.5 k2 p3"]["calls"] == 4  # real calls 2, 3, 4, then one per k + 1 = 3 steps: 7
     tables = (tmp_path / "out" / "tables.md").read_text()
-    assert f"**chosen: {r['chosen']}**" in tables and "baseline (shipped): paper:0.3 k1 p3" in tables
+    assert f"**chosen: {results(tmp_path)['chosen']}**" in tables and "baseline (shipped): paper:0.3 k1 p3" in tables
 
     measured, measure = [], refine_rules.measure_session
 
-    def recorded(setup, session, todo, entry):
-        measured.append([str(c) for c in todo])
-        measure(setup, session, todo, entry)
+    def recorded(setup, final, strength, todo, entry):
+        measured.append((strength, [str(c) for c in todo]))
+        measure(setup, final, strength, todo, entry)
 
     monkeypatch.setattr(refine_rules, "measure_session", recorded)
     assert bench(tmp_path, "--variant", "slope:0.5", "--k", "2", "--pre-steps", "3", "8") == 0
-    assert measured == [] and results(tmp_path)["candidates"] == r["candidates"]  # all from the cache
-    # a wider grid measures only what is new
-    assert bench(tmp_path, "--variant", "slope:0.5", "--variant", "paper:0", "--k", "2", "--pre-steps", "3") == 0
-    assert measured == [["paper:0 k2 p3"]] * 2
-    assert [row["candidate"] for row in results(tmp_path)["candidates"]] == [
-        "paper:0.3 k1 p3", "slope:0.5 k2 p3", "paper:0 k2 p3"]
+    assert measured == [] and results(tmp_path)["strengths"]["0.8"] == r  # all from the cache
+    # a wider grid measures only what is new; another strength measures everything, at that strength
+    assert bench(tmp_path, "--variant", "slope:0.5", "--variant", "paper:0", "--k", "2", "--pre-steps", "3",
+                 "--strength", str(STRENGTH), "0.5") == 0
+    everything = ["paper:0.3 k1 p3", "slope:0.5 k2 p3", "paper:0 k2 p3"]
+    assert measured == [(STRENGTH, ["paper:0 k2 p3"]), (0.5, everything)] * 2
+    both = results(tmp_path)
+    assert [[row["candidate"] for row in s["candidates"]] for s in both["strengths"].values()] == [everything] * 2
+    assert both["strengths"]["0.5"]["exact"]["calls"] == STEPS // 2
+    assert both["chosen"] in everything
 
 
 def test_bad_grids_and_strengths_are_refused(tmp_path):
