@@ -53,12 +53,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pre-steps", type=int, help="p (default: config, 7); see `ecdiff noise-curve`")
     parser.add_argument("--weights", type=float, nargs=3, metavar=("W_SSIM", "W_EFF", "W_BURDEN"),
                         help="objective weights of SSIM, Efficiency and Burden (default: config, 0.3 0.3 0.4)")
-    parser.add_argument("--out", type=Path, default=Path("out/search"), help="output folder (default: out/search)")
+    add_output_arguments(parser, "out/search", "base strategy config for the values not searched (HybridSD's)",
+                         DEFAULT_CONFIG_PATH, "read by the services, the demo and the bench")
+    parser.set_defaults(func=run)
+
+
+def add_output_arguments(parser, out: str, base: str, shipped: Path, read_by: str) -> None:
+    """--out, --cache, --strategy-config (`base`: what it is for) and --install (into `shipped`, `read_by`)."""
+    parser.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default: {out})")
     parser.add_argument("--cache", type=Path, help="measurement cache folder (default: OUT/cache)")
     parser.add_argument("--strategy-config", type=Path,
-                        help=f"base strategy config for the values not searched (HybridSD's); default: ${CONFIG_ENV} "
-                             f"or {DEFAULT_CONFIG_PATH.parent.name}/{DEFAULT_CONFIG_PATH.name}")
-    parser.add_argument("--install", type=Path, nargs="?", const=DEFAULT_CONFIG_PATH, metavar="PATH",
-                        help=f"also copy the result to PATH (default: the shipped {DEFAULT_CONFIG_PATH.parent.name}/"
-                             f"{DEFAULT_CONFIG_PATH.name}, read by the services, the demo and the bench)")
-    parser.set_defaults(func=run)
+                        help=f"{base}; default: ${CONFIG_ENV} or {DEFAULT_CONFIG_PATH.parent.name}/{DEFAULT_CONFIG_PATH.name}")
+    parser.add_argument("--install", type=Path, nargs="?", const=shipped, metavar="PATH",
+                        help=f"also copy the result to PATH (default: the shipped {shipped.parent.name}/{shipped.name}, "
+                             f"{read_by})")
