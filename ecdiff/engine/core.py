@@ -166,6 +166,12 @@ class DenoisingEngine:
         return len(self._running)
 
     @property
+    def iteration_seconds(self) -> Optional[float]:
+        """The moving average of a UNet iteration's wall time that deadline estimates use; None
+        before the first one was timed."""
+        return self._iteration_seconds
+
+    @property
     def alive(self) -> bool:
         """The engine thread runs (health checks: a dead engine serves nothing)."""
         return self._thread.is_alive()

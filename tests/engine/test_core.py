@@ -288,11 +288,12 @@ class SlowUNet:
         self.handle.remove()
 
 
-ITERATION_S = 0.5  # at least; the margins below are half of it or more
+ITERATION_S = 0.5  # at least: scheduling noise stays small beside the margins below
 
 
 def primed_engine(cloud, **config):
-    """An engine whose iteration time was measured on slowed UNet calls (about ITERATION_S)."""
+    """An engine whose iteration time was measured on slowed UNet calls (ITERATION_S or more); deadlines
+    below are set in multiples of it, with margins of at least half an iteration to every estimate."""
     engine = engine_for(cloud, **config)
     collector = Collector()
     with SlowUNet(cloud.unet, ITERATION_S):
@@ -320,8 +321,8 @@ def test_a_request_that_would_miss_its_deadline_is_served_with_the_most_accurate
     own, cheaper = ladder_runs(cloud)
     collector = Collector()
     try:
-        # Own plan about 6 x ITERATION_S, the first cheaper 3 x, the second 2 x: the deadline lies between.
-        ticket = engine.submit(collector.work(own, deadline=time.monotonic() + 4.5 * ITERATION_S,
+        # Own plan 6 iterations, the first cheaper plan 3, the second 2: the deadline, 4.5, lies between.
+        ticket = engine.submit(collector.work(own, deadline=time.monotonic() + 4.5 * engine.iteration_seconds,
                                               cheaper=cheaper_plans(cheaper)))
         (end,) = collector.results(1)
     finally:
@@ -342,7 +343,7 @@ def test_without_cheaper_plans_or_with_adaptive_quality_off_a_late_request_is_re
     own, cheaper = ladder_runs(cloud)
     try:
         with pytest.raises(DeadlineUnmeetable, match="deadline cannot be met") as refused:
-            engine.submit(Collector().work(own, deadline=time.monotonic() + 4.5 * ITERATION_S,
+            engine.submit(Collector().work(own, deadline=time.monotonic() + 4.5 * engine.iteration_seconds,
                                            cheaper=cheaper_plans(cheaper) if offered else ()))
     finally:
         engine.close()
@@ -355,7 +356,7 @@ def test_a_request_that_even_its_cheapest_plan_cannot_serve_in_time_is_refused_s
     own, cheaper = ladder_runs(cloud)
     try:
         with pytest.raises(DeadlineUnmeetable, match="nor can its cheapest of 2 cheaper plans"):
-            engine.submit(Collector().work(own, deadline=time.monotonic() + 1.0 * ITERATION_S,
+            engine.submit(Collector().work(own, deadline=time.monotonic() + 1.5 * engine.iteration_seconds,
                                            cheaper=cheaper_plans(cheaper)))
     finally:
         engine.close()
