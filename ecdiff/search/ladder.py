@@ -70,9 +70,11 @@ class LadderOutcome:
 
 def run_ladder(evaluator: PipelineEvaluator, cache_dir: str | Path, out_dir: str | Path, base: StrategyDefaults,
                pre_steps: Sequence[int] = DEFAULT_PRE_STEPS, switch_steps: Sequence[int] = DEFAULT_SWITCH_STEPS,
-               source: str = "") -> LadderOutcome:
+               source: str = "", command: str = "") -> LadderOutcome:
     """Measure the shipped point and the candidates, keep the ladder; writes ladder.json (every point,
-    kept or not) and frontier.toml under `out_dir`. `source` says what was measured on (header)."""
+    kept or not) and frontier.toml under `out_dir`. `source` says what was measured on and `command`
+    how to run it again, for the header, which names no output folder: the result is installed
+    elsewhere and outlives it."""
     shipped_params = ECDiffParams.from_defaults(base, evaluator.num_steps)
     points = candidates(shipped_params, pre_steps, switch_steps)
     if not points:
@@ -107,8 +109,10 @@ def run_ladder(evaluator: PipelineEvaluator, cache_dir: str | Path, out_dir: str
         f"{'n/a' if shipped.fidelity is None else f'{shipped.fidelity:.1f}'}; cloud-only fidelity {fidelity}.",
         f"Candidates: pre-steps {list(pre_steps)} x switch steps {list(switch_steps)} with fewer cloud calls "
         f"({len(every)}); kept: the Pareto-optimal ones in (SSIM, fidelity, cloud calls), one per cloud-call count.",
-        "ssim: mean SSIM against cloud-only; fidelity: mean scorer prompt fidelity (points); every candidate is in "
-        f"{out_dir}/ladder.json. Step-indexed values are for num_steps steps; other step counts scale them.",
+        "ssim: mean SSIM against cloud-only; fidelity: mean scorer prompt fidelity (points).",
+        *([f"Reproduce: `{command}`; its --out folder gets every candidate, kept or not (ladder.json)."]
+          if command else []),
+        "Step-indexed values are for num_steps steps; other step counts scale them.",
     ]
     frontier.write(out_dir / RESULT_FILE, "\n".join(header))
     return LadderOutcome(frontier, shipped, reference, every)

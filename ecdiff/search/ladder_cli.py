@@ -4,6 +4,7 @@ ladder the cloud may serve under load (load-adaptive quality)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import sys
 from pathlib import Path
@@ -11,13 +12,13 @@ from pathlib import Path
 from ..cli_options import add_pair_arguments, pair_from_args
 from ..loading import load_scorer
 from ..strategy_config import DEFAULT_FRONTIER_PATH, StrategyDefaults
-from .cli import add_output_arguments
+from .cli import add_output_arguments, reproducing_command
 from .evaluator import PipelineEvaluator
 from .ladder import DEFAULT_PRE_STEPS, DEFAULT_SWITCH_STEPS, RESULT_FILE, run_ladder
 from .prompts import add_prompt_arguments, read_prompts
 
 
-def run(args) -> int:
+def run(parser: argparse.ArgumentParser, args) -> int:
     try:
         base = StrategyDefaults.load(args.strategy_config)
         items = read_prompts(args.prompts, args.seed)
@@ -28,7 +29,7 @@ def run(args) -> int:
         source = (f"Model pair {pair.name}, guidance {pair.guidance}; prompts {args.prompts} ({len(items)}, "
                   f"seeds {items[0].seed}..{items[-1].seed}).")
         outcome = run_ladder(evaluator, args.cache or args.out / "cache", args.out, base, args.pre_steps_grid,
-                             args.switch_steps, source)
+                             args.switch_steps, source, reproducing_command(parser, args))
     except (ValueError, FileNotFoundError) as exc:
         print(f"ecdiff ladder: error: {exc}", file=sys.stderr)
         return 2
@@ -43,23 +44,16 @@ def run(args) -> int:
     return 0
 
 
-def _steps(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(value) for value in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ladder", help="measure cheaper EC-Diff points for load-adaptive quality",
                                    description=__doc__ + " See docs/services.md, 'Load-adaptive quality'.")
     add_pair_arguments(parser)
     add_prompt_arguments(parser)
     parser.add_argument("--steps", type=int, help="denoising steps (default: the strategy config's, 50)")
-    parser.add_argument("--pre-steps-grid", type=_steps, default=DEFAULT_PRE_STEPS,
-                        help=f"p values to try, comma-separated (default: {','.join(map(str, DEFAULT_PRE_STEPS))})")
-    parser.add_argument("--switch-steps", type=_steps, default=DEFAULT_SWITCH_STEPS,
-                        help=f"s values to try, comma-separated (default: {','.join(map(str, DEFAULT_SWITCH_STEPS))})")
+    parser.add_argument("--pre-steps-grid", type=int, nargs="+", default=DEFAULT_PRE_STEPS, metavar="P",
+                        help=f"p values to try (default: {' '.join(map(str, DEFAULT_PRE_STEPS))})")
+    parser.add_argument("--switch-steps", type=int, nargs="+", default=DEFAULT_SWITCH_STEPS, metavar="S",
+                        help=f"s values to try (default: {' '.join(map(str, DEFAULT_SWITCH_STEPS))})")
     add_output_arguments(parser, "out/ladder", "the shipped point the ladder descends from", DEFAULT_FRONTIER_PATH,
                          "read by a cloud with adaptive quality on")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=functools.partial(run, parser))

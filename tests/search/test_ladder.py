@@ -1,6 +1,7 @@
 """The ladder of cheaper EC-Diff points: candidates, the Pareto choice, the written frontier, the command."""
 
 import json
+import shlex
 from types import SimpleNamespace
 
 from ecdiff.cli import main
@@ -84,10 +85,14 @@ def test_the_ladder_command_on_tiny_models(tmp_path, capsys):
     config = tmp_path / "strategy.toml"
     StrategyDefaults(8, StrategyParams(3, 1, 0.5, 8, 4, "lsq", 0.3)).write(config, "tiny base")
     out = tmp_path / "out"
-    args = ["ladder", "--tiny", "--prompts", str(prompts), "--strategy-config", str(config), "--pre-steps-grid", "3,2",
-            "--switch-steps", "8,4", "--out", str(out), "--install", str(tmp_path / "installed.toml")]
-    assert main(args) == 0
+    given = ["--tiny", "--prompts", str(prompts), "--pre-steps-grid", "3", "2", "--switch-steps", "8", "4",
+             "--strategy-config", str(config)]
+    assert main(["ladder", *given, "--out", str(out), "--install", str(tmp_path / "installed.toml")]) == 0
     frontier = Frontier.load(tmp_path / "installed.toml")
     assert frontier.num_steps == 8 and frontier.points and all(p.cloud_calls < 6 for p in frontier.points)
     assert all(p.fidelity is not None for p in frontier.points)  # the shipped scorer read the pictures
     assert "candidates kept" in capsys.readouterr().out
+    # The header says how to run it again, and names no output folder (the installed file outlives it).
+    header = [line for line in (tmp_path / "installed.toml").read_text().splitlines() if line.startswith("#")]
+    assert any(f"Reproduce: `{shlex.join(['ecdiff', 'ladder', *given])}`" in line for line in header), header
+    assert not any(str(out) in line for line in header)
