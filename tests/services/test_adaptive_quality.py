@@ -20,8 +20,9 @@ from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.logs import JsonFormatter
 from ecdiff.strategies import ECDiff
 from ecdiff.strategy_config import Frontier, FrontierPoint
-from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
+from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2_grpc, strategy_pb2
 from ecdiff.wire.tensors import from_proto
+from support.exact_requests import exact_generate_request
 from support.unet_calls import UNetCalls, wait_until
 
 STEPS = 10
@@ -60,9 +61,9 @@ class JsonLines(logging.Handler):
 
 def generate(services, seed, **fields):
     with grpc.insecure_channel(services.edge_target, options=[("grpc.max_receive_message_length", 16 << 20)]) as ch:
-        call = edge_pb2_grpc.EdgeDenoiserStub(ch).Generate(edge_pb2.GenerateRequest(
-            prompt=PROMPT, seed=seed, num_steps=STEPS, strategy="ecdiff", params=strategy_pb2.StrategyParams(**ASKED),
-            transfer_encoding=tensor_pb2.ENCODING_RAW, return_latents=True, **fields), timeout=120)
+        call = edge_pb2_grpc.EdgeDenoiserStub(ch).Generate(exact_generate_request(
+            ASKED, prompt=PROMPT, seed=seed, num_steps=STEPS, strategy="ecdiff", return_latents=True, **fields),
+            timeout=120)
         events = list(call)
         return events, dict(call.initial_metadata())["x-request-id"]
 
