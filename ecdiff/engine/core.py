@@ -340,12 +340,16 @@ class DenoisingEngine:
             f"and {running} running, {max(0.0, work.deadline - now):.2f} s left{tried}")
 
     def _estimate_seconds(self, model_calls: int) -> Optional[float]:
-        """Time until a request of `model_calls` calls submitted now would end: its own calls plus the
-        queue's share ahead, at the current iteration time; None before the first iteration was timed."""
+        """Time until a request of `model_calls` calls submitted now would end, at the current iteration
+        time; None before the first iteration was timed. Batches are shared like a processor: every
+        running or queued request takes batch rows beside it until the shorter of the two is done, at
+        `max_batch` rows per iteration. (Counting only the queue ignored the running requests: a full
+        engine admitted requests that then missed their deadlines.)"""
         if self._iteration_seconds is None:
             return None
-        ahead = sum(a.model_calls_left for a in self._queue) / self.config.max_batch
-        return (model_calls + ahead) * self._iteration_seconds
+        shared = sum(min(a.model_calls_left, model_calls) for a in (*self._running, *self._queue))
+        iterations = max(model_calls, (model_calls + shared) / self.config.max_batch)
+        return iterations * self._iteration_seconds
 
 
 def _model_calls(run: PreparedRun, stop: int) -> int:

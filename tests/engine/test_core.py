@@ -425,3 +425,24 @@ def test_cheaper_plans_are_checked_like_the_work_itself(cloud):
 def test_bad_adaptive_settings_are_refused(values, fragment):
     with pytest.raises(ValueError, match=fragment):
         EngineConfig(**values)
+
+
+def test_the_deadline_estimate_counts_the_running_requests_that_share_the_batches(cloud):
+    # max_batch 1: a running request of 6 calls takes every other iteration from a new one of 6 calls,
+    # so the new one needs about 12 iterations, not its own 6: a deadline of 9 cannot be met.
+    engine = primed_engine(cloud, max_batch=1, max_running=2)
+    own, _ = ladder_runs(cloud)
+    second, _ = ladder_runs(cloud)
+    collector = Collector()
+    try:
+        with SlowUNet(cloud.unet, ITERATION_S):
+            engine.submit(collector.work(own))
+            while engine.running < 1:
+                time.sleep(0.001)
+            with pytest.raises(DeadlineUnmeetable, match="deadline cannot be met: about") as refused:
+                engine.submit(Collector().work(second, deadline=time.monotonic() + 9 * engine.iteration_seconds))
+            (end,) = collector.results(1)
+    finally:
+        engine.close()
+    assert isinstance(end, EngineResult)
+    assert "1 running" in str(refused.value) and engine.stats.refused == {"deadline": 1}
