@@ -125,7 +125,7 @@ class DenoisingEngine:
         """Queue `work`; raises QueueFull or DeadlineUnmeetable (nothing queued), ValueError on bad work."""
         self._check(work)
         records: list[StepRecord] = []
-        request = work.run.sampler().request(work.run.initial_state(), work.stop, work.on_step, records)
+        request = work.run.sampler().request(work.run.initial_state(), work.stop, work.on_step, records, work.on_state)
         active = _Active(EngineTicket(work), request, _model_calls(work), records)
         with self._cv:
             if self._closed:
