@@ -28,6 +28,7 @@ class ReceivedHandoff:
     approx_steps: int
     compute_seconds: float
     model_name: str
+    resumed_at: tuple[int, ...] = ()  # the cloud phase resumed on another replica from these steps
 
 
 @dataclass
@@ -99,6 +100,7 @@ class RequestSummary:
     degraded: bool
     degraded_reason: str
     cloud_model: str
+    cloud_resumed_at: tuple[int, ...]
 
 
 def summarize(tally: CloudStreamTally, edge: EdgeOutcome, *, handoff_step: int, degraded_reason: str,
@@ -113,4 +115,5 @@ def summarize(tally: CloudStreamTally, edge: EdgeOutcome, *, handoff_step: int, 
         approx_steps=handoff.approx_steps if handoff is not None else tally.approx_steps,
         edge_calls=edge.edge_calls, bytes_to_cloud=tally.bytes_to_cloud, bytes_from_cloud=tally.bytes_from_cloud,
         degraded=bool(degraded_reason), degraded_reason=degraded_reason,
-        cloud_model=handoff.model_name if handoff is not None else "")
+        cloud_model=handoff.model_name if handoff is not None else "",
+        cloud_resumed_at=handoff.resumed_at if handoff is not None else ())

@@ -3,7 +3,10 @@
 `CloudPhaseRunner.run(job)` prepares the run (in a worker thread: prompt encoding is model work)
 and submits it to the cloud's shared `DenoisingEngine`, which batches its UNet calls with every
 other request's; it yields a `CloudStep` after every step and a `CloudHandoff` at the end. Leaving
-the iteration (the RPC ended) cancels the request at its next step boundary.
+the iteration (the RPC ended) cancels the request at its next step boundary. A runner made with
+`checkpoint_every` n attaches the loop's whole state to a `CloudStep` about every n steps, and
+`run(job, resume=step.checkpoint)` continues a run from it exactly as it would have gone on: the
+Ray Serve front end resumes a stream on another replica so (services/ray_runner.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ecdiff.engine.aio import EngineStep, engine_events
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import LoadedModel
 from ecdiff.preparation import prepare_run
-from ecdiff.sampling import StepRecord
+from ecdiff.sampling import SamplerState, StepRecord
 from ecdiff.strategies import StepKind, Strategy
 
 
@@ -37,6 +40,7 @@ class CloudJob:
 class CloudStep:
     record: StepRecord
     latents: Optional[torch.Tensor]  # only at the steps the job asked for
+    checkpoint: Optional[SamplerState] = None  # the loop's whole state after this step, when checkpointed
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class CloudHandoff:
     cloud_calls: int
     approx_steps: int
     compute_seconds: float
+    resumed_at: tuple[int, ...] = ()  # steps from which the phase resumed on another replica
 
 
 class CloudPhaseLost(Exception):
@@ -61,15 +66,19 @@ class RunsCloudPhase(Protocol):
 
 
 class CloudPhaseRunner:
-    def __init__(self, model: LoadedModel, engine: DenoisingEngine, executor: Executor) -> None:
+    def __init__(self, model: LoadedModel, engine: DenoisingEngine, executor: Executor,
+                 checkpoint_every: int = 0) -> None:
         self.model, self.engine, self.executor = model, engine, executor
+        self.checkpoint_every = checkpoint_every  # 0: no checkpoints
 
-    async def run(self, job: CloudJob, deadline: Optional[float] = None,
-                  request_id: str = "") -> AsyncIterator[CloudStep | CloudHandoff]:
+    async def run(self, job: CloudJob, deadline: Optional[float] = None, request_id: str = "",
+                  resume: Optional[SamplerState] = None) -> AsyncIterator[CloudStep | CloudHandoff]:
+        """`resume`: continue from this checkpointed state instead of the seeded start."""
         started = time.perf_counter()
+        start = dict(seeds=job.seed) if resume is None else dict(state=resume)
         run = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: prepare_run(
             job.strategy, prompts=job.prompt, num_steps=job.num_steps, guidance=self.model.guidance,
-            cloud=self.model.pipe, seeds=job.seed))
+            cloud=self.model.pipe, **start))
         switch = job.strategy.handoff_step(job.num_steps)
         every = job.latents_every
         pending = False  # a wanted latent not yet sent: it fell inside a fused approximated run
@@ -83,12 +92,21 @@ class CloudPhaseRunner:
             pending = pending and not send
             return send
 
+        checkpointed = run.start_step
+
+        def checkpoint(state: SamplerState) -> bool:
+            nonlocal checkpointed
+            due = state.step - checkpointed >= self.checkpoint_every and state.step < switch
+            checkpointed = state.step if due else checkpointed
+            return due
+
         counts = {StepKind.CLOUD: 0, StepKind.APPROX: 0}
-        async for event in engine_events(self.engine, run, switch, keep_latents=keep, deadline=deadline,
-                                         request_id=request_id):
+        async for event in engine_events(self.engine, run, switch, keep_latents=keep,
+                                         keep_state=checkpoint if self.checkpoint_every else None,
+                                         deadline=deadline, request_id=request_id):
             if isinstance(event, EngineStep):
                 counts[event.record.kind] += 1
-                yield CloudStep(event.record, event.latents)
+                yield CloudStep(event.record, event.latents, event.state)
             else:
                 yield CloudHandoff(step=switch, latents=event.state.latents,
                                    timesteps=tuple(int(t) for t in run.scheduler.timesteps.tolist()),  # one read-back, not one per step

@@ -83,4 +83,4 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             text_encoder=text_encoder_id(ident), prompt=valid.prompt, seed=valid.seed,
             cloud_calls=event.cloud_calls, approx_steps=event.approx_steps,
             cloud_compute_seconds=event.compute_seconds, model_name=ident.model_name,
-            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256))
+            added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256, resumed_at=event.resumed_at))

@@ -51,7 +51,7 @@ class TextEncoderId(_message.Message):
     def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Handoff(_message.Message):
-    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "added_conditioning", "vae_sha256")
+    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "added_conditioning", "vae_sha256", "resumed_at")
     STEP_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
     LATENTS_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class Handoff(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     ADDED_CONDITIONING_FIELD_NUMBER: _ClassVar[int]
     VAE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
     step: int
     num_steps: int
     latents: _tensor_pb2.Tensor
@@ -88,7 +89,8 @@ class Handoff(_message.Message):
     model_name: str
     added_conditioning: str
     vae_sha256: str
-    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ...) -> None: ...
+    resumed_at: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ..., resumed_at: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DenoiseEvent(_message.Message):
     __slots__ = ("step", "handoff")
