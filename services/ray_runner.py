@@ -34,7 +34,6 @@ from ecdiff.strategies import StepKind
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseLost, CloudStep
 from .refine_phase import RefineJob
 
-
 log = logging.getLogger(__name__)
 
 
