@@ -63,7 +63,9 @@ def run(args) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     proxy_port = _free_port()
-    cloud = ServiceProcess("cloud", [*_cloud_args(args), "--ray-grpc-port", str(proxy_port)], args.out / "cloud.log")
+    # Ray, its proxies and the replicas' models start first: minutes on a busy machine.
+    cloud = ServiceProcess("cloud", [*_cloud_args(args), "--ray-grpc-port", str(proxy_port)], args.out / "cloud.log",
+                           startup_timeout=600)
     targets = {"ours": cloud.target, "ray-proxy": f"127.0.0.1:{proxy_port}"}
     rounds: list[Round] = []
     try:
