@@ -26,7 +26,8 @@ def test_serve_cloud_ray_serves_and_stops_cleanly_with_its_ray_instance():
         probe.bind(("127.0.0.1", 0))
         proxy_port = probe.getsockname()[1]
     cloud = ServiceProcess("cloud", ["--ray", "--replicas", "1", "--replica-cpus", "1", "--model", "tiny",
-                                     "--torch-threads", "1", "--ray-grpc-port", str(proxy_port)], startup_timeout=300)
+                                     "--torch-threads", "1", "--predictors", "none", "--ray-grpc-port", str(proxy_port)],
+                           startup_timeout=300)
     try:
         ray_processes = psutil.Process(cloud.proc.pid).children(recursive=True)
         assert any("raylet" in " ".join(p.cmdline()) for p in ray_processes)  # it started a local Ray instance
