@@ -12,6 +12,7 @@ Ray Serve front end resumes a stream on another replica so (services/ray_runner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -101,14 +102,17 @@ class CloudPhaseRunner:
             return due
 
         counts = {StepKind.CLOUD: 0, StepKind.APPROX: 0}
-        async for event in engine_events(self.engine, run, switch, keep_latents=keep,
-                                         keep_state=checkpoint if self.checkpoint_every else None,
-                                         deadline=deadline, request_id=request_id):
-            if isinstance(event, EngineStep):
-                counts[event.record.kind] += 1
-                yield CloudStep(event.record, event.latents, event.state)
-            else:
-                yield CloudHandoff(step=switch, latents=event.state.latents,
-                                   timesteps=tuple(int(t) for t in run.scheduler.timesteps.tolist()),  # one read-back, not one per step
-                                   cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX],
-                                   compute_seconds=time.perf_counter() - started)
+        events = engine_events(self.engine, run, switch, keep_latents=keep,
+                               keep_state=checkpoint if self.checkpoint_every else None,
+                               deadline=deadline, request_id=request_id)
+        # Closed with this generator, not later by the garbage collector: leaving cancels the request at once.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, EngineStep):
+                    counts[event.record.kind] += 1
+                    yield CloudStep(event.record, event.latents, event.state)
+                else:
+                    yield CloudHandoff(step=switch, latents=event.state.latents,
+                                       timesteps=tuple(int(t) for t in run.scheduler.timesteps.tolist()),  # one read-back, not one per step
+                                       cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX],
+                                       compute_seconds=time.perf_counter() - started)
