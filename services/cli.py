@@ -16,7 +16,7 @@ from ecdiff.placement import PlacementError
 from ecdiff.wire.tensors import ENCODINGS
 
 from .config import CloudConfig, EdgeConfig, load_config
-from .logs import setup_logging
+from .logs import json_logs_to_stderr
 from .server import start_cloud, start_edge
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging()
+    with json_logs_to_stderr():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in ("func", "role", "command", "config", "port_file")}
     cls = CloudConfig if args.role == "cloud" else EdgeConfig
     try:

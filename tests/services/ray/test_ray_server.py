@@ -31,9 +31,9 @@ from ecdiff.services.ray_runner import RayCloudPhaseRunner
 from ecdiff.services.ray_server import start_cloud_ray
 from ecdiff.services.server import start_edge
 from ecdiff.strategies import CloudOnly, ECDiff
-from ecdiff.v1 import (cloud_pb2, cloud_pb2_grpc, diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2, edge_pb2_grpc,
-                       strategy_pb2, tensor_pb2)
+from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2, edge_pb2_grpc
 from ecdiff.wire.tensors import from_proto
+from support.exact_requests import exact_generate_request
 from support.strategy_table import strategy_table
 from support.pace import child_env
 from support.unet_calls import wait_until
@@ -92,10 +92,8 @@ def services(ray_instance, tiny_pair):
 
 
 def request(strategy, steps=STEPS, **fields):
-    """Raw (exact) latents: the edge's default transfer is int8."""
-    fields.setdefault("transfer_encoding", tensor_pb2.ENCODING_RAW)
-    return edge_pb2.GenerateRequest(prompt=PROMPT, seed=7, num_steps=steps, strategy=strategy,
-                                    params=strategy_pb2.StrategyParams(**STRATEGIES[strategy][1]), **fields)
+    return exact_generate_request(prompt=PROMPT, seed=7, num_steps=steps, strategy=strategy,
+                                  params=STRATEGIES[strategy][1], **fields)
 
 
 def replicas(services):
