@@ -70,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help=f"engine: requests denoised at once (default {CloudConfig.max_running})")
             p.add_argument("--max-queue", type=int, help=f"engine: requests waiting for a running slot; more are "
                            f"refused with RESOURCE_EXHAUSTED (default {CloudConfig.max_queue})")
+            p.add_argument("--adaptive-quality", action="store_true", default=None,
+                           help="engine: serve an EC-Diff request that allows it with a cheaper point of the frontier "
+                                "when its own would miss its deadline (default: off)")
+            p.add_argument("--adaptive-queue", type=int, help="engine, with --adaptive-quality: serve cheaper from "
+                           f"this queue length on, deadline or not; 0 = deadlines only (default {CloudConfig.adaptive_queue})")
+            p.add_argument("--frontier-config", help="the ladder of cheaper points, written by `ecdiff ladder` "
+                           "(default configs/frontier.toml)")
             # Ray Serve (docs/services.md, "Scaling out on Ray Serve"): one contiguous block.
             p.add_argument("--ray", action="store_true", default=None,
                            help="serve from Ray Serve replicas of (model + engine) behind this gRPC front end (default: off)")

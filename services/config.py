@@ -33,6 +33,7 @@ from ecdiff.clients.credentials import ChannelSecurity, read_token
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.engine.config import EngineConfig
 from ecdiff.placement import AUTO, Placement, PlacementError, check_device_name, check_dtype_name
+from ecdiff.strategy_config import Frontier
 from ecdiff.wire.tensors import ENCODINGS
 
 from .tokens import TokenTable
@@ -186,6 +187,9 @@ class CloudConfig(ServerConfig):
     max_batch: int = EngineConfig.max_batch
     max_running: int = EngineConfig.max_running
     max_queue: int = EngineConfig.max_queue
+    adaptive_quality: bool = EngineConfig.adaptive_quality
+    adaptive_queue: int = EngineConfig.adaptive_queue
+    frontier_config: Optional[str] = None  # the ladder adaptive quality serves; None: configs/frontier.toml
     # Ray Serve (RayConfig documents each; defaults from there): off unless `ray`.
     ray: bool = False
     ray_address: Optional[str] = RayConfig.address
@@ -209,9 +213,19 @@ class CloudConfig(ServerConfig):
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
         self.engine()  # validates the engine's knobs
         self.ray_config()  # validates Ray's
+        if self.adaptive_quality:
+            self.frontier()  # validates the ladder
 
     def engine(self) -> EngineConfig:
-        return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue)
+        return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue,
+                            adaptive_quality=self.adaptive_quality, adaptive_queue=self.adaptive_queue)
+
+    def frontier(self) -> Frontier:
+        """The ladder of cheaper EC-Diff points load-adaptive quality serves."""
+        try:
+            return Frontier.load(self.frontier_config)
+        except FileNotFoundError as exc:
+            raise ValueError(str(exc)) from None
 
     def ray_config(self) -> RayConfig:
         return RayConfig(address=self.ray_address, app=self.ray_app, replicas=self.replicas,

@@ -55,12 +55,10 @@ class RayCloudPhaseRunner:
                 async with contextlib.aclosing(replica_stream(response)) as events:
                     async for event in events:
                         if isinstance(event, CloudHandoff):
-                            if resumed_at:  # the replica counted its own part: the whole phase, each step once
-                                event = replace(event, cloud_calls=counts[StepKind.CLOUD],
-                                                approx_steps=counts[StepKind.APPROX],
-                                                compute_seconds=time.perf_counter() - started,
-                                                resumed_at=tuple(resumed_at))
-                            yield event
+                            if resumed_at:
+                                yield _resumed(event, resumed_at, counts, time.perf_counter() - started)
+                            else:
+                                yield event
                             return
                         checkpoint = event.checkpoint or checkpoint
                         if event.record.index >= sent:
@@ -74,6 +72,16 @@ class RayCloudPhaseRunner:
                 resumed_at.append(0 if checkpoint is None else checkpoint.step)
                 log.warning("cloud replica lost; resuming on another", extra={"fields": {
                     "step": resumed_at[-1], "resumes": len(resumed_at), "reason": str(lost)}})
+
+
+def _resumed(handoff: CloudHandoff, resumed_at: list[int], counts: Counter, wall_seconds: float) -> CloudHandoff:
+    """The handoff of a phase that resumed: its steps counted once each, the time lost with a replica
+    counted as the cloud's compute (the front end's wall time since the first submission, less the
+    last replica's queueing)."""
+    if resumed_at[-1] > 0:  # the last replica ran only the steps after its checkpoint
+        handoff = replace(handoff, cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX])
+    return replace(handoff, compute_seconds=max(0.0, wall_seconds - handoff.queue_seconds),
+                   resumed_at=tuple(resumed_at))
 
 
 class RayRefinePhaseRunner:

@@ -17,7 +17,7 @@ import torch
 from ..preparation import PreparedRun
 from ..sampling import SamplerState, StepRecord
 from .core import DenoisingEngine
-from .work import EngineResult, EngineWork
+from .work import CheaperPlan, EngineResult, EngineWork
 
 
 @dataclass(frozen=True)
@@ -33,22 +33,28 @@ class _End:
     outcome: EngineResult | BaseException
 
 
+KeepLatents = Callable[[StepRecord, Optional[torch.Tensor], int], bool]
+
+
 async def engine_events(engine: DenoisingEngine, run: PreparedRun, stop: int, *,
-                        keep_latents: Callable[[StepRecord, Optional[torch.Tensor]], bool] = lambda r, x: False,
-                        keep_state: Optional[Callable[[SamplerState], bool]] = None,
-                        deadline: Optional[float] = None,
-                        request_id: str = "") -> AsyncIterator[EngineStep | EngineResult]:
+                        keep_latents: KeepLatents = lambda r, x, stop: False,
+                        keep_state: Optional[Callable[[SamplerState], bool]] = None, deadline: Optional[float] = None,
+                        request_id: str = "", cheaper: tuple[CheaperPlan, ...] = ()
+                        ) -> AsyncIterator[EngineStep | EngineResult]:
     """Yield an `EngineStep` per step, then the `EngineResult`; raise what ended the request otherwise
-    (QueueFull / DeadlineUnmeetable at submission, DeadlineExceeded, a model error). `keep_state` is
-    asked at every step whose latent was materialised."""
+    (QueueFull / DeadlineUnmeetable at submission, DeadlineExceeded, a model error). `keep_latents(record,
+    latents, stop)`: whether to copy the step's latents out, `stop` being where the served plan stops
+    (a cheaper plan's, when the engine serves one of `cheaper`). `keep_state` is asked at every step
+    whose latent was materialised."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
     kept_state: list[SamplerState] = []  # the state kept for the step being emitted (engine thread)
 
     def on_step(record: StepRecord, latents: Optional[torch.Tensor]) -> None:
         # Asked at every step (the caller may track state across steps); copied on the engine's
-        # thread, so the request's next step cannot race the caller's reading.
-        keep = keep_latents(record, latents)
+        # thread, so the request's next step cannot race the caller's reading. The engine chose the
+        # served plan before the first step.
+        keep = keep_latents(record, latents, work.served[1])
         kept = latents.clone() if keep and latents is not None else None
         state = kept_state.pop() if kept_state else None
         loop.call_soon_threadsafe(events.put_nowait, EngineStep(record, kept, state))
@@ -60,8 +66,9 @@ async def engine_events(engine: DenoisingEngine, run: PreparedRun, stop: int, *,
     def on_end(outcome: EngineResult | BaseException) -> None:
         loop.call_soon_threadsafe(events.put_nowait, _End(outcome))
 
-    ticket = engine.submit(EngineWork(run, stop, on_step, on_end, deadline, request_id,
-                                      None if keep_state is None else on_state))
+    work = EngineWork(run, stop, on_step, on_end, deadline, request_id, None if keep_state is None else on_state,
+                      cheaper=cheaper)
+    ticket = engine.submit(work)
     ended = False
     try:
         while True:

@@ -22,9 +22,9 @@ _OUTPUT_OPTIONS = ("out", "cache", "install")
 
 
 def reproducing_command(parser: argparse.ArgumentParser, args) -> str:
-    """`ecdiff search` with every option this run was given (in its documented spelling), apart from the
-    output ones."""
-    words = ["ecdiff", "search"]
+    """The command (`ecdiff search`, `ecdiff ladder`) with every option this run was given (in its
+    documented spelling), apart from the output ones."""
+    words = parser.prog.split()
     for action in parser._actions:
         value = getattr(args, action.dest, None)
         if not action.option_strings or action.help == argparse.SUPPRESS or action.dest in _OUTPUT_OPTIONS \
@@ -75,12 +75,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pre-steps", type=int, help="p (default: config, 7); see `ecdiff noise-curve`")
     parser.add_argument("--weights", type=float, nargs=3, metavar=("W_SSIM", "W_EFF", "W_BURDEN"),
                         help="objective weights of SSIM, Efficiency and Burden (default: config, 0.3 0.3 0.4)")
-    parser.add_argument("--out", type=Path, default=Path("out/search"), help="output folder (default: out/search)")
+    add_output_arguments(parser, "out/search", "base strategy config for the values not searched (HybridSD's)",
+                         DEFAULT_CONFIG_PATH, "read by the services, the demo and the bench")
+    parser.set_defaults(func=functools.partial(run, parser))
+
+
+def add_output_arguments(parser, out: str, base: str, shipped: Path, read_by: str) -> None:
+    """--out, --cache, --strategy-config (`base`: what it is for) and --install (into `shipped`, `read_by`):
+    the options `reproducing_command` leaves out, but --strategy-config."""
+    parser.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default: {out})")
     parser.add_argument("--cache", type=Path, help="measurement cache folder (default: OUT/cache)")
     parser.add_argument("--strategy-config", type=Path,
-                        help=f"base strategy config for the values not searched (HybridSD's); default: ${CONFIG_ENV} "
-                             f"or {DEFAULT_CONFIG_PATH.parent.name}/{DEFAULT_CONFIG_PATH.name}")
-    parser.add_argument("--install", type=Path, nargs="?", const=DEFAULT_CONFIG_PATH, metavar="PATH",
-                        help=f"also copy the result to PATH (default: the shipped {DEFAULT_CONFIG_PATH.parent.name}/"
-                             f"{DEFAULT_CONFIG_PATH.name}, read by the services, the demo and the bench)")
-    parser.set_defaults(func=functools.partial(run, parser))
+                        help=f"{base}; default: ${CONFIG_ENV} or {DEFAULT_CONFIG_PATH.parent.name}/{DEFAULT_CONFIG_PATH.name}")
+    parser.add_argument("--install", type=Path, nargs="?", const=shipped, metavar="PATH",
+                        help=f"also copy the result to PATH (default: the shipped {shipped.parent.name}/{shipped.name}, "
+                             f"{read_by})")

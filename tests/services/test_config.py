@@ -6,6 +6,7 @@ import pytest
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.services.cli import register
 from ecdiff.services.config import CloudConfig, EdgeConfig, RayConfig, load_config
+from ecdiff.strategy_config import DEFAULT_FRONTIER_PATH, Frontier
 
 
 def test_precedence_defaults_file_environment_flags(tmp_path):
@@ -101,3 +102,34 @@ def test_rays_own_grpc_proxy_is_refused_beside_tls(tmp_path):
     assert CloudConfig(ray_grpc_port=9000).ray_config().grpc_port == 9000 and CloudConfig(**tls).tls_cert
     with pytest.raises(ValueError, match="Ray Serve's gRPC proxy has no TLS"):
         CloudConfig(ray_grpc_port=9000, **tls)
+
+
+def test_adaptive_quality_settings_from_flags_file_and_environment(tmp_path):
+    path = tmp_path / "services.toml"
+    path.write_text("[cloud]\nadaptive_quality = true\n")
+    config = load_config(CloudConfig, "cloud", {"adaptive_queue": 8}, str(path),
+                         environ={"ECDIFF_CLOUD_FRONTIER_CONFIG": str(DEFAULT_FRONTIER_PATH)})
+    engine = config.engine()
+    assert (engine.adaptive_quality, engine.adaptive_queue) == (True, 8)
+    assert config.frontier() == Frontier.load()
+    off = CloudConfig()
+    assert (off.adaptive_quality, off.engine().adaptive_queue) == (False, 0)  # off unless the operator turns it on
+    assert load_config(CloudConfig, "cloud", {}, environ={"ECDIFF_CLOUD_ADAPTIVE_QUALITY": "on"}).adaptive_quality
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"adaptive_queue": 4}, "needs adaptive_quality on"),
+    ({"adaptive_quality": True, "adaptive_queue": -2}, "adaptive_queue must be an integer >= 0"),
+    ({"adaptive_quality": True, "frontier_config": "/nonexistent/frontier.toml"}, "frontier .* not found"),
+])
+def test_bad_adaptive_quality_settings_are_refused(values, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        CloudConfig(**values)
+
+
+def test_serve_cloud_offers_the_adaptive_quality_flags(capsys):
+    parser = argparse.ArgumentParser(prog="ecdiff")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "cloud", "--adaptive-quality", "--adaptive-queue", "3", "--frontier-config", "f.toml"])
+    assert (args.adaptive_quality, args.adaptive_queue, args.frontier_config) == (True, 3, "f.toml")
+    assert parser.parse_args(["serve", "cloud"]).adaptive_quality is None  # unset: the config decides

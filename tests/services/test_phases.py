@@ -1,6 +1,7 @@
 """The transport-free service logic, driven in process: cloud phase (on the engine) + edge phase == `sample`."""
 
 import asyncio
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -120,6 +121,11 @@ def test_checkpoints_resume_the_cloud_phase_exactly(tiny_pair, cloud_runner, ref
         rest = asyncio.run(resumed())
         assert [e.record.index for e in rest[:-1]] == list(range(checkpoint.step, handoff.step))
         assert torch.equal(rest[-1].latents, handoff.latents) and rest[-1].timesteps == handoff.timesteps
+    # A job that offers cheaper plans gets none: its state would be whichever plan the engine served.
+    cheaper, _ = StrategyDefaults.load().resolve("ecdiff", STEPS, {"pre_steps": 2, "k": 3, "alpha": 0.5,
+                                                                   "switch_step": 8})
+    offered = cloud_events(runner, dataclasses.replace(job, cheaper=(cheaper,)))
+    assert all(e.checkpoint is None for e in offered[:-1])
 
 
 def test_leaving_the_stream_stops_the_request_after_the_call_in_flight(tiny_pair, cloud_runner):
