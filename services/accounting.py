@@ -40,6 +40,7 @@ class ReceivedHandoff:
     model_name: str
     queue_seconds: float = 0.0
     downgraded: Optional[Downgraded] = None
+    resumed_at: tuple[int, ...] = ()  # the cloud phase resumed on another replica from these steps
 
 
 @dataclass
@@ -119,6 +120,7 @@ class RequestSummary:
     cloud_model: str
     downgraded: bool
     downgrade_reason: str
+    cloud_resumed_at: tuple[int, ...]
 
 
 def summarize(tally: CloudStreamTally, edge: EdgeOutcome, *, handoff_step: int, degraded_reason: str,
@@ -136,4 +138,5 @@ def summarize(tally: CloudStreamTally, edge: EdgeOutcome, *, handoff_step: int, 
         edge_calls=edge.edge_calls, bytes_to_cloud=tally.bytes_to_cloud, bytes_from_cloud=tally.bytes_from_cloud,
         degraded=bool(degraded_reason), degraded_reason=degraded_reason,
         cloud_model=handoff.model_name if handoff is not None else "",
-        downgraded=downgraded is not None, downgrade_reason=downgraded.reason if downgraded is not None else "")
+        downgraded=downgraded is not None, downgrade_reason=downgraded.reason if downgraded is not None else "",
+        cloud_resumed_at=handoff.resumed_at if handoff is not None else ())

@@ -93,6 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            f"to aim at (default {CloudConfig.target_ongoing_requests:g})")
             p.add_argument("--upscale-delay-s", type=float, help="autoscaling: seconds above target before a replica "
                            f"is added (default {CloudConfig.upscale_delay_s:g})")
+            p.add_argument("--resume-every", type=int, help="replicas checkpoint a stream's loop state every n steps, "
+                           "so it resumes on another replica from there if its own dies; 0 = resume from the start "
+                           f"(default {CloudConfig.resume_every})")
+            p.add_argument("--max-resumes", type=int, help="resumes per request after lost replicas; 0 = none, the "
+                           f"edge degrades (default {CloudConfig.max_resumes})")
+            p.add_argument("--ray-grpc-port", type=int, help="also serve CloudDenoiser through Ray Serve's own gRPC "
+                           "proxy on this port (no TLS, tokens or our interceptors: for comparison, `ecdiff bench "
+                           "ray-proxy`) (default: none)")
         if role == "edge":
             p.add_argument("--max-concurrency", type=int,
                            help=f"generations computing at once (default {EdgeConfig.max_concurrency})")

@@ -10,11 +10,17 @@ instead under load; the handoff then says which and why, and hands over at that 
 Time is reported in two parts: queueing (waiting for a preparing thread, then in the engine's
 queue) and compute (preparing, then the engine's steps from the first to the last, shared with the
 requests batched beside it).
+
+A runner made with `checkpoint_every` n attaches the loop's whole state to a `CloudStep` about every
+n steps, and `run(job, resume=step.checkpoint)` continues a run from it exactly as it would have gone
+on: the Ray Serve front end resumes a stream on another replica so (services/ray_runner.py). A job
+that offers cheaper plans gets no checkpoints (they would belong to whichever plan the engine chose).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -27,7 +33,7 @@ from ecdiff.engine.core import DenoisingEngine
 from ecdiff.engine.work import CheaperPlan, Downgrade
 from ecdiff.loading import LoadedModel
 from ecdiff.preparation import PreparedRun, prepare_run
-from ecdiff.sampling import StepRecord
+from ecdiff.sampling import SamplerState, StepRecord
 from ecdiff.strategies import StepKind, Strategy
 
 
@@ -47,6 +53,7 @@ class CloudJob:
 class CloudStep:
     record: StepRecord
     latents: Optional[torch.Tensor]  # only at the steps the job asked for
+    checkpoint: Optional[SamplerState] = None  # the loop's whole state after this step, when checkpointed
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class CloudHandoff:
     compute_seconds: float  # preparing + the engine's steps, queueing excluded
     queue_seconds: float  # waiting for a preparing thread and in the engine's queue
     downgrade: Optional[Downgrade] = None  # the engine served job.cheaper[downgrade.index]
+    resumed_at: tuple[int, ...] = ()  # steps from which the phase resumed on another replica
 
 
 class CloudPhaseLost(Exception):
@@ -73,23 +81,29 @@ class RunsCloudPhase(Protocol):
 
 
 class CloudPhaseRunner:
-    def __init__(self, model: LoadedModel, engine: DenoisingEngine, executor: Executor) -> None:
+    def __init__(self, model: LoadedModel, engine: DenoisingEngine, executor: Executor,
+                 checkpoint_every: int = 0) -> None:
         self.model, self.engine, self.executor = model, engine, executor
+        self.checkpoint_every = checkpoint_every  # 0: no checkpoints
 
-    async def run(self, job: CloudJob, deadline: Optional[float] = None,
-                  request_id: str = "") -> AsyncIterator[CloudStep | CloudHandoff]:
+    async def run(self, job: CloudJob, deadline: Optional[float] = None, request_id: str = "",
+                  resume: Optional[SamplerState] = None) -> AsyncIterator[CloudStep | CloudHandoff]:
+        """`resume`: continue `job.strategy`'s plan from this checkpointed state instead of the seeded
+        start (its cheaper plans are then not offered: the state is that plan's)."""
         asked = time.perf_counter()
+        start = dict(seeds=job.seed) if resume is None else dict(state=resume)
 
         def prepare() -> tuple[PreparedRun, float, float]:
             began = time.perf_counter()
             run = prepare_run(job.strategy, prompts=job.prompt, num_steps=job.num_steps, guidance=self.model.guidance,
-                              cloud=self.model.pipe, seeds=job.seed)
+                              cloud=self.model.pipe, **start)
             return run, began, time.perf_counter()
 
         run, began, prepared = await asyncio.get_running_loop().run_in_executor(self.executor, prepare)
         # A cheaper plan is the same run (prompt, latents, schedule) under another strategy.
-        cheaper = tuple(CheaperPlan(replace(run, strategy=strategy), strategy.handoff_step(job.num_steps))
-                        for strategy in job.cheaper)
+        cheaper = () if resume is not None else tuple(
+            CheaperPlan(replace(run, strategy=strategy), strategy.handoff_step(job.num_steps)) for strategy in job.cheaper)
+        switch = job.strategy.handoff_step(job.num_steps)
         every = job.latents_every
         pending = False  # a wanted latent not yet sent: it fell inside a fused approximated run
 
@@ -102,16 +116,28 @@ class CloudPhaseRunner:
             pending = pending and not send
             return send
 
+        checkpointed = run.start_step
+
+        def checkpoint(state: SamplerState) -> bool:
+            nonlocal checkpointed
+            due = state.step - checkpointed >= self.checkpoint_every and state.step < switch
+            checkpointed = state.step if due else checkpointed
+            return due
+
         counts = {StepKind.CLOUD: 0, StepKind.APPROX: 0}
-        async for event in engine_events(self.engine, run, job.strategy.handoff_step(job.num_steps),
-                                         keep_latents=keep, deadline=deadline, request_id=request_id, cheaper=cheaper):
-            if isinstance(event, EngineStep):
-                counts[event.record.kind] += 1
-                yield CloudStep(event.record, event.latents)
-            else:
-                served = job.strategy if event.downgrade is None else job.cheaper[event.downgrade.index]
-                yield CloudHandoff(step=served.handoff_step(job.num_steps), latents=event.state.latents,
-                                   timesteps=tuple(int(t) for t in run.scheduler.timesteps.tolist()),  # one read-back, not one per step
-                                   cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX],
-                                   compute_seconds=(prepared - began) + event.run_seconds,
-                                   queue_seconds=(began - asked) + event.queued_seconds, downgrade=event.downgrade)
+        events = engine_events(self.engine, run, switch, keep_latents=keep,
+                               keep_state=checkpoint if self.checkpoint_every and not cheaper else None,
+                               deadline=deadline, request_id=request_id, cheaper=cheaper)
+        # Closed with this generator, not later by the garbage collector: leaving cancels the request at once.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, EngineStep):
+                    counts[event.record.kind] += 1
+                    yield CloudStep(event.record, event.latents, event.state)
+                else:
+                    served = job.strategy if event.downgrade is None else job.cheaper[event.downgrade.index]
+                    yield CloudHandoff(step=served.handoff_step(job.num_steps), latents=event.state.latents,
+                                       timesteps=tuple(int(t) for t in run.scheduler.timesteps.tolist()),  # one read-back, not one per step
+                                       cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX],
+                                       compute_seconds=(prepared - began) + event.run_seconds,
+                                       queue_seconds=(began - asked) + event.queued_seconds, downgrade=event.downgrade)

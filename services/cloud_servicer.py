@@ -114,4 +114,5 @@ class CloudServicer(cloud_pb2_grpc.CloudDenoiserServicer):
             added_conditioning=ident.added_conditioning, vae_sha256=ident.vae_sha256,
             cloud_queue_seconds=event.queue_seconds, downgraded=event.downgrade is not None,
             requested_params=params_to_proto(requested.params) if event.downgrade is not None else None,
-            downgrade_reason=event.downgrade.reason if event.downgrade is not None else ""))
+            downgrade_reason=event.downgrade.reason if event.downgrade is not None else "",
+            resumed_at=event.resumed_at))

@@ -228,11 +228,15 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         """An accepted handoff (see `_accept_handoff`, which gives `served`) as the core values the edge
         continues from."""
         downgraded = Downgraded(served.strategy, served.params, handoff.downgrade_reason) if handoff.downgraded else None
+        outside = [step for step in handoff.resumed_at if not 0 <= step <= handoff.step]
+        if outside:  # from a cloud stream: a broken cloud; in ContinueFromHandoff: INVALID_ARGUMENT
+            raise ValueError(f"handoff.resumed_at: {outside[:3]} outside the cloud phase [0, {handoff.step}]")
         return ReceivedHandoff(
             step=handoff.step, latents=self._latents(handoff.latents, "handoff.latents"),
             guidance=handoff.guidance_scale, cloud_calls=handoff.cloud_calls, approx_steps=handoff.approx_steps,
             compute_seconds=handoff.cloud_compute_seconds, model_name=handoff.model_name,
-            queue_seconds=handoff.cloud_queue_seconds, downgraded=downgraded)
+            queue_seconds=handoff.cloud_queue_seconds, downgraded=downgraded,
+            resumed_at=tuple(handoff.resumed_at))
 
     def _accept_handoff(self, handoff: cloud_pb2.Handoff, expected: Optional[ValidRequest],
                         allow_downgrade: bool = False) -> ValidRequest:

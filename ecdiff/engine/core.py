@@ -137,7 +137,7 @@ class DenoisingEngine:
         self._check(work)
         calls = [_model_calls(work.run, work.stop), *(_model_calls(plan.run, plan.stop) for plan in work.cheaper)]
         records: list[StepRecord] = []
-        request = work.run.sampler().request(work.run.initial_state(), work.stop, work.on_step, records)
+        request = work.run.sampler().request(work.run.initial_state(), work.stop, work.on_step, records, work.on_state)
         with self._cv:
             if self._closed:
                 raise RuntimeError(f"the {self.name} engine is stopped")
@@ -150,7 +150,7 @@ class DenoisingEngine:
             served_calls = calls[0]
             if work.downgrade is not None:
                 self.stats.downgraded[work.downgrade.cause] += 1
-                request = run.sampler().request(run.initial_state(), stop, work.on_step, records)
+                request = run.sampler().request(run.initial_state(), stop, work.on_step, records, work.on_state)
                 served_calls = calls[1 + work.downgrade.index]
             active = _Active(EngineTicket(work), run, request, served_calls, records)
             self._queue.append(active)

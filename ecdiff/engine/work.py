@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ..preparation import PreparedRun
-from ..sampling import SamplerState, StepCallback, StepRecord
+from ..sampling import SamplerState, StateCallback, StepCallback, StepRecord
 
 
 class QueueFull(Exception):
@@ -74,6 +74,7 @@ class EngineWork:
     on_end: Callable[[EngineResult | BaseException], None]
     deadline: Optional[float] = None  # time.monotonic() by which it must end; None: no deadline
     request_id: str = ""
+    on_state: Optional[StateCallback] = None  # the loop's whole state at materialised steps (resumable checkpoints)
     id: int = field(default_factory=lambda: next(_ids))
     submitted: float = field(default_factory=time.monotonic)
     # Plans the engine may serve instead when its adaptive quality is on, most accurate first; empty:

@@ -53,7 +53,7 @@ class TextEncoderId(_message.Message):
     def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Handoff(_message.Message):
-    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "added_conditioning", "vae_sha256", "cloud_queue_seconds", "downgraded", "requested_params", "downgrade_reason")
+    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "added_conditioning", "vae_sha256", "cloud_queue_seconds", "downgraded", "requested_params", "downgrade_reason", "resumed_at")
     STEP_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
     LATENTS_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class Handoff(_message.Message):
     DOWNGRADED_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_PARAMS_FIELD_NUMBER: _ClassVar[int]
     DOWNGRADE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
     step: int
     num_steps: int
     latents: _tensor_pb2.Tensor
@@ -98,7 +99,8 @@ class Handoff(_message.Message):
     downgraded: bool
     requested_params: _strategy_pb2.StrategyParams
     downgrade_reason: str
-    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ..., cloud_queue_seconds: _Optional[float] = ..., downgraded: _Optional[bool] = ..., requested_params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., downgrade_reason: _Optional[str] = ...) -> None: ...
+    resumed_at: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ..., cloud_queue_seconds: _Optional[float] = ..., downgraded: _Optional[bool] = ..., requested_params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., downgrade_reason: _Optional[str] = ..., resumed_at: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DenoiseEvent(_message.Message):
     __slots__ = ("step", "handoff")

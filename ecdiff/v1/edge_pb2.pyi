@@ -1,10 +1,11 @@
 from ecdiff.v1 import cloud_pb2 as _cloud_pb2
 from ecdiff.v1 import strategy_pb2 as _strategy_pb2
 from ecdiff.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -77,7 +78,7 @@ class Notice(_message.Message):
     def __init__(self, message: _Optional[str] = ...) -> None: ...
 
 class Summary(_message.Message):
-    __slots__ = ("strategy", "params", "num_steps", "handoff_step", "cloud_compute_seconds", "transfer_seconds", "edge_compute_seconds", "decode_seconds", "total_seconds", "cloud_calls", "approx_steps", "edge_calls", "bytes_to_cloud", "bytes_from_cloud", "degraded", "degraded_reason", "cloud_model", "edge_model", "cloud_queue_seconds", "downgraded", "served_params", "downgrade_reason")
+    __slots__ = ("strategy", "params", "num_steps", "handoff_step", "cloud_compute_seconds", "transfer_seconds", "edge_compute_seconds", "decode_seconds", "total_seconds", "cloud_calls", "approx_steps", "edge_calls", "bytes_to_cloud", "bytes_from_cloud", "degraded", "degraded_reason", "cloud_model", "edge_model", "cloud_queue_seconds", "downgraded", "served_params", "downgrade_reason", "cloud_resumed_at")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +101,7 @@ class Summary(_message.Message):
     DOWNGRADED_FIELD_NUMBER: _ClassVar[int]
     SERVED_PARAMS_FIELD_NUMBER: _ClassVar[int]
     DOWNGRADE_REASON_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
     strategy: str
     params: _strategy_pb2.StrategyParams
     num_steps: int
@@ -122,7 +124,8 @@ class Summary(_message.Message):
     downgraded: bool
     served_params: _strategy_pb2.StrategyParams
     downgrade_reason: str
-    def __init__(self, strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., num_steps: _Optional[int] = ..., handoff_step: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., edge_calls: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., cloud_model: _Optional[str] = ..., edge_model: _Optional[str] = ..., cloud_queue_seconds: _Optional[float] = ..., downgraded: _Optional[bool] = ..., served_params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., downgrade_reason: _Optional[str] = ...) -> None: ...
+    cloud_resumed_at: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., num_steps: _Optional[int] = ..., handoff_step: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., edge_calls: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., cloud_model: _Optional[str] = ..., edge_model: _Optional[str] = ..., cloud_queue_seconds: _Optional[float] = ..., downgraded: _Optional[bool] = ..., served_params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., downgrade_reason: _Optional[str] = ..., cloud_resumed_at: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("image_png", "summary", "latents")

@@ -271,6 +271,37 @@ def test_asyncio_callers_stream_events_and_cancel_by_leaving(cloud):
         engine.close()
 
 
+def test_kept_states_resume_a_run_bit_identically_on_another_engine(cloud):
+    """`keep_state` hands out private copies of the loop's state with the step they follow; a run
+    prepared from one on another engine ends exactly as the uninterrupted run."""
+    import asyncio
+
+    from ecdiff.engine.aio import engine_events
+
+    first, second = engine_for(cloud, max_batch=1), engine_for(cloud, max_batch=1)
+    common = dict(prompts=PROMPTS[2], num_steps=12, guidance=3.0, cloud=cloud)
+    strategy = ECDiff(3, 2, 0.0, 12, rule="lsq", beta=0.6)  # approximated runs and real noises to carry
+
+    async def events_of(run):
+        return [e async for e in engine_events(first if run.resumed is None else second, run, 12,
+                                               keep_state=lambda s: s.step % 2 == 0)]
+
+    try:
+        run = prepare_run(strategy, seeds=5, **common)
+        events = asyncio.run(events_of(run))
+        whole = events[-1].state.latents
+        kept = [(e.record, e.state) for e in events[:-1] if e.state is not None]
+        assert kept and all(state.step == record.index + 1 and state.step % 2 == 0 for record, state in kept)
+        assert all(e.state is None for e in events[:-1] if e.record.index + 1 not in {s.step for _, s in kept})
+        for _, state in kept[:-1]:
+            resumed = asyncio.run(events_of(prepare_run(strategy, state=state, **common)))
+            assert [e.record.index for e in resumed[:-1]] == list(range(state.step, 12))
+            assert torch.equal(resumed[-1].state.latents, whole), state.step
+    finally:
+        first.close()
+        second.close()
+
+
 # --- load-adaptive quality ------------------------------------------------------------------------
 
 class SlowUNet:
