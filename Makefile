@@ -8,8 +8,9 @@ STAMP := $(VENV)/.ecdiff-installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SEARCH_ARGS ?=
+LADDER_ARGS ?=
 
-.PHONY: fuzz setup test demo certs models search bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
+.PHONY: fuzz setup test demo certs models search ladder bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
@@ -18,6 +19,7 @@ help:
 	@echo "make fuzz    fuzz every RPC of both services at length (FUZZ_EXAMPLES=1000 per RPC); figures in out/fuzz/report.md"
 	@echo "make bench   set up, then run the quality benchmark (Table 1); BENCH_ARGS=... to pass options"
 	@echo "make search  set up, then run the two-stage greedy search (SEARCH_ARGS=--install to ship the result)"
+	@echo "make ladder  set up, then measure the ladder of cheaper EC-Diff points (LADDER_ARGS=--install to ship it)"
 	@echo "make setup   create .venv and install ecdiff with pinned dependencies"
 	@echo "make models  retrain the toy-world models into models/ (resumable; 1 h 37 min measured on 2 CPU cores)"
 	@echo "make lock    rewrite requirements.lock from the current .venv"
@@ -69,6 +71,11 @@ bench: $(STAMP)
 # SEARCH_ARGS=--install writes the result into configs/strategy.toml.
 search: $(STAMP)
 	$(VENV)/bin/ecdiff search --prompts bench/search_prompts.tsv --out out/search $(SEARCH_ARGS)
+
+# The ladder of cheaper EC-Diff points a cloud with adaptive quality serves under load, on the search prompts;
+# LADDER_ARGS=--install writes it into configs/frontier.toml.
+ladder: $(STAMP)
+	$(VENV)/bin/ecdiff ladder --prompts bench/search_prompts.tsv --out out/ladder $(LADDER_ARGS)
 
 # DiffusionX sessions benchmark on the held-out sessions (BENCH_ARGS="--tiny --limit 4 --steps 8 --preview-steps 6" for a smoke run).
 bench-sessions: $(STAMP)

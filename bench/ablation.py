@@ -1,7 +1,8 @@
 """`ecdiff bench ablation`: the paper's Table 2 on one model pair.
 
 Variants of EC-Diff with the same prompts and seeds: as shipped; correcting twice (two real cloud
-calls after each run of k approximations, `ECDiff(corrections=2)`); without smoothing (alpha = 1);
+calls after each run of k approximations, `ECDiff(corrections=2)`); without smoothing (the paper's
+rule at alpha = 1; every other rule undamped, beta = 1);
 and with Euler and DPM-Solver++ in place of DDIM (through `scheduler.step`). Each variant is
 compared with cloud-only under the SAME scheduler (PSNR / SSIM, and speedup), so a scheduler row
 measures what EC-Diff loses on that scheduler, not the difference between schedulers.
@@ -25,10 +26,13 @@ from .quality_runner import ImageCache, Method, compare, in_process, machine_inf
 def ablation_methods(params) -> tuple[list[Method], dict[str, str]]:
     """(methods, variant -> name of its cloud-only reference)."""
     base = {"strategy": "ecdiff", **params.as_dict()}
+    # alpha smooths only the paper's rule; the other rules are damped by beta instead
+    unsmoothed_change = {"alpha": 1.0} if params.rule == "paper" else {"beta": 1.0}
+    unsmoothed = params.replace(**unsmoothed_change)
     variants = [
         Method("shipped", params.strategy(), base, scheduler="ddim"),
         Method("correct-twice", params.strategy(corrections=2), {**base, "corrections": 2}, scheduler="ddim"),
-        Method("no-smoothing", params.replace(alpha=1.0).strategy(), {**base, "alpha": 1.0}, scheduler="ddim"),
+        Method("no-smoothing", unsmoothed.strategy(), {**base, **unsmoothed_change}, scheduler="ddim"),
         Method("euler", params.strategy(), base, scheduler="euler"),
         Method("dpm++", params.strategy(), base, scheduler="dpm++"),
     ]

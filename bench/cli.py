@@ -1,7 +1,7 @@
-"""`ecdiff bench quality | ablation | rule-error | sessions | refine-rules | handoff | load | gpu`: EC-Diff's
-Tables 1 and 2, the per-step error of the extrapolation rules (Figure 5), DiffusionX's session benchmark and
-its approximated refinement under each rule, the transfer encodings' cost, the cloud under load, and the
-prepared GPU check."""
+"""`ecdiff bench quality | ablation | rule-error | sessions | refine-rules | handoff | load | ray-proxy | gpu |
+capacity`: EC-Diff's Tables 1 and 2, the per-step error of the extrapolation rules (Figure 5), DiffusionX's
+session benchmark and its approximated refinement under each rule, the transfer encodings' cost, the cloud
+under load, Ray Serve's gRPC proxy against our front end, the prepared GPU check, and the capacity plan."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "load benchmarks")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
-    from . import ablation, capacity, gpu_check, handoff, load, quality, refine_rules, rule_error, sessions
+    from . import ablation, capacity, gpu_check, handoff, load, quality, ray_proxy, refine_rules, rule_error, sessions
 
     q = benches.add_parser("quality", help="cloud / edge / hybrid-10 / hybrid-25 / ecdiff side by side",
                            description=quality.__doc__)
@@ -67,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pair_arguments(ld)
     load.add_arguments(ld)
     ld.set_defaults(func=load.run)
+
+    rp = benches.add_parser("ray-proxy", help="CloudDenoiser through Ray Serve's gRPC proxy vs our front end, same "
+                            "replicas", description=ray_proxy.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_pair_arguments(rp)
+    ray_proxy.add_arguments(rp)
+    rp.set_defaults(func=ray_proxy.run)
 
     g = benches.add_parser("gpu", help="the prepared GPU check: GPU tests, end to end vs the CPU, kernels, load",
                            description=gpu_check.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,10 +1,13 @@
 """`ecdiff bench load`: throughput and latency of the cloud under many concurrent edge devices.
 
 For every cloud (`--clouds plain,ray:1,ray:2`: one process, or Ray Serve with N replicas of
-`--replica-cpus` each behind the gRPC front end) and every engine setting (`--max-batch 1,8`: 1 is
-one request per UNet call, today's behaviour before the engine; larger values batch), one cloud
-service runs as a child process (`ecdiff serve cloud [--ray]`, as deployed) with its Prometheus
-exporter (Ray: every replica's engine, summed). Against it, in this process:
+`--replica-cpus` each behind the gRPC front end), every engine setting (`--max-batch 1,8`: 1 is
+one request per UNet call, today's behaviour before the engine; larger values batch) and every
+load-adaptive quality setting (`--adaptive on,off`: `on` starts the cloud with `--adaptive-quality`,
+and `--adaptive-queue`, `--frontier-config` when given; every request allows a cheaper point, and
+`--deadline` gives each one a deadline to meet), one cloud service runs as a child process
+(`ecdiff serve cloud [--ray]`, as deployed) with its Prometheus exporter (Ray: every replica's
+engine, summed). Against it, in this process:
 - closed loop (`--clients 8,32`): N clients, each sending its next request when the last ended,
   `--requests-per-client` each (or for `--duration` seconds: the soak mode);
 - open loop (`--rate R`): Poisson arrivals at R requests per second for `--duration` seconds.
@@ -16,17 +19,18 @@ garbage bytes, cancelled, deadline expiries, abrupt disconnects), to check that 
 around them still all succeed.
 
 Reported per run: throughput, p50/p95/p99 latency, errors by status code (valid requests only),
-degraded results by reason, hostile outcomes by kind and status (and how many were not an expected
-status), batch occupancy (mean requests per UNet call, from the cloud's metrics), RSS, threads
-and open fds of every service process and its children (Ray's processes and replicas included;
-sampled every 0.5 s: peak, and after the warm-up the first, lowest, highest and last values and the
-RSS drift). Outputs: results.json, table.md and
-latency_vs_throughput.png under --out.
+requests served with a cheaper EC-Diff point (and which points), degraded results by reason,
+hostile outcomes by kind and status (and how many were not an expected status), batch occupancy
+(mean requests per UNet call, from the cloud's metrics), RSS, threads and open fds of every service
+process and its children (Ray's processes and replicas included; sampled every 0.5 s: peak, and
+after the warm-up the first, lowest, highest and last values and the RSS drift). Outputs:
+results.json, table.md and latency_vs_throughput.png under --out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import statistics
@@ -62,6 +66,7 @@ CLIENT_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.max_receive_message_length", 16 << 20
 class RunResult:
     cloud: str  # "plain" | "ray:N" (N replicas)
     max_batch: int
+    adaptive: bool  # the cloud ran with load-adaptive quality on
     mode: str  # "closed" | "open"
     load: float  # clients (closed) or arrivals per second (open)
     strategies: str
@@ -82,6 +87,8 @@ class RunResult:
     hostile: dict = field(default_factory=dict)  # kind -> {status: count}
     hostile_unexpected: int = 0  # hostile requests that ended with a status their kind should not
     processes: dict = field(default_factory=dict)  # role -> resource figures after the warm-up
+    downgraded: int = 0  # valid requests served with a cheaper EC-Diff point
+    served: dict = field(default_factory=dict)  # downgraded requests: "p P, k K, s S" served -> count
 
 
 def percentile(values: list[float], q: float) -> Optional[float]:
@@ -143,10 +150,12 @@ def after_warm_up(samples: list[tuple[float, float, int, int]], warm_up_s: float
 class Client:
     """Requests through the generated stubs only, as an outside client would make them."""
 
-    def __init__(self, target: str, kind: str, num_steps: int, defaults: StrategyDefaults) -> None:
-        self.kind, self.num_steps = kind, num_steps
+    def __init__(self, target: str, kind: str, num_steps: int, defaults: StrategyDefaults,
+                 deadline_s: float = 600.0) -> None:
+        self.kind, self.num_steps, self.deadline_s = kind, num_steps, deadline_s
         self.channel = grpc.aio.insecure_channel(target, options=CLIENT_OPTIONS)
         self.degraded: Counter = Counter()  # reason -> count
+        self.served: Counter = Counter()  # a cheaper point the cloud served -> count
         self.params = {name: strategy_pb2.StrategyParams(**defaults.resolve(name, num_steps, {})[1].as_dict())
                        for name in ("cloud", "ecdiff", "hybrid", "edge")}
 
@@ -156,26 +165,36 @@ class Client:
         try:
             if self.kind == "cloud":
                 request = cloud_pb2.DenoiseRequest(prompt=PROMPT, seed=seed, num_steps=self.num_steps, strategy=strategy,
-                                                   params=self.params[strategy])
-                ended = False
-                async for event in cloud_pb2_grpc.CloudDenoiserStub(self.channel).Denoise(request, timeout=600):
-                    ended = event.HasField("handoff")
-                status = "OK" if ended else "NO_HANDOFF"
+                                                   params=self.params[strategy], allow_downgrade=True)
+                handoff = None
+                async for event in cloud_pb2_grpc.CloudDenoiserStub(self.channel).Denoise(request,
+                                                                                         timeout=self.deadline_s):
+                    handoff = event.handoff if event.HasField("handoff") else None
+                status = "OK" if handoff is not None else "NO_HANDOFF"
+                if handoff is not None and handoff.downgraded:
+                    self.served[point_name(handoff.params)] += 1
             else:
                 request = edge_pb2.GenerateRequest(prompt=PROMPT, seed=seed, num_steps=self.num_steps, strategy=strategy,
                                                    params=self.params[strategy], require_cloud=True)
                 result = None
-                async for event in edge_pb2_grpc.EdgeDenoiserStub(self.channel).Generate(request, timeout=600):
+                async for event in edge_pb2_grpc.EdgeDenoiserStub(self.channel).Generate(request,
+                                                                                       timeout=self.deadline_s):
                     result = event.result if event.HasField("result") else result
                 status = "OK" if result is not None and not result.summary.degraded else "DEGRADED"
                 if status == "DEGRADED" and result is not None:
                     self.degraded[result.summary.degraded_reason] += 1
+                if result is not None and result.summary.downgraded:
+                    self.served[point_name(result.summary.served_params)] += 1
         except grpc.aio.AioRpcError as exc:
             status = exc.code().name
         return time.perf_counter() - started, status
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+def point_name(params: strategy_pb2.StrategyParams) -> str:
+    return f"p {params.pre_steps}, k {params.k}, s {params.switch_step}"
 
 
 async def closed_loop(client: Client, clients: int, per_client: int, duration: Optional[float],
@@ -213,7 +232,8 @@ async def open_loop(client: Client, rate: float, duration: float, strategies: li
     return [(*result, "valid") for result in await asyncio.gather(*tasks)]
 
 
-def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: int, mode: str, load: float) -> RunResult:
+def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: int, adaptive: bool, mode: str,
+            load: float) -> RunResult:
     cloud = services[0]
     target = services[-1].target
     defaults = StrategyDefaults.load(args.strategy_config)
@@ -223,9 +243,10 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
     for sampler in samplers.values():
         sampler.start()
     degraded: Counter = Counter()
+    served: Counter = Counter()
 
     async def go():
-        client = Client(target, args.target, args.steps, defaults)
+        client = Client(target, args.target, args.steps, defaults, args.deadline)
         hostile = HostileClient(target, args.target, args.steps, CLIENT_OPTIONS) if args.hostile else None
         try:
             started = time.perf_counter()
@@ -235,6 +256,7 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
             else:
                 results = await open_loop(client, load, args.duration or 30.0, strategies, args.seed)
             degraded.update(client.degraded)
+            served.update(client.served)
             return results, time.perf_counter() - started
         finally:
             await client.close()
@@ -257,32 +279,37 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
                      if status not in HOSTILE_EXPECTED[kind])
     warm_up_s = min(60.0, seconds / 5)
     cloud_samples = samples["cloud"]
-    return RunResult(cloud_kind, max_batch, mode, load, args.strategies, len(valid), len(latencies), dict(errors), round(seconds, 3),
+    return RunResult(cloud_kind, max_batch, adaptive, mode, load, args.strategies, len(valid), len(latencies), dict(errors),
+                     round(seconds, 3),
                      round(len(latencies) / seconds, 3), percentile(latencies, 0.5), percentile(latencies, 0.95),
                      percentile(latencies, 0.99), round(samples_served / calls, 2) if calls else None, calls,
                      round(max(s[1] for s in cloud_samples), 1), max(s[2] for s in cloud_samples),
                      cloud_samples if args.duration and mode == "closed" else [], dict(degraded),
                      {kind: dict(statuses) for kind, statuses in hostile.items()}, unexpected,
-                     {role: after_warm_up(s, warm_up_s) for role, s in samples.items()})
+                     {role: after_warm_up(s, warm_up_s) for role, s in samples.items()}, sum(served.values()),
+                     dict(served))
 
 
-def start_services(args, cloud_kind: str, max_batch: int) -> list[ServiceProcess]:
+def start_services(args, cloud_kind: str, max_batch: int, adaptive: bool) -> list[ServiceProcess]:
     model = ["--model", "tiny"] if args.tiny else (["--model", args.cloud_model] if args.cloud_model else [])
     threads = ["--torch-threads", str(args.service_threads), *placement_flags(args)] + \
         (["--guidance", repr(args.guidance)] if args.guidance is not None else [])
     ray = [] if cloud_kind == "plain" else ["--ray", "--replicas", cloud_kind.split(":")[1],
                                             "--replica-cpus", str(args.replica_cpus)]
-    name = cloud_kind.replace(":", "")
-    cloud = ServiceProcess("cloud", [*model, *threads, *ray, "--predictors", "none", "--metrics-port", "0",
+    quality = [] if not adaptive else ["--adaptive-quality", *(["--adaptive-queue", str(args.adaptive_queue)]
+                                                               if args.adaptive_queue else []),
+                                       *(["--frontier-config", str(args.frontier_config)] if args.frontier_config else [])]
+    name = cloud_kind.replace(":", "") + f"-batch{max_batch}" + ("-adaptive" if adaptive else "")
+    cloud = ServiceProcess("cloud", [*model, *threads, *ray, *quality, "--predictors", "none", "--metrics-port", "0",
                                      "--max-batch", str(max_batch), "--max-running", str(max(2 * max_batch, 2)),
-                                     "--max-queue", str(args.max_queue)], args.out / f"cloud-{name}-batch{max_batch}.log")
+                                     "--max-queue", str(args.max_queue)], args.out / f"cloud-{name}.log")
     if args.target == "cloud":
         return [cloud]
     edge_model = ["--model", "tiny"] if args.tiny else (["--model", args.edge_model] if args.edge_model else [])
     try:
         edge = ServiceProcess("edge", [*edge_model, *threads, "--cloud", cloud.target, "--predictors", "none",
                                        "--session-db", ":memory:", "--max-concurrency", str(args.edge_concurrency)],
-                              args.out / f"edge-{name}-batch{max_batch}.log")
+                              args.out / f"edge-{name}.log")
     except BaseException:
         cloud.stop()
         raise
@@ -293,13 +320,14 @@ def table(rows: list[RunResult]) -> str:
     def fmt(x, unit=""):
         return "-" if x is None else f"{x:.3f}{unit}"
 
-    lines = ["| cloud | max batch | load | strategies | ok / sent | errors | throughput (req/s) | p50 (s) | p95 (s) | p99 (s) "
-             "| batch occupancy | peak RSS (MB) | peak threads |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| cloud | max batch | adaptive | load | strategies | ok / sent | errors | downgraded | throughput (req/s) "
+             "| p50 (s) | p95 (s) | p99 (s) | batch occupancy | peak RSS (MB) | peak threads |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         load = f"{int(r.load)} clients" if r.mode == "closed" else f"{r.load:g} req/s Poisson"
         errors = ", ".join(f"{k} {v}" for k, v in r.errors.items()) or "0"
-        lines.append(f"| {r.cloud} | {r.max_batch} | {load} | {r.strategies} | {r.ok} / {r.requests} | {errors} | {r.throughput:.3f} "
+        lines.append(f"| {r.cloud} | {r.max_batch} | {'on' if r.adaptive else 'off'} | {load} | {r.strategies} "
+                     f"| {r.ok} / {r.requests} | {errors} | {r.downgraded} | {r.throughput:.3f} "
                      f"| {fmt(r.p50)} | {fmt(r.p95)} | {fmt(r.p99)} | {fmt(r.batch_occupancy)} | {r.peak_rss_mb:.0f} "
                      f"| {r.peak_threads} |")
     return "\n".join(lines) + "\n" + "".join(soak_lines(r) for r in rows)
@@ -307,7 +335,10 @@ def table(rows: list[RunResult]) -> str:
 
 def soak_lines(r: RunResult) -> str:
     """Degraded results, hostile outcomes and each process's resources after the warm-up, of one run."""
-    lines = [f"\nmax batch {r.max_batch}, {r.load:g} {'clients' if r.mode == 'closed' else 'req/s'}:"]
+    lines = [f"\nmax batch {r.max_batch}, adaptive {'on' if r.adaptive else 'off'}, {r.load:g} "
+             f"{'clients' if r.mode == 'closed' else 'req/s'}:"]
+    for point, count in r.served.items():
+        lines.append(f"- served cheaper x{count}: {point}")
     for reason, count in r.degraded.items():
         lines.append(f"- degraded x{count}: {reason}")
     for kind, statuses in r.hostile.items():
@@ -329,12 +360,12 @@ def plot(rows: list[RunResult], path: Path) -> None:
         return
     chart = Chart([x for x, _ in points], [y for _, y in points], "p95 latency vs throughput", "requests per second",
                   "p95 latency (s)")
-    for i, key in enumerate(sorted({(r.cloud, r.max_batch, r.strategies) for r in rows})):
+    for i, key in enumerate(sorted({(r.cloud, r.max_batch, r.adaptive, r.strategies) for r in rows})):
         series = sorted((r.throughput, r.p95) for r in rows
-                        if (r.cloud, r.max_batch, r.strategies) == key and r.p95 is not None)
+                        if (r.cloud, r.max_batch, r.adaptive, r.strategies) == key and r.p95 is not None)
         if series:
             chart.line([x for x, _ in series], [y for _, y in series], PALETTE[i % len(PALETTE)],
-                       f"{key[0]} cloud, max batch {key[1]}, {key[2]}")
+                       f"{key[0]} cloud, max batch {key[1]}{', adaptive' if key[2] else ''}, {key[3]}")
     chart.save(path)
 
 
@@ -344,6 +375,12 @@ def run(args) -> int:
         placement = placement_from_args(args)  # checked here, before any service starts
         batches = [int(b) for b in args.max_batch.split(",")]
         clouds = args.clouds.split(",")
+        unknown = [a for a in args.adaptive.split(",") if a not in ADAPTIVE_SETTINGS]
+        if unknown:
+            raise ValueError(f"--adaptive: {', '.join(map(repr, unknown))} is neither 'on' nor 'off'")
+        adaptive = [ADAPTIVE_SETTINGS[a] for a in args.adaptive.split(",")]
+        if not (args.deadline > 0 and args.adaptive_queue >= 0):
+            raise ValueError(f"need --deadline > 0 and --adaptive-queue >= 0, got {args.deadline} and {args.adaptive_queue}")
         for kind in clouds:
             if kind != "plain" and not (kind.startswith("ray:") and kind[4:].isdigit() and int(kind[4:]) >= 1):
                 raise ValueError(f"--clouds: {kind!r} is neither 'plain' nor 'ray:N' with N >= 1 replicas")
@@ -361,20 +398,20 @@ def run(args) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[RunResult] = []
-    for kind in clouds:
-        for batch in batches:
-            services = start_services(args, kind, batch)
-            try:
-                # Warm-up: the first calls of a process (of each replica) pay for allocation and lazy initialisation.
-                asyncio.run(_warm(services[-1].target, args, _replicas(kind)))
-                for mode, load in loads:
-                    row = run_one(services, args, kind, batch, mode, load)
-                    rows.append(row)
-                    print(f"{kind} cloud, max batch {batch}, {mode} {load:g}: {row.ok}/{row.requests} ok, "
-                          f"{row.throughput:.3f} req/s, p95 {row.p95}, occupancy {row.batch_occupancy}", file=sys.stderr)
-            finally:
-                for service in reversed(services):
-                    service.stop()
+    for kind, batch, quality in itertools.product(clouds, batches, adaptive):
+        services = start_services(args, kind, batch, quality)
+        try:
+            # Warm-up: the first calls of a process (of each replica) pay for allocation and lazy initialisation.
+            asyncio.run(_warm(services[-1].target, args, _replicas(kind)))
+            for mode, load in loads:
+                row = run_one(services, args, kind, batch, quality, mode, load)
+                rows.append(row)
+                print(f"{kind} cloud, max batch {batch}, adaptive {'on' if quality else 'off'}, {mode} {load:g}: "
+                      f"{row.ok}/{row.requests} ok, {row.downgraded} downgraded, {row.throughput:.3f} req/s, "
+                      f"p95 {row.p95}, occupancy {row.batch_occupancy}", file=sys.stderr)
+        finally:
+            for service in reversed(services):
+                service.stop()
     (args.out / "results.json").write_text(json.dumps(
         {"machine": {**machine_info(placement.device, placement.dtype), "service_threads": args.service_threads,
                      "replica_cpus": args.replica_cpus}, "target": args.target, "steps": args.steps, "model": "tiny" if args.tiny else
@@ -384,6 +421,9 @@ def run(args) -> int:
     plot(rows, args.out / "latency_vs_throughput.png")
     print(text)
     return 0
+
+
+ADAPTIVE_SETTINGS = {"on": True, "off": False}
 
 
 def _replicas(kind: str) -> int:
@@ -415,6 +455,15 @@ def add_arguments(parser) -> None:
                         "(default: 0)")
     parser.add_argument("--max-batch", default="1,8", help="engine settings to compare, comma-separated; 1 = one "
                         "request per UNet call (default: 1,8)")
+    parser.add_argument("--adaptive", default="off", help="load-adaptive quality settings of the cloud to compare, "
+                        "comma-separated: on (--adaptive-quality) or off (default: off)")
+    parser.add_argument("--adaptive-queue", type=int, default=0, help="with --adaptive on: the cloud's "
+                        "--adaptive-queue (serve cheaper from this queue length on; 0 = deadlines only) (default: 0)")
+    parser.add_argument("--frontier-config", type=Path, help="with --adaptive on: the ladder the cloud serves "
+                        "(default: the cloud's, configs/frontier.toml)")
+    parser.add_argument("--deadline", type=float, default=600.0, help="each request's gRPC deadline in seconds: a "
+                        "request whose deadline the cloud cannot meet is refused, or served cheaper with --adaptive "
+                        "on (default: 600)")
     parser.add_argument("--clouds", default="plain", help="clouds to compare, comma-separated: plain (one process) "
                         "or ray:N (Ray Serve, N replicas behind the gRPC front end) (default: plain)")
     parser.add_argument("--replica-cpus", type=float, default=1.0, help="ray:N clouds: CPUs per replica (default: 1)")

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                   ("beta", float, "EC-Diff beta"), ("cloud-steps", int, "HybridSD cloud steps")):
         p.add_argument(f"--{name}", type=kind, help=f"{help_text} (default: configs/strategy.toml)")
     p.add_argument("--require-cloud", action="store_true", help="fail instead of running edge-only when the cloud is down")
+    p.add_argument("--exact-strategy", action="store_true", help="forbid the cloud to serve a cheaper EC-Diff point "
+                   "under load (default: allowed where the cloud has adaptive quality on; the summary says so)")
     p.add_argument("--transfer-dtype", choices=sorted(TRANSFER_DTYPES), default="float32",
                    help="dtype of the latents between cloud and edge (default: float32)")
     p.add_argument("--transfer-encoding", choices=sorted(ENCODINGS),
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with EdgeClient(args.edge, **asdict(security)) as client:
             result = client.generate(args.prompt, seed=args.seed, num_steps=args.steps, strategy=args.strategy,
-                                     params=params, require_cloud=args.require_cloud,
+                                     params=params, require_cloud=args.require_cloud, exact_strategy=args.exact_strategy,
                                      transfer_dtype=args.transfer_dtype, transfer_encoding=args.transfer_encoding,
                                      on_event=on_event, timeout=args.timeout)
     except grpc.RpcError as exc:
@@ -101,6 +103,7 @@ def summary_table(result: GenerateResult) -> str:
     s = result.summary
     rows = [
         ("strategy", f"{s.strategy} ({s.num_steps} steps, edge from step {s.handoff_step})"),
+        ("cloud queue", f"{s.cloud_queue_seconds:.3f} s"),
         ("cloud compute", f"{s.cloud_compute_seconds:.3f} s"),
         ("transfer", f"{s.transfer_seconds:.3f} s"),
         ("edge compute", f"{s.edge_compute_seconds:.3f} s"),
@@ -110,6 +113,10 @@ def summary_table(result: GenerateResult) -> str:
         ("bytes", f"to cloud {s.bytes_to_cloud}, from cloud {s.bytes_from_cloud}"),
         ("models", f"cloud {s.cloud_model or '-'}, edge {s.edge_model}"),
     ]
+    if s.downgraded:
+        served = s.served_params
+        rows.append(("DOWNGRADED", f"served p {served.pre_steps}, k {served.k}, s {served.switch_step}: "
+                                   f"{s.downgrade_reason}"))
     if s.degraded:
         rows.append(("DEGRADED", s.degraded_reason))
     width = max(len(k) for k, _ in rows)

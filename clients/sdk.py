@@ -57,9 +57,10 @@ def generate_request(prompt: str, *, seed: int = 0, num_steps: int = 0, strategy
                      params: Optional[dict] = None, require_cloud: bool = False,
                      checkpoint_every: Optional[int] = None, transfer_dtype: str = "float32",
                      transfer_encoding: Optional[str] = None, preview_every: int = 0,
-                     return_latents: bool = False) -> edge_pb2.GenerateRequest:
+                     return_latents: bool = False, exact_strategy: bool = False) -> edge_pb2.GenerateRequest:
     """A GenerateRequest; unset params, num_steps=0 and transfer_encoding=None take the server's
-    defaults ("raw" with float32 is the exact transfer)."""
+    defaults ("raw" with float32 is the exact transfer). `exact_strategy` forbids the cloud to serve a
+    cheaper EC-Diff point under load (load-adaptive quality; `summary.downgraded` says when it did)."""
     if transfer_dtype not in TRANSFER_DTYPES:
         raise ValueError(f"transfer_dtype must be one of {sorted(TRANSFER_DTYPES)}, got {transfer_dtype!r}")
     if transfer_encoding is not None and transfer_encoding not in ENCODINGS:
@@ -68,7 +69,7 @@ def generate_request(prompt: str, *, seed: int = 0, num_steps: int = 0, strategy
         prompt=prompt, seed=seed, num_steps=num_steps, strategy=strategy,
         params=strategy_pb2.StrategyParams(**{k: v for k, v in (params or {}).items() if v is not None}),
         require_cloud=require_cloud, transfer_dtype=TRANSFER_DTYPES[transfer_dtype],
-        preview_every=preview_every, return_latents=return_latents)
+        preview_every=preview_every, return_latents=return_latents, exact_strategy=exact_strategy)
     if checkpoint_every is not None:
         request.checkpoint_every = checkpoint_every
     if transfer_encoding is not None:

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("ecdiff.clients.generate_cli", "generate an image through an EdgeDenoiser"),
     "search": ("ecdiff.search.cli", "two-stage greedy search of EC-Diff's k, alpha and s"),
     "noise-curve": ("ecdiff.search.noise_cli", "plot the noise-difference curve and propose p"),
+    "ladder": ("ecdiff.search.ladder_cli", "measure cheaper EC-Diff points for load-adaptive quality"),
     "bench": ("ecdiff.bench.cli", "quality (Table 1), ablation (Table 2), sessions (DiffusionX) benchmarks"),
 }
 

@@ -84,8 +84,13 @@ def weights_digest(pipe) -> str:
     """sha256 over the UNet's (or transformer's) and the VAE's parameters and buffers, in state-dict order."""
     from .conditioning import denoising_model
 
+    return module_digest(denoising_model(pipe), pipe.vae)
+
+
+def module_digest(*modules: torch.nn.Module) -> str:
+    """sha256 over the modules' parameters and buffers, in state-dict order."""
     digest = hashlib.sha256()
-    for module in (denoising_model(pipe), pipe.vae):
+    for module in modules:
         for name, tensor in module.state_dict().items():
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())

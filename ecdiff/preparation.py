@@ -4,7 +4,8 @@
 pipeline's own class, or a named kind), the conditioning of every model the plan still needs
 (`ecdiff.conditioning`), and the latents entering the first step: the generation convention's
 seeded latents (`ecdiff.conventions`), latents the caller hands over (an edge continuing from a
-handoff), or an img2img start (`ecdiff.img2img`: the init latents noised to the start step).
+handoff), an img2img start (`ecdiff.img2img`: the init latents noised to the start step), or a
+loop state recorded mid-run (a run resumed elsewhere, e.g. on another Ray Serve replica).
 The library, the services, the search, the noise curve and DiffusionX all prepare runs here, so
 they all compute the same thing for the same request.
 """
@@ -43,16 +44,19 @@ class PreparedRun:
     latents: torch.Tensor  # the latent entering `start_step`
     cloud: Optional[BoundDenoiser]  # None where the plan needs no cloud call from start_step on
     edge: Optional[BoundDenoiser]
+    resumed: Optional[SamplerState] = None  # a resumed run: the loop's whole state entering start_step
 
     def sampler(self) -> Sampler:
         return Sampler(self.strategy, self.scheduler, self.cloud, self.edge, num_steps=self.num_steps,
                        device=self.latents.device)
 
     def initial_state(self) -> SamplerState:
-        return SamplerState(step=self.start_step, latents=self.latents)
+        return self.resumed if self.resumed is not None else SamplerState(step=self.start_step, latents=self.latents)
 
     def sample(self, on_step: Optional[StepCallback] = None) -> SampleResult:
         """Steps [start_step, num_steps) in this process (`ecdiff.sampling.sample`)."""
+        if self.resumed is not None:  # `sample` starts from a latent alone
+            raise ValueError("a resumed run continues with sampler().run(initial_state()) or on an engine")
         return sample(self.strategy, self.scheduler, self.cloud, self.edge, self.latents, num_steps=self.num_steps,
                       on_step=on_step, start_step=self.start_step)
 
@@ -68,6 +72,7 @@ def prepare_run(
     seeds: int | Sequence[int] | None = None,
     latents: Optional[torch.Tensor] = None,
     img2img: Optional[Img2ImgStart] = None,
+    state: Optional[SamplerState] = None,
     start_step: int = 0,
     scheduler: Optional[str] = None,
 ) -> PreparedRun:
@@ -84,11 +89,18 @@ def prepare_run(
     batch = 1 if isinstance(prompts, str) else len(prompts)
     if batch < 1:
         raise ValueError("prepare_run needs at least one prompt")
-    if sum(x is not None for x in (seeds, latents, img2img)) != 1:
-        raise ValueError("give exactly one start: seeds (txt2img), latents, or img2img")
+    if sum(x is not None for x in (seeds, latents, img2img, state)) != 1:
+        raise ValueError("give exactly one start: seeds (txt2img), latents, img2img, or a state")
     run_scheduler = fresh_scheduler(source, scheduler)
     device = source.device
-    if img2img is not None:
+    resumed = None
+    if state is not None:
+        if not 0 <= state.step < num_steps or start_step not in (0, state.step):
+            raise ValueError(f"a state entering step {state.step} cannot start a {num_steps}-step run"
+                             + (f" at step {start_step}" if start_step else ""))
+        resumed = state.map(lambda x: x.to(device))
+        start_step, start_latents = state.step, resumed.latents
+    elif img2img is not None:
         start_step, start_latents = noised_to_start(run_scheduler, img2img.init_latents.to(device, torch.float32),
                                                     img2img.noise.to(device), num_steps, img2img.strength)
     elif latents is not None:
@@ -99,6 +111,8 @@ def prepare_run(
             raise ValueError(f"{len(seed_list)} seeds for {batch} prompts")
         start_latents = torch.cat([initial_latents(seed, latent_shape(source), run_scheduler, num_steps=num_steps,
                                                    device=device) for seed in seed_list])
+    if state is not None or latents is not None:  # the other starts set them on the way; a handoff reads them
+        run_scheduler.set_timesteps(num_steps, device=device)
     ahead = strategy.plan(num_steps)[start_step:]
 
     def bound(pipe, kind: StepKind) -> Optional[BoundDenoiser]:
@@ -107,4 +121,5 @@ def prepare_run(
         return BoundDenoiser(denoiser_for(denoising_model(pipe)), encode_conditioning(pipe, prompts, guidance))
 
     return PreparedRun(strategy, num_steps, start_step, run_scheduler, start_latents,
-                       bound(cloud, StepKind.CLOUD), bound(edge, StepKind.EDGE))
+                       bound(cloud, StepKind.CLOUD), bound(edge, StepKind.EDGE), resumed)
+

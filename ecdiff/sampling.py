@@ -64,6 +64,14 @@ class SamplerState:
     curvature: Optional[torch.Tensor] = None  # what delta grows by per approximated step (quadratic rule)
     real_noises: tuple[torch.Tensor, ...] = ()  # the last real noises, most recent first, as many as the rules read
 
+    def map(self, f: Callable[[torch.Tensor], torch.Tensor]) -> "SamplerState":
+        """The same state with every tensor passed through `f` (a copy, another device)."""
+        def each(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return None if x is None else f(x)
+
+        return SamplerState(self.step, f(self.latents), each(self.eps_prev), each(self.delta), each(self.curvature),
+                            tuple(f(x) for x in self.real_noises))
+
 
 @dataclass
 class SampleResult:
@@ -82,6 +90,11 @@ class SampleResult:
 StepCallback = Callable[[StepRecord, Optional[torch.Tensor]], None]
 """Called after every step with its record and the latent after it, or None when that latent was
 never materialised (inside a fused run of approximated steps)."""
+
+StateCallback = Callable[["SamplerState"], None]
+"""Called after every step whose latent was materialised, before that step's `StepCallback`, with
+the loop's whole state entering the next step: what a run resumed elsewhere starts from
+(`ecdiff.preparation.prepare_run(state=...)`). The tensors are the loop's own: copy what you keep."""
 
 
 class _Updater(Protocol):
@@ -212,12 +225,13 @@ class SamplingRequest:
     """
 
     def __init__(self, sampler: "Sampler", state: SamplerState, stop: int,
-                 on_step: Optional[StepCallback] = None, records: Optional[list[StepRecord]] = None) -> None:
+                 on_step: Optional[StepCallback] = None, records: Optional[list[StepRecord]] = None,
+                 on_state: Optional[StateCallback] = None) -> None:
         if not 0 <= state.step <= stop <= sampler.num_steps:
             raise ValueError(f"cannot run steps [{state.step}, {stop}) of a {sampler.num_steps}-step plan")
         _check_latents(state.latents)
         self.sampler, self.stop = sampler, stop
-        self.on_step, self.records = on_step, records
+        self.on_step, self.records, self.on_state = on_step, records, on_state
         self._x, self._eps_prev, self._delta, self._i = state.latents, state.eps_prev, state.delta, state.step
         self._curvature, self._real_noises = state.curvature, state.real_noises
         self._need: Need = None
@@ -289,6 +303,8 @@ class SamplingRequest:
         record = StepRecord(index=i, timestep=self.sampler.timestep_values[i], kind=kind, seconds=seconds)
         if self.records is not None:
             self.records.append(record)
+        if latents is not None and self.on_state is not None:
+            self.on_state(self.state)
         if self.on_step is not None:
             self.on_step(record, latents)
 
@@ -341,13 +357,13 @@ class Sampler:
         return SamplerState(step=0, latents=latents)
 
     def request(self, state: SamplerState, stop: Optional[int] = None, on_step: Optional[StepCallback] = None,
-                records: Optional[list[StepRecord]] = None) -> SamplingRequest:
-        return SamplingRequest(self, state, self.num_steps if stop is None else stop, on_step, records)
+                records: Optional[list[StepRecord]] = None, on_state: Optional[StateCallback] = None) -> SamplingRequest:
+        return SamplingRequest(self, state, self.num_steps if stop is None else stop, on_step, records, on_state)
 
     def run(self, state: SamplerState, stop: Optional[int] = None, on_step: Optional[StepCallback] = None,
-            records: Optional[list[StepRecord]] = None) -> SamplerState:
+            records: Optional[list[StepRecord]] = None, on_state: Optional[StateCallback] = None) -> SamplerState:
         """Run steps [state.step, stop) and return the state entering `stop`."""
-        request = self.request(state, stop, on_step, records)
+        request = self.request(state, stop, on_step, records, on_state)
         for kind, model in ((StepKind.CLOUD, self.cloud), (StepKind.EDGE, self.edge)):
             if model is None and kind in self.plan[state.step:request.stop]:
                 raise ValueError(f"steps [{state.step}, {request.stop}) of {self.strategy!r} need the {kind} model, "

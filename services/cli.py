@@ -16,7 +16,7 @@ from ecdiff.placement import PlacementError
 from ecdiff.wire.tensors import ENCODINGS
 
 from .config import CloudConfig, EdgeConfig, load_config
-from .logs import setup_logging
+from .logs import json_logs_to_stderr
 from .server import start_cloud, start_edge
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help=f"engine: requests denoised at once (default {CloudConfig.max_running})")
             p.add_argument("--max-queue", type=int, help=f"engine: requests waiting for a running slot; more are "
                            f"refused with RESOURCE_EXHAUSTED (default {CloudConfig.max_queue})")
+            p.add_argument("--adaptive-quality", action="store_true", default=None,
+                           help="engine: serve an EC-Diff request that allows it with a cheaper point of the frontier "
+                                "when its own would miss its deadline (default: off)")
+            p.add_argument("--adaptive-queue", type=int, help="engine, with --adaptive-quality: serve cheaper from "
+                           f"this queue length on, deadline or not; 0 = deadlines only (default {CloudConfig.adaptive_queue})")
+            p.add_argument("--frontier-config", help="the ladder of cheaper points, written by `ecdiff ladder` "
+                           "(default configs/frontier.toml)")
             # Ray Serve (docs/services.md, "Scaling out on Ray Serve"): one contiguous block.
             p.add_argument("--ray", action="store_true", default=None,
                            help="serve from Ray Serve replicas of (model + engine) behind this gRPC front end (default: off)")
@@ -86,6 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            f"to aim at (default {CloudConfig.target_ongoing_requests:g})")
             p.add_argument("--upscale-delay-s", type=float, help="autoscaling: seconds above target before a replica "
                            f"is added (default {CloudConfig.upscale_delay_s:g})")
+            p.add_argument("--resume-every", type=int, help="replicas checkpoint a stream's loop state every n steps, "
+                           "so it resumes on another replica from there if its own dies; 0 = resume from the start "
+                           f"(default {CloudConfig.resume_every})")
+            p.add_argument("--max-resumes", type=int, help="resumes per request after lost replicas; 0 = none, the "
+                           f"edge degrades (default {CloudConfig.max_resumes})")
+            p.add_argument("--ray-grpc-port", type=int, help="also serve CloudDenoiser through Ray Serve's own gRPC "
+                           "proxy on this port (no TLS, tokens or our interceptors: for comparison, `ecdiff bench "
+                           "ray-proxy`) (default: none)")
         if role == "edge":
             p.add_argument("--max-concurrency", type=int,
                            help=f"generations computing at once (default {EdgeConfig.max_concurrency})")
@@ -110,7 +125,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging()
+    with json_logs_to_stderr():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in ("func", "role", "command", "config", "port_file")}
     cls = CloudConfig if args.role == "cloud" else EdgeConfig
     try:

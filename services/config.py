@@ -33,6 +33,7 @@ from ecdiff.clients.credentials import ChannelSecurity, read_token
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.engine.config import EngineConfig
 from ecdiff.placement import AUTO, Placement, PlacementError, check_device_name, check_dtype_name
+from ecdiff.strategy_config import Frontier
 from ecdiff.wire.tensors import ENCODINGS
 
 from .tokens import TokenTable
@@ -144,6 +145,14 @@ class RayConfig:
     # Ongoing requests per replica that autoscaling aims at: about max_batch keeps its batches full.
     target_ongoing_requests: float = 8.0
     upscale_delay_s: float = 30.0  # autoscaling: load must stay above target this long before adding a replica
+    # A replica dying mid-stream: the cloud phase resumes on another from the last checkpoint of the
+    # loop's state, which replicas send the front end every `resume_every` steps (0: none, resume from
+    # the start), at most `max_resumes` times per request (0: never; the edge then degrades).
+    resume_every: int = 5
+    max_resumes: int = 2
+    # Also serve CloudDenoiser through Ray Serve's own gRPC proxy on this port, on the same replicas,
+    # to compare it with our front end (`ecdiff bench ray-proxy`); None: no Ray proxy.
+    grpc_port: Optional[int] = None
 
     def __post_init__(self) -> None:
         _check(self.replicas >= 1, f"replicas must be >= 1, got {self.replicas}")
@@ -159,6 +168,10 @@ class RayConfig:
                f"target_ongoing_requests must be > 0, got {self.target_ongoing_requests}")
         _check(math.isfinite(self.upscale_delay_s) and self.upscale_delay_s >= 0,
                f"upscale_delay_s must be >= 0, got {self.upscale_delay_s}")
+        _check(self.resume_every >= 0, f"resume_every must be >= 0, got {self.resume_every}")
+        _check(self.max_resumes >= 0, f"max_resumes must be >= 0, got {self.max_resumes}")
+        _check(self.grpc_port is None or 1 <= self.grpc_port <= 65535,
+               f"grpc_port must be in [1, 65535], got {self.grpc_port}")
         _check(bool(self.app.strip()), "app must not be empty")
 
     @property
@@ -174,6 +187,9 @@ class CloudConfig(ServerConfig):
     max_batch: int = EngineConfig.max_batch
     max_running: int = EngineConfig.max_running
     max_queue: int = EngineConfig.max_queue
+    adaptive_quality: bool = EngineConfig.adaptive_quality
+    adaptive_queue: int = EngineConfig.adaptive_queue
+    frontier_config: Optional[str] = None  # the ladder adaptive quality serves; None: configs/frontier.toml
     # Ray Serve (RayConfig documents each; defaults from there): off unless `ray`.
     ray: bool = False
     ray_address: Optional[str] = RayConfig.address
@@ -185,21 +201,38 @@ class CloudConfig(ServerConfig):
     max_replicas: Optional[int] = RayConfig.max_replicas
     target_ongoing_requests: float = RayConfig.target_ongoing_requests
     upscale_delay_s: float = RayConfig.upscale_delay_s
+    resume_every: int = RayConfig.resume_every
+    max_resumes: int = RayConfig.max_resumes
+    ray_grpc_port: Optional[int] = RayConfig.grpc_port
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.ray_grpc_port is None or (self.tls_cert is None and self.token_table() is None),
+               "ray_grpc_port: Ray Serve's gRPC proxy has no TLS and asks for no token; it cannot serve "
+               "beside a front end that requires them")
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
         self.engine()  # validates the engine's knobs
         self.ray_config()  # validates Ray's
+        if self.adaptive_quality:
+            self.frontier()  # validates the ladder
 
     def engine(self) -> EngineConfig:
-        return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue)
+        return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue,
+                            adaptive_quality=self.adaptive_quality, adaptive_queue=self.adaptive_queue)
+
+    def frontier(self) -> Frontier:
+        """The ladder of cheaper EC-Diff points load-adaptive quality serves."""
+        try:
+            return Frontier.load(self.frontier_config)
+        except FileNotFoundError as exc:
+            raise ValueError(str(exc)) from None
 
     def ray_config(self) -> RayConfig:
         return RayConfig(address=self.ray_address, app=self.ray_app, replicas=self.replicas,
                          replica_cpus=self.replica_cpus, replica_gpus=self.replica_gpus, min_replicas=self.min_replicas,
                          max_replicas=self.max_replicas, target_ongoing_requests=self.target_ongoing_requests,
-                         upscale_delay_s=self.upscale_delay_s)
+                         upscale_delay_s=self.upscale_delay_s, resume_every=self.resume_every,
+                         max_resumes=self.max_resumes, grpc_port=self.ray_grpc_port)
 
 
 @dataclass(frozen=True)

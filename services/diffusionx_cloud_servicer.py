@@ -1,19 +1,16 @@
-"""CloudRefiner over grpc.aio: DiffusionX's refinement of the edge's last preview, a thin adapter
-over `ecdiff.diffusionx.refine.Refiner`: validate, convert once, prepare in a worker thread, run the
-refinement (img2img from the preview) on the cloud's shared engine beside the Denoise requests, stream."""
+"""CloudRefiner over grpc.aio: DiffusionX's refinement of the edge's last preview, a thin adapter:
+validate and convert once, run the refinement (img2img from the preview) where the cloud runs it
+(this process's shared engine beside the Denoise requests, or a Ray Serve replica's:
+`services/refine_phase.py`), stream."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from concurrent.futures import Executor
 
 import grpc
 
-from ecdiff.diffusionx.refine import Refinement, Refiner
-from ecdiff.engine.aio import EngineStep, engine_events
-from ecdiff.engine.core import DenoisingEngine
+from ecdiff.diffusionx.refine import Refinement
 from ecdiff.v1 import diffusionx_pb2, diffusionx_pb2_grpc
 from ecdiff.wire.convert import step_event
 from ecdiff.wire.tensors import from_proto, to_proto
@@ -22,16 +19,15 @@ from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
 from .deadline import deadline_of
 from .errors import RpcError, status_codes
 from .logs import request_id
+from .refine_phase import RefineJob, RunsRefinePhase
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = diffusionx_pb2.DESCRIPTOR.services_by_name["CloudRefiner"].full_name
 
 
 class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
-    def __init__(self, refiner: Refiner, model_name: str, latent_shape: tuple[int, ...],
-                 engine: DenoisingEngine, executor: Executor) -> None:
-        self.refiner, self.model_name, self.latent_shape = refiner, model_name, latent_shape
-        self.engine, self.executor = engine, executor
+    def __init__(self, runner: RunsRefinePhase, model_name: str, latent_shape: tuple[int, ...]) -> None:
+        self.runner, self.model_name, self.latent_shape = runner, model_name, latent_shape
 
     @status_codes
     async def Refine(self, request: diffusionx_pb2.RefineRequest, context):
@@ -40,19 +36,15 @@ class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"latents: shape {list(latents.shape)} is not the cloud's {list(self.latent_shape)}")
         strength = request.strength if request.HasField("strength") else None
-
+        job = RefineJob(request.prompt, request.seed, request.round, latents, strength, request.approximate)
         log.info("refine", extra={"fields": {"round": request.round, "approximate": request.approximate}})
-        # The core checks its inputs (a ValueError is INVALID_ARGUMENT) before any model call.
-        plan = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: self.refiner.prepare(
-            request.prompt, request.seed, request.round, latents, strength, request.approximate))
-        events = engine_events(self.engine, plan.run, plan.run.num_steps, deadline=deadline_of(context),
-                               request_id=request_id.get())
+        events = self.runner.run(job, deadline_of(context), request_id.get())
         async with contextlib.aclosing(events):
             async for event in events:
-                if isinstance(event, EngineStep):
-                    yield diffusionx_pb2.RefineEvent(step=step_event(event.record))
+                if isinstance(event, Refinement):
+                    yield self._refined(event)
                 else:
-                    yield self._refined(plan.refinement(event.state.latents))
+                    yield diffusionx_pb2.RefineEvent(step=step_event(event))
 
     def _refined(self, event: Refinement) -> diffusionx_pb2.RefineEvent:
         return diffusionx_pb2.RefineEvent(refined=diffusionx_pb2.Refined(

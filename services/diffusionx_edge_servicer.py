@@ -1,13 +1,14 @@
 """EdgeSessions over grpc.aio: DiffusionX sessions, a thin adapter over the transport-free
 `ecdiff.diffusionx.engine.PreviewEngine` (previews, history) and the cloud's CloudRefiner.
 
-StartSession / Revise run an engine round in a worker thread and stream one Progress per step,
-then the RoundResult. Finalize reads the session's last preview, calls CloudRefiner.Refine through
-the edge's shared `CloudClient` (Progress per cloud step), decodes the refined latent on the edge
-and returns it. SessionNotFound -> NOT_FOUND, ValueError -> INVALID_ARGUMENT (`errors`). A cloud
-that cannot be reached, breaks off or sends a malformed latent on Finalize: the last preview,
-degraded, with a Notice saying why (UNAVAILABLE instead when the request sets require_cloud); the
-session stays either way, so Finalize can be retried.
+StartSession / Revise check the request and the session first (so an unknown session is NOT_FOUND
+whatever the load), then run an engine round in a worker thread under an admission slot and stream
+one Progress per step, then the RoundResult. Finalize reads the session's last preview, calls
+CloudRefiner.Refine through the edge's shared `CloudClient` (Progress per cloud step), decodes the
+refined latent on the edge and returns it. SessionNotFound -> NOT_FOUND, ValueError ->
+INVALID_ARGUMENT (`errors`). A cloud that cannot be reached, breaks off or sends a malformed latent
+on Finalize: the last preview, degraded, with a Notice saying why (UNAVAILABLE instead when the
+request sets require_cloud); the session stays either way, so Finalize can be retried.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
 
     @status_codes
     async def StartSession(self, request: diffusionx_pb2.StartSessionRequest, context):
+        self.engine.check_start(request.prompt, request.seed)  # bad input is refused whatever the load
         async for event in self._round(
                 lambda on_step: self.engine.start(request.prompt, request.seed, on_step), request.return_latents):
             yield event
@@ -54,6 +56,8 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
     @status_codes
     async def Revise(self, request: diffusionx_pb2.ReviseRequest, context):
         strength = request.strength if request.HasField("strength") else None
+        # An unknown session or bad input is refused whatever the load: before `_round` takes a slot.
+        self.engine.check_revision(request.session_id, request.prompt, strength)
         async for event in self._round(
                 lambda on_step: self.engine.revise(request.session_id, request.prompt, strength, on_step),
                 request.return_latents):

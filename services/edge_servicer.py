@@ -33,7 +33,7 @@ from ecdiff.v1 import cloud_pb2, edge_pb2, edge_pb2_grpc
 from ecdiff.wire.convert import decoding_progress, param_overrides, params_to_proto, progress, step_record
 from ecdiff.wire.tensors import ENCODINGS, from_proto, to_proto, wire_dtype, wire_encoding
 
-from .accounting import CloudStreamTally, ReceivedHandoff, RequestSummary, summarize
+from .accounting import CloudStreamTally, Downgraded, ReceivedHandoff, RequestSummary, summarize
 from .admission import Admission
 from .cloud_client import CloudClient
 from .config import MAX_LATENT_ABS, MAX_LATENT_ELEMENTS
@@ -62,6 +62,14 @@ def toy_world_notice(model_name: str, prompt: str) -> Optional[str]:
     example = canonical_caption(Scene(*(words[0] for words in ATTRIBUTES.values())))
     return (f"the toy world cannot draw this prompt ({reason}); the image will not follow it. The world draws one "
             f"object on a background, named by one word or phrase of each: {vocabulary}. For example: {example!r}")
+
+
+def downgrade_notice(valid: ValidRequest, downgraded: Downgraded, cloud_calls: int) -> str:
+    """What the user is told when the cloud served a cheaper EC-Diff point than asked for."""
+    asked, served = valid.params, downgraded.params
+    return (f"the cloud served a cheaper EC-Diff point under load ({downgraded.reason}): p {served.pre_steps}, "
+            f"k {served.k}, s {served.switch_step} ({cloud_calls} cloud calls) instead of p {asked.pre_steps}, "
+            f"k {asked.k}, s {asked.switch_step}; set exact_strategy to forbid it")
 
 
 class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
@@ -96,8 +104,13 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             tally = CloudStreamTally()
             if valid.switch_step > 0:
                 async for event in self._cloud_phase(valid, checkpoint_every, request.transfer_dtype, encoding, tally,
-                                                     context):
+                                                     not request.exact_strategy, context):
                     yield event
+            downgraded = tally.handoff.downgraded if tally.handoff is not None else None
+            if downgraded is not None:
+                notice = downgrade_notice(valid, downgraded, tally.handoff.cloud_calls)
+                log.info("notice", extra={"fields": {"notice": notice}})
+                yield edge_pb2.GenerateEvent(notice=edge_pb2.Notice(message=notice))
             outcome: list[EdgeOutcome] = []
             while not outcome:  # twice at most: a cloud latent that ends in NaN is retried edge-only
                 plan = plan_edge_phase(valid, tally, cloud_target=self.cloud.target, edge_guidance=self.model.guidance,
@@ -114,22 +127,23 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                     tally.distrust(f"{exc}, from the cloud's latent")
             summary = summarize(tally, outcome[0], handoff_step=plan.job.start, degraded_reason=plan.degraded_reason,
                                 contacted_cloud=valid.switch_step > 0, total_seconds=time.perf_counter() - started)
-            yield self._result(valid, outcome[0], summary, request.return_latents)
+            yield self._result(valid, outcome[0], summary, request.return_latents, tally.handoff)
 
     async def _cloud_phase(self, valid: ValidRequest, checkpoint_every: int, transfer_dtype: int, encoding: int,
-                           tally: CloudStreamTally, context) -> AsyncIterator[edge_pb2.GenerateEvent]:
+                           tally: CloudStreamTally, allow_downgrade: bool, context) -> AsyncIterator[edge_pb2.GenerateEvent]:
         request = cloud_pb2.DenoiseRequest(
             prompt=valid.prompt, seed=valid.seed, num_steps=valid.num_steps, strategy=valid.strategy_name,
             params=params_to_proto(valid.params), latents_every=checkpoint_every,
-            latents_dtype=transfer_dtype, latents_encoding=encoding)
+            latents_dtype=transfer_dtype, latents_encoding=encoding, allow_downgrade=allow_downgrade)
         started = time.perf_counter()
         try:
             async with contextlib.aclosing(self.cloud.denoise(request, tally, context.time_remaining())) as stream:
                 async for message in stream:
                     try:
                         if message.HasField("handoff"):
-                            self._accept_handoff(message.handoff, expected=valid)
-                            tally.add_handoff(self._decoded_handoff(message.handoff))
+                            served = self._accept_handoff(message.handoff, expected=valid,
+                                                          allow_downgrade=allow_downgrade)
+                            tally.add_handoff(self._decoded_handoff(message.handoff, served))
                             continue
                         step = message.step
                         record = step_record(step)
@@ -164,10 +178,13 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                     outcome.append(event)
 
     def _result(self, valid: ValidRequest, outcome: EdgeOutcome, summary: RequestSummary,
-                return_latents: bool) -> edge_pb2.GenerateEvent:
+                return_latents: bool, handoff: Optional[ReceivedHandoff]) -> edge_pb2.GenerateEvent:
+        downgraded = handoff.downgraded if handoff is not None else None
         result = edge_pb2.Result(image_png=outcome.image_png, summary=edge_pb2.Summary(
             strategy=valid.strategy_name, params=params_to_proto(valid.params), num_steps=valid.num_steps,
             edge_model=self.identity.model_name, **dataclasses.asdict(summary)))
+        if downgraded is not None:
+            result.summary.served_params.CopyFrom(params_to_proto(downgraded.params))
         if return_latents:
             result.latents.CopyFrom(to_proto(outcome.latents, torch.float32))
         return edge_pb2.GenerateEvent(result=result)
@@ -180,7 +197,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "handoff is missing")
         valid = self._accept_handoff(request.handoff, expected=None)
         self._check_handoff_supported(valid)
-        handoff = self._decoded_handoff(request.handoff)
+        handoff = self._decoded_handoff(request.handoff, valid)
         with self.admission.slot():
             started = time.perf_counter()
             job = EdgeJob(prompt=valid.prompt, seed=valid.seed, num_steps=valid.num_steps, strategy=valid.strategy,
@@ -190,7 +207,7 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                 yield event
             summary = summarize(CloudStreamTally(handoff=handoff), outcome[0], handoff_step=job.start,
                                 degraded_reason="", contacted_cloud=False, total_seconds=time.perf_counter() - started)
-            yield self._result(valid, outcome[0], summary, request.return_latents)
+            yield self._result(valid, outcome[0], summary, request.return_latents, handoff)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -207,15 +224,25 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
                            f"{list(self.identity.latent_shape)}")
         return latents.to(torch.float32)
 
-    def _decoded_handoff(self, handoff: cloud_pb2.Handoff) -> ReceivedHandoff:
-        """An accepted handoff (see `_accept_handoff`) as the core values the edge continues from."""
+    def _decoded_handoff(self, handoff: cloud_pb2.Handoff, served: ValidRequest) -> ReceivedHandoff:
+        """An accepted handoff (see `_accept_handoff`, which gives `served`) as the core values the edge
+        continues from."""
+        downgraded = Downgraded(served.strategy, served.params, handoff.downgrade_reason) if handoff.downgraded else None
+        outside = [step for step in handoff.resumed_at if not 0 <= step <= handoff.step]
+        if outside:  # from a cloud stream: a broken cloud; in ContinueFromHandoff: INVALID_ARGUMENT
+            raise ValueError(f"handoff.resumed_at: {outside[:3]} outside the cloud phase [0, {handoff.step}]")
         return ReceivedHandoff(
             step=handoff.step, latents=self._latents(handoff.latents, "handoff.latents"),
             guidance=handoff.guidance_scale, cloud_calls=handoff.cloud_calls, approx_steps=handoff.approx_steps,
-            compute_seconds=handoff.cloud_compute_seconds, model_name=handoff.model_name)
+            compute_seconds=handoff.cloud_compute_seconds, model_name=handoff.model_name,
+            queue_seconds=handoff.cloud_queue_seconds, downgraded=downgraded,
+            resumed_at=tuple(handoff.resumed_at))
 
-    def _accept_handoff(self, handoff: cloud_pb2.Handoff, expected: Optional[ValidRequest]) -> ValidRequest:
-        """Validate a handoff's request fields, then its compatibility with this edge."""
+    def _accept_handoff(self, handoff: cloud_pb2.Handoff, expected: Optional[ValidRequest],
+                        allow_downgrade: bool = False) -> ValidRequest:
+        """Validate a handoff's request fields, then its compatibility with this edge; the request it
+        was produced with (a cheaper EC-Diff point than `expected` only when the cloud says it
+        downgraded, `allow_downgrade` permits it and it names `expected`'s as the point asked for)."""
         try:
             valid = validate_request(handoff.prompt, handoff.seed, handoff.num_steps, handoff.strategy,
                                      param_overrides(handoff.params), self.limits, self.defaults)
@@ -227,7 +254,10 @@ class EdgeServicer(edge_pb2_grpc.EdgeDenoiserServicer):
         if not (math.isfinite(handoff.guidance_scale) and handoff.guidance_scale >= 0):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"handoff.guidance_scale must be >= 0, got {handoff.guidance_scale}")
         if expected is not None and (valid.params, valid.switch_step) != (expected.params, expected.switch_step):
-            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "the cloud ran different strategy parameters than requested")
+            if not (allow_downgrade and handoff.downgraded and valid.strategy_name == expected.strategy_name == "ecdiff"
+                    and param_overrides(handoff.requested_params) == expected.params.as_dict()):
+                raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
+                               "the cloud ran different strategy parameters than requested")
         compat = HandoffCompat(
             scheduler_class=handoff.scheduler_class, scheduler_sha256=handoff.scheduler_config_sha256,
             latent_shape=tuple(handoff.latents.shape), text_encoder_sha256=handoff.text_encoder.sha256,

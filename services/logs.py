@@ -6,9 +6,11 @@ written while the RPC runs (worker threads included: they run in a copy of the R
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
+from typing import Iterator
 
 REQUEST_ID_KEY = "x-request-id"
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -29,9 +31,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def setup_logging(level: int = logging.INFO) -> None:
+@contextlib.contextmanager
+def json_logs_to_stderr(level: int = logging.INFO) -> Iterator[None]:
+    """The root logger writes JSON lines to stderr inside the block and is restored after it.
+
+    The handler holds the stderr of the moment it is made; left installed, a caller in the same
+    process (a test capturing stderr) would close that stream under it, and every later log line
+    of a server still running in that process would fail ("--- Logging error ---")."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
+    handlers, previous_level = root.handlers[:], root.level
     root.handlers[:] = [handler]
     root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(previous_level)

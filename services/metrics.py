@@ -2,7 +2,7 @@
 
 Everything is read at scrape time from what the service already counts, so nothing on the request
 path waits for the exporter: the cloud's engine (or each Ray Serve replica's, labelled `replica`) (`EngineStats`: queue, running requests, UNet
-calls, batch sizes, iteration and request seconds, refusals by reason), the edge's admission, and
+calls, batch sizes, iteration and request seconds, refusals by reason, downgrades by cause), the edge's admission, and
 every RPC's duration and status from the request interceptor.
 """
 
@@ -89,6 +89,8 @@ def _engine(snapshots: list[tuple[list[str], EngineSnapshot]], labels: list[str]
         "finished": CounterMetricFamily("ecdiff_engine_requests", "engine requests ended, by outcome",
                                         labels=[*labels, "outcome"]),
         "refused": CounterMetricFamily("ecdiff_refused", "requests refused, by reason", labels=[*labels, "reason"]),
+        "downgraded": CounterMetricFamily("ecdiff_downgraded", "requests served with a cheaper EC-Diff point "
+                                          "(load-adaptive quality), by cause", labels=[*labels, "reason"]),
     }
     bounds = [1, 2, 4, 8, 16, 32, 64]
     for values, snapshot in snapshots:
@@ -105,6 +107,8 @@ def _engine(snapshots: list[tuple[list[str], EngineSnapshot]], labels: list[str]
             families["finished"].add_metric([*values, outcome], n)
         for reason, n in stats.refused.items():
             families["refused"].add_metric([*values, reason], n)
+        for cause, n in stats.downgraded.items():
+            families["downgraded"].add_metric([*values, cause], n)
     yield from families.values()
     yield _histogram("ecdiff_engine_iteration_seconds", "engine iterations with a UNet call",
                      [(values, snapshot.stats.iteration_seconds) for values, snapshot in snapshots], labels)

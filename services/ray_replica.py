@@ -1,8 +1,11 @@
 """One Ray Serve replica of the cloud: the model and its batching `DenoisingEngine`, a thin adapter.
 
 The constructor loads the cloud model and starts the engine (so a replica is ready only once it can
-serve). `denoise` runs one cloud phase on the engine and streams its typed events (`CloudStep`, then
-`CloudHandoff`: dataclasses and tensors, no gRPC objects); the caller's gRPC front end converts them.
+serve). `denoise` runs one cloud phase on the engine and streams its typed events (`CloudStep`s, one
+carrying the loop's state every `resume_every` steps, then `CloudHandoff`: dataclasses and host
+tensors, no gRPC objects), from the seeded start or from such a checkpoint (`resume`: the front end
+resumes a stream whose replica died); `refine` runs one DiffusionX refinement on the same engine
+(`StepRecord`s, then the `Refinement`). The caller's gRPC front end converts them.
 Cancelling the stream (Ray cancels the generator) cancels the engine request at its next step
 boundary; the deadline travels as seconds left, since replicas may run on other machines' clocks.
 Every `STATS_EVERY_S` the replica sends its engine's snapshot to the stats board (services/ray_stats.py).
@@ -15,22 +18,25 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 from ray import serve
 
 from ecdiff.conditioning import denoising_model
+from ecdiff.diffusionx.refine import RefineConfig
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import load_model
 from ecdiff.placement import Placement
+from ecdiff.sampling import SamplerState
 
-from .cloud_phase import CloudJob, CloudPhaseRunner
+from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from .identity import ModelIdentity, identity_of
 from .logs import request_id as request_id_var
 from .ray_stats import StatsBoardClient
+from .refine_phase import RefineJob, RefinePhaseRunner, cloud_refiner_of
 
 log = logging.getLogger(__name__)
 STATS_EVERY_S = 1.0
@@ -46,6 +52,9 @@ class ReplicaSpec:
     dtype: str
     guidance: Optional[float]  # None: the model's own default
     engine: EngineConfig
+    refine: RefineConfig
+    predictors: Optional[str]  # DiffusionX's cloud predictor, as ServerConfig.predictors
+    resume_every: int  # checkpoint the loop state for the front end every n steps; 0: never
     torch_threads: int
     stats_board: str  # the stats board actor's name
 
@@ -62,7 +71,8 @@ class CloudReplica:
         self.engine = DenoisingEngine(denoising_model(model.pipe), spec.engine, name="cloud")
         # The engine makes every model call; these threads only prepare runs (prompt encoding).
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
-        self.runner = CloudPhaseRunner(model, self.engine, self.executor)
+        self.runner = CloudPhaseRunner(model, self.engine, self.executor, spec.resume_every)
+        self.refiner = RefinePhaseRunner(cloud_refiner_of(model, spec.refine, spec.predictors), self.engine, self.executor)
         self.replica = serve.get_replica_context().replica_id.unique_id
         self._stop = threading.Event()
         self._board = StatsBoardClient(spec.stats_board)
@@ -75,13 +85,19 @@ class CloudReplica:
     def identity(self) -> ModelIdentity:
         return self._identity
 
-    async def denoise(self, job: CloudJob, timeout_s: Optional[float], request_id: str):
-        request_id_var.set(request_id)
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        events = self.runner.run(job, deadline, request_id)
+    async def denoise(self, job: CloudJob, timeout_s: Optional[float], request_id: str,
+                      resume: Optional[SamplerState] = None):
+        """`resume`: a checkpoint this or another replica streamed; the run continues from it."""
+        events = self.runner.run(job, _deadline(timeout_s, request_id), request_id, resume)
         async with contextlib.aclosing(events):
             async for event in events:
-                yield event
+                yield _on_host(event)
+
+    async def refine(self, job: RefineJob, timeout_s: Optional[float], request_id: str):
+        events = self.refiner.run(job, _deadline(timeout_s, request_id), request_id)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event  # a Refinement's latents are on the host already
 
     def check_health(self) -> None:
         """Ray Serve calls this periodically; raising marks the replica unhealthy and Ray replaces it."""
@@ -96,3 +112,19 @@ class CloudReplica:
         self._stop.set()
         self.engine.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _deadline(timeout_s: Optional[float], request_id: str) -> Optional[float]:
+    """The request's deadline on this machine's clock (it travels as seconds left)."""
+    request_id_var.set(request_id)
+    return None if timeout_s is None else time.monotonic() + timeout_s
+
+
+def _on_host(event):
+    """Tensors leave a replica on the host: the front end may have no GPU to load a CUDA tensor onto."""
+    if isinstance(event, CloudStep):
+        return replace(event, latents=None if event.latents is None else event.latents.cpu(),
+                       checkpoint=None if event.checkpoint is None else event.checkpoint.map(torch.Tensor.cpu))
+    if isinstance(event, CloudHandoff):
+        return replace(event, latents=event.latents.cpu())
+    return event

@@ -1,39 +1,112 @@
-"""The gRPC front end's side of the Ray deployment: the cloud phase on a replica, through a
-deployment handle with streaming responses, as the same typed events the local runner yields.
+"""The gRPC front end's side of the Ray deployment: the cloud phase and DiffusionX's refinement on a
+replica, through a deployment handle with streaming responses, as the same typed events the local
+runners yield.
 
 Leaving the iteration (the RPC was cancelled or ended) cancels the Ray call, which cancels the
 replica's engine request at its next step boundary; the deadline is sent as seconds left. A
 replica's own refusal (QueueFull, DeadlineUnmeetable, DeadlineExceeded, a ValueError) is re-raised
-as itself, so the servicer maps it to the same status code as on a plain cloud; a replica that dies
-mid-stream is `CloudPhaseLost` (UNAVAILABLE), and the edge finishes from its last latent (degraded).
+as itself, so the servicer maps it to the same status code as on a plain cloud.
+
+A replica that dies mid-stream (Ray's ActorDiedError and kin): the cloud phase resumes on another
+replica (Ray's router no longer picks the dead one) from the last checkpoint the lost one streamed
+(the loop's whole state, every `resume_every` steps), or from the start when none came, at most
+`max_resumes` times per request; the caller sees one stream with every step once, and the handoff
+says where it resumed. Past that, or for a refinement, the loss is `CloudPhaseLost` (UNAVAILABLE)
+and the edge finishes from its last latent (degraded).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections import Counter
+from dataclasses import replace
 from typing import AsyncIterator, Optional
 
 from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import ReplicaUnavailableError
 
+from ecdiff.diffusionx.refine import Refinement
+from ecdiff.sampling import SamplerState, StepRecord
+from ecdiff.strategies import StepKind
+
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseLost, CloudStep
+from .refine_phase import RefineJob
+
+log = logging.getLogger(__name__)
 
 
 class RayCloudPhaseRunner:
-    def __init__(self, handle) -> None:
+    def __init__(self, handle, max_resumes: int = 0) -> None:
         self.handle = handle.options(stream=True)
+        self.max_resumes = max_resumes
 
     async def run(self, job: CloudJob, deadline: Optional[float] = None,
                   request_id: str = "") -> AsyncIterator[CloudStep | CloudHandoff]:
-        timeout_s = None if deadline is None else deadline - time.monotonic()
-        response = self.handle.denoise.remote(job, timeout_s, request_id)
-        try:
-            async for event in response:
-                yield event
-        except RayTaskError as exc:
-            # The replica's exception, with its type and message (not Ray's traceback dump).
-            raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
-        except (RayActorError, ReplicaUnavailableError) as exc:  # ActorDiedError, ActorUnavailableError too
-            raise CloudPhaseLost(f"the cloud replica serving this request was lost mid-stream: {type(exc).__name__}") from None
-        finally:
-            response.cancel()
+        started = time.perf_counter()
+        checkpoint: Optional[SamplerState] = None
+        sent = 0  # steps [0, sent) were passed on; a resumed replica repeats those after its checkpoint
+        counts: Counter = Counter()
+        resumed_at: list[int] = []
+        while True:
+            response = self.handle.denoise.remote(job, seconds_left(deadline), request_id, checkpoint)
+            try:
+                async with contextlib.aclosing(replica_stream(response)) as events:
+                    async for event in events:
+                        if isinstance(event, CloudHandoff):
+                            if resumed_at:
+                                yield _resumed(event, resumed_at, counts, time.perf_counter() - started)
+                            else:
+                                yield event
+                            return
+                        checkpoint = event.checkpoint or checkpoint
+                        if event.record.index >= sent:
+                            sent = event.record.index + 1
+                            counts[event.record.kind] += 1
+                            yield event
+                return  # ended without a handoff: passed on as it came
+            except CloudPhaseLost as lost:
+                if len(resumed_at) >= self.max_resumes:
+                    raise
+                resumed_at.append(0 if checkpoint is None else checkpoint.step)
+                log.warning("cloud replica lost; resuming on another", extra={"fields": {
+                    "step": resumed_at[-1], "resumes": len(resumed_at), "reason": str(lost)}})
+
+
+def _resumed(handoff: CloudHandoff, resumed_at: list[int], counts: Counter, wall_seconds: float) -> CloudHandoff:
+    """The handoff of a phase that resumed: its steps counted once each, the time lost with a replica
+    counted as the cloud's compute (the front end's wall time since the first submission, less the
+    last replica's queueing)."""
+    if resumed_at[-1] > 0:  # the last replica ran only the steps after its checkpoint
+        handoff = replace(handoff, cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX])
+    return replace(handoff, compute_seconds=max(0.0, wall_seconds - handoff.queue_seconds),
+                   resumed_at=tuple(resumed_at))
+
+
+class RayRefinePhaseRunner:
+    def __init__(self, handle) -> None:
+        self.handle = handle.options(stream=True)
+
+    def run(self, job: RefineJob, deadline: Optional[float] = None,
+            request_id: str = "") -> AsyncIterator[StepRecord | Refinement]:
+        return replica_stream(self.handle.refine.remote(job, seconds_left(deadline), request_id))
+
+
+def seconds_left(deadline: Optional[float]) -> Optional[float]:
+    """Replicas may run on other machines' clocks: a deadline travels as seconds left."""
+    return None if deadline is None else deadline - time.monotonic()
+
+
+async def replica_stream(response) -> AsyncIterator:
+    """A replica's events, its own exceptions re-raised as themselves, its loss as CloudPhaseLost."""
+    try:
+        async for event in response:
+            yield event
+    except RayTaskError as exc:
+        # The replica's exception, with its type and message (not Ray's traceback dump).
+        raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
+    except (RayActorError, ReplicaUnavailableError) as exc:  # ActorDiedError, ActorUnavailableError too
+        raise CloudPhaseLost(f"the cloud replica serving this request was lost mid-stream: {type(exc).__name__}") from None
+    finally:
+        response.cancel()

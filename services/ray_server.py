@@ -4,9 +4,11 @@
 process already initialised), deploys `CloudReplica` × `replicas` (or autoscaling between
 `min_replicas` and `max_replicas` on ongoing requests), and serves CloudDenoiser on the usual gRPC
 server: the same servicer, interceptors, TLS and tokens, health, reflection and metrics as a plain
-cloud, with the cloud phase forwarded to the replicas (`RayCloudPhaseRunner`). Health is SERVING
-while at least one replica runs (polled from Serve's status). Stopping deletes the application, and
-shuts Serve and Ray down when this process started them. DiffusionX's CloudRefiner is not served here.
+cloud, with the cloud phase and DiffusionX's CloudRefiner forwarded to the replicas (`RayCloudPhaseRunner`,
+`RayRefinePhaseRunner`). Health is SERVING while at least one replica runs (polled from Serve's
+status). Stopping deletes the application, and shuts Serve and Ray down when this process started them.
+With `ray_grpc_port`, Ray Serve's own gRPC proxy also serves CloudDenoiser from the same replicas,
+for comparison (services/ray_grpc_proxy.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,15 +26,17 @@ import ray
 from grpc_health.v1 import health_pb2
 from ray import serve
 from ray.exceptions import GetTimeoutError
+from ray.serve.config import HTTPOptions, gRPCOptions
 
 from ecdiff.engine.core import EngineSnapshot
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc
 
-from . import cloud_servicer
+from . import cloud_servicer, diffusionx_assembly
 from .config import CloudConfig, RayConfig
+from .ray_grpc_proxy import SERVICER_FUNCTIONS, ProxiedCloudReplica
 from .ray_replica import CloudReplica, ReplicaSpec
-from .ray_runner import RayCloudPhaseRunner
+from .ray_runner import RayCloudPhaseRunner, RayRefinePhaseRunner
 from .ray_stats import create_board, read_board
 from .server import RunningServer, _start
 from .validation import RequestLimits
@@ -59,11 +64,11 @@ class RayCloudApp:
         if connected:
             ray.init(address=ray_config.address, include_dashboard=False)
         try:
-            # No HTTP or Serve-gRPC proxy: the edge speaks to our gRPC front end (docs/services.md).
-            serve.start(proxy_location="Disabled")
+            serve.start(**_proxies(config.host, ray_config))
             board_name = f"{ray_config.app}-stats"
             board = create_board(board_name)
-            handle = serve.run(_deployment(config, ray_config, board_name), name=ray_config.app, route_prefix=None)
+            route = None if ray_config.grpc_port is None else f"/{ray_config.app}"  # Ray's proxy routes to it
+            handle = serve.run(_deployment(config, ray_config, board_name), name=ray_config.app, route_prefix=route)
             _await_replicas_on_board(board, ray_config.replicas)
         except BaseException:
             if connected:
@@ -132,12 +137,23 @@ def _await_replicas_on_board(board, replicas: int, timeout_s: float = 120.0) -> 
         time.sleep(0.1)
 
 
+def _proxies(host: str, ray_config: RayConfig) -> dict:
+    if ray_config.grpc_port is None:
+        # No HTTP or Serve-gRPC proxy: the edge speaks to our gRPC front end (docs/services.md).
+        return dict(proxy_location="Disabled")
+    # Ray's gRPC proxy beside ours, for comparison (services/ray_grpc_proxy.py); its HTTP side, which
+    # cannot be turned off alone, listens on a free port.
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        http_port = probe.getsockname()[1]
+    return dict(proxy_location="HeadOnly", http_options=HTTPOptions(host=host, port=http_port),
+                grpc_options=gRPCOptions(port=ray_config.grpc_port, grpc_servicer_functions=SERVICER_FUNCTIONS))
+
+
 def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
     engine = config.engine()
-    model = config.model
-    if model and Path(model).exists():  # a folder: replicas run in other processes, other working directories
-        model = str(Path(model).resolve())
-    spec = ReplicaSpec(model, config.device, config.dtype, config.guidance, engine,
+    spec = ReplicaSpec(_absolute(config.model), config.device, config.dtype, config.guidance, engine,
+                       diffusionx_assembly.refine_config(config), _absolute(config.predictors), ray_config.resume_every,
                        config.torch_threads or max(1, int(ray_config.replica_cpus)), board_name)
     scaling = (dict(autoscaling_config=dict(min_replicas=ray_config.min_replicas, max_replicas=ray_config.max_replicas,
                                             initial_replicas=ray_config.replicas,
@@ -146,9 +162,18 @@ def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
                if ray_config.autoscaling else dict(num_replicas=ray_config.replicas))
     # A replica takes as many requests as its engine runs and queues, one more so that the engine
     # (not Ray's router) refuses the excess with its own reason (queue full).
-    return serve.deployment(CloudReplica).options(
-        ray_actor_options=dict(num_cpus=ray_config.replica_cpus, num_gpus=ray_config.replica_gpus),
-        max_ongoing_requests=engine.max_running + engine.max_queue + 1, **scaling).bind(spec)
+    options = dict(ray_actor_options=dict(num_cpus=ray_config.replica_cpus, num_gpus=ray_config.replica_gpus),
+                   max_ongoing_requests=engine.max_running + engine.max_queue + 1, **scaling)
+    if ray_config.grpc_port is None:
+        return serve.deployment(CloudReplica).options(**options).bind(spec)
+    limits = RequestLimits(config.max_prompt_chars, config.max_steps)
+    return serve.deployment(ProxiedCloudReplica).options(**options).bind(
+        spec, StrategyDefaults.load(config.strategy_config), limits)
+
+
+def _absolute(path: Optional[str]) -> Optional[str]:
+    """A folder given relative to here: replicas run in other processes, other working directories."""
+    return str(Path(path).resolve()) if path and Path(path).exists() else path
 
 
 async def start_cloud_ray(config: CloudConfig) -> RunningServer:
@@ -157,11 +182,12 @@ async def start_cloud_ray(config: CloudConfig) -> RunningServer:
         identity = await app.handle.identity.remote()
         limits = RequestLimits(config.max_prompt_chars, config.max_steps)
         servicer = cloud_servicer.CloudServicer(identity, StrategyDefaults.load(config.strategy_config), limits,
-                                                RayCloudPhaseRunner(app.handle))
+                                                RayCloudPhaseRunner(app.handle, app.config.max_resumes))
+        refiner = diffusionx_assembly.refiner_service(RayRefinePhaseRunner(app.handle), identity)
         # The front end computes nothing; the server's executor is only shut down with it.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecdiff-cloud-front")
         running = await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
-                               cloud_servicer.SERVICE_NAME, executor, (), (app,), replicas=app.replica_snapshots)
+                               cloud_servicer.SERVICE_NAME, executor, (refiner,), (app,), replicas=app.replica_snapshots)
     except BaseException:
         await app.close()
         raise

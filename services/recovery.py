@@ -34,8 +34,9 @@ def plan_edge_phase(valid: ValidRequest, tally: CloudStreamTally, *, cloud_targe
     if valid.switch_step == 0:
         return EdgePlan(EdgeJob(strategy=valid.strategy, start=0, latents=None, guidance=edge_guidance, **common))
     handoff = tally.handoff
-    if handoff is not None:
-        return EdgePlan(EdgeJob(strategy=valid.strategy, start=handoff.step, latents=handoff.latents,
+    if handoff is not None:  # continued with the plan the cloud served (a cheaper one, when downgraded)
+        strategy = valid.strategy if handoff.downgraded is None else handoff.downgraded.strategy
+        return EdgePlan(EdgeJob(strategy=strategy, start=handoff.step, latents=handoff.latents,
                                 guidance=handoff.guidance, **common))
     if tally.checkpoint is not None:
         step, latents = tally.checkpoint

@@ -139,10 +139,17 @@ async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) 
     model, defaults, limits = _common(config, "cloud", model)
     engine = DenoisingEngine(denoising_model(model.pipe), config.engine(), name="cloud")
     log.info("engine", extra={"fields": asdict(config.engine())})
+    frontier = config.frontier() if config.adaptive_quality else None
+    if frontier is not None:
+        log.info("adaptive quality", extra={"fields": {"ladder": [asdict(p) for p in frontier.points],
+                                                       "measured_on": frontier.cloud_model}})
+        if frontier.cloud_model != model.name:  # served anyway: the operator chose the file
+            log.warning("the frontier was measured on %s, this cloud runs %s: its quality figures do not hold "
+                        "here (measure one with `ecdiff ladder`)", frontier.cloud_model, model.name)
     # The engine makes every model call; these threads only prepare runs (prompt encoding).
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
     servicer = cloud_servicer.CloudServicer(identity_of(model), defaults, limits,
-                                            CloudPhaseRunner(model, engine, executor))
+                                            CloudPhaseRunner(model, engine, executor), frontier)
     refiner = diffusionx_assembly.cloud_refiner(config, model, servicer.identity, engine, executor)
     return await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,
                         cloud_servicer.SERVICE_NAME, executor, (refiner,), (_OwnedEngine(engine),), engine=engine)

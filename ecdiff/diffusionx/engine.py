@@ -82,24 +82,32 @@ class PreviewEngine:
                  predictor: Optional[EdgeStrengthFn] = None) -> None:
         self.pipe, self.guidance, self.store, self.config, self.predictor = pipe, guidance, store, config, predictor
 
-    def start(self, prompt: str, seed: int, on_step: Optional[StepCallback] = None) -> RoundOutcome:
+    def check_start(self, prompt: str, seed: int) -> None:
+        """Raise what `start` would refuse (ValueError) without computing, so a server can answer
+        it before waiting for compute, whatever its load."""
         check_prompt(prompt, self.config.max_prompt_chars)
         check_seed(seed)
+
+    def start(self, prompt: str, seed: int, on_step: Optional[StepCallback] = None) -> RoundOutcome:
+        self.check_start(prompt, seed)
         outcome = self._round(RoundSpec(prompt, seed, 0, self.config.num_steps), "txt2img", on_step)
         session_id = self.store.create(seed)
         self.store.append_round(session_id, prompt, None, outcome.latents)
         return _with_id(outcome, session_id)
 
+    def check_revision(self, session_id: str, prompt: str, strength: Optional[float] = None) -> None:
+        """Raise what `revise` would refuse without computing: a bad prompt or strength or a session
+        at its round limit (ValueError), an unknown or expired session (SessionNotFound). A server
+        answers these before waiting for compute, whatever its load."""
+        self._revisable(session_id, prompt, strength)
+
     def revise(self, session_id: str, prompt: str, strength: Optional[float] = None,
                on_step: Optional[StepCallback] = None) -> RoundOutcome:
-        check_prompt(prompt, self.config.max_prompt_chars)
-        if strength is not None:
-            strength, source = check_strength(strength), "request"
-        seed, last = self._last(session_id)
-        if last.index + 1 >= self.store.config.max_rounds:  # refuse before computing, not after
-            raise ValueError(f"session {session_id} already has the maximum of {self.store.config.max_rounds} rounds")
+        seed, last = self._revisable(session_id, prompt, strength)  # refuse before computing, not after
         started = time.perf_counter()
-        if strength is None:
+        if strength is not None:
+            strength, source = float(strength), "request"
+        else:
             chosen = None
             if self.predictor is not None:
                 chosen = self.predictor(last.prompt, prompt, preview_images(self.pipe, last.latents.to(self.pipe.device)))
@@ -118,6 +126,15 @@ class PreviewEngine:
 
     def decode(self, latents: torch.Tensor) -> bytes:
         return png_bytes(decode_images(self.pipe, latents.to(self.pipe.device))[0])
+
+    def _revisable(self, session_id: str, prompt: str, strength: Optional[float]) -> tuple[int, Round]:
+        check_prompt(prompt, self.config.max_prompt_chars)
+        if strength is not None:
+            check_strength(strength)
+        seed, last = self._last(session_id)
+        if last.index + 1 >= self.store.config.max_rounds:
+            raise ValueError(f"session {session_id} already has the maximum of {self.store.config.max_rounds} rounds")
+        return seed, last
 
     def _last(self, session_id: str) -> tuple[int, Round]:
         rounds = self.store.rounds(session_id)  # raises SessionNotFound

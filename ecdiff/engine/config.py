@@ -15,6 +15,14 @@ class EngineConfig:
     # needs the UNet on about a third of its cloud steps: twice max_batch keeps batches full.
     max_running: int = 16
     max_queue: int = 64  # admitted requests waiting for a running slot; more are refused
+    # Load-adaptive quality: a request that offers cheaper plans (`EngineWork.cheaper`, EC-Diff's
+    # measured ladder) is served with the most accurate one whose estimated end meets its deadline
+    # when its own plan would not, or when `adaptive_queue` or more requests wait. Off by default: a
+    # result's quality then never depends on the load unless the operator chose that.
+    adaptive_quality: bool = False
+    # Queue length from which a request is served cheaper even when its deadline allows its own plan
+    # (or it has none); 0 = deadlines alone decide. A throughput-for-quality trade the operator sets.
+    adaptive_queue: int = 0
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_running", "max_queue"):
@@ -23,3 +31,9 @@ class EngineConfig:
                 raise ValueError(f"engine {name} must be an integer >= 1, got {value!r}")
         if self.max_running < self.max_batch:
             raise ValueError(f"engine max_running ({self.max_running}) must be >= max_batch ({self.max_batch})")
+        if not isinstance(self.adaptive_quality, bool):
+            raise ValueError(f"engine adaptive_quality must be true or false, got {self.adaptive_quality!r}")
+        if isinstance(self.adaptive_queue, bool) or not isinstance(self.adaptive_queue, int) or self.adaptive_queue < 0:
+            raise ValueError(f"engine adaptive_queue must be an integer >= 0, got {self.adaptive_queue!r}")
+        if self.adaptive_queue and not self.adaptive_quality:
+            raise ValueError(f"engine adaptive_queue ({self.adaptive_queue}) needs adaptive_quality on")

@@ -18,6 +18,13 @@ Because approximated steps are free, an EC-Diff request asks for the UNet about 
 iteration like every other running request, so requests at different steps and with different
 strategies share calls without being phased by hand. A batch of one is exactly `sample()`'s call;
 larger batches differ only by the rounding of batched arithmetic (tests state the tolerance).
+
+Admission: a full queue refuses (`QueueFull`); a request whose estimated end (its model calls plus
+the queue's ahead, at the measured iteration time) passes its deadline is refused
+(`DeadlineUnmeetable`), unless load-adaptive quality is on (`EngineConfig.adaptive_quality`) and it
+offers cheaper plans (`EngineWork.cheaper`): then the most accurate one whose estimated end meets
+the deadline is served instead, as it is when `adaptive_queue` or more requests wait. The choice
+is made once, at submission, and reported (`EngineResult.downgrade`, `EngineStats.downgraded`).
 """
 
 from __future__ import annotations
@@ -34,10 +41,11 @@ import torch
 
 from ..conditioning import Conditioning
 from ..denoiser import denoiser_for
+from ..preparation import PreparedRun
 from ..sampling import ApproxRun, ModelCall, SamplingRequest, StepRecord
 from ..strategies import StepKind
 from .config import EngineConfig
-from .work import (Cancelled, DeadlineExceeded, DeadlineUnmeetable, EngineResult, EngineTicket, EngineWork,
+from .work import (Cancelled, DeadlineExceeded, DeadlineUnmeetable, Downgrade, EngineResult, EngineTicket, EngineWork,
                    QueueFull)
 
 log = logging.getLogger(__name__)
@@ -53,6 +61,7 @@ class EngineStats:
     approximated_steps: int = 0
     finished: Counter = field(default_factory=Counter)  # "ok" | "cancelled" | "deadline" | "error"
     refused: Counter = field(default_factory=Counter)  # "queue_full" | "deadline"
+    downgraded: Counter = field(default_factory=Counter)  # served a cheaper plan, by Downgrade.cause
     # Wall seconds of iterations with a UNet call, and of whole requests (submission to end).
     iteration_seconds: "Histogram" = field(default_factory=lambda: Histogram(ITERATION_BUCKETS))
     request_seconds: "Histogram" = field(default_factory=lambda: Histogram(REQUEST_BUCKETS))
@@ -94,6 +103,7 @@ class Histogram:
 @dataclass
 class _Active:
     ticket: EngineTicket
+    run: PreparedRun  # the served one: the work's own, or the cheaper plan chosen at submission
     request: SamplingRequest
     model_calls_left: int
     records: list[StepRecord] = field(default_factory=list)
@@ -122,11 +132,12 @@ class DenoisingEngine:
     # --- callers' side (any thread) ---------------------------------------------------------
 
     def submit(self, work: EngineWork) -> EngineTicket:
-        """Queue `work`; raises QueueFull or DeadlineUnmeetable (nothing queued), ValueError on bad work."""
+        """Queue `work` (or the cheaper plan it is to be served with: `work.downgrade` says which);
+        raises QueueFull or DeadlineUnmeetable (nothing queued), ValueError on bad work."""
         self._check(work)
+        calls = [_model_calls(work.run, work.stop), *(_model_calls(plan.run, plan.stop) for plan in work.cheaper)]
         records: list[StepRecord] = []
-        request = work.run.sampler().request(work.run.initial_state(), work.stop, work.on_step, records)
-        active = _Active(EngineTicket(work), request, _model_calls(work), records)
+        request = work.run.sampler().request(work.run.initial_state(), work.stop, work.on_step, records, work.on_state)
         with self._cv:
             if self._closed:
                 raise RuntimeError(f"the {self.name} engine is stopped")
@@ -134,12 +145,14 @@ class DenoisingEngine:
                 self.stats.refused["queue_full"] += 1
                 raise QueueFull(f"{self.name} engine queue full: {len(self._queue)} requests waiting and "
                                 f"{len(self._running)} running; retry later")
-            estimate = self._estimate_seconds(active)
-            if work.deadline is not None and estimate is not None and time.monotonic() + estimate > work.deadline:
-                self.stats.refused["deadline"] += 1
-                raise DeadlineUnmeetable(
-                    f"deadline cannot be met: about {estimate:.2f} s needed with {len(self._queue)} requests queued "
-                    f"and {len(self._running)} running, {max(0.0, work.deadline - time.monotonic()):.2f} s left")
+            work.downgrade = self._plan_to_serve(work, calls)
+            run, stop = work.served
+            served_calls = calls[0]
+            if work.downgrade is not None:
+                self.stats.downgraded[work.downgrade.cause] += 1
+                request = run.sampler().request(run.initial_state(), stop, work.on_step, records, work.on_state)
+                served_calls = calls[1 + work.downgrade.index]
+            active = _Active(EngineTicket(work), run, request, served_calls, records)
             self._queue.append(active)
             self._cv.notify()
         return active.ticket
@@ -151,6 +164,12 @@ class DenoisingEngine:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    @property
+    def iteration_seconds(self) -> Optional[float]:
+        """The moving average of a UNet iteration's wall time that deadline estimates use; None
+        before the first one was timed."""
+        return self._iteration_seconds
 
     @property
     def alive(self) -> bool:
@@ -241,7 +260,7 @@ class DenoisingEngine:
         try:
             out = self.denoiser(torch.cat([n.model_input for _, n in batch]),
                                 torch.stack([n.timestep.reshape(()) for _, n in batch]),
-                                Conditioning.concat([a.work.run.cloud.conditioning for a in actives]))
+                                Conditioning.concat([a.run.cloud.conditioning for a in actives]))
         except BaseException as exc:  # noqa: BLE001 - a failed model call fails its batch, not the engine
             log.exception("%s engine: UNet call failed for %d requests", self.name, len(actives))
             for active in actives:
@@ -267,7 +286,7 @@ class DenoisingEngine:
             started = active.started if active.started is not None else time.monotonic()
             outcome: EngineResult | BaseException = EngineResult(
                 active.request.state, tuple(active.records), started - active.work.submitted,
-                time.monotonic() - started)
+                time.monotonic() - started, active.work.downgrade)
         else:
             outcome = error
         self._end(active, outcome)
@@ -285,24 +304,53 @@ class DenoisingEngine:
     # --- helpers ----------------------------------------------------------------------------
 
     def _check(self, work: EngineWork) -> None:
-        run = work.run
-        plan = run.strategy.plan(run.num_steps)
-        if StepKind.EDGE in plan[run.start_step:work.stop]:
-            raise ValueError(f"steps [{run.start_step}, {work.stop}) include edge steps; the {self.name} engine "
-                             "runs only its own model's steps")
-        if StepKind.CLOUD in plan[run.start_step:work.stop]:
-            if run.cloud is None or run.cloud.denoiser.unet is not self.denoiser.unet:
-                raise ValueError(f"the run was not prepared for this engine's model ({self.name})")
+        for run, stop in ((work.run, work.stop), *((plan.run, plan.stop) for plan in work.cheaper)):
+            plan = run.strategy.plan(run.num_steps)
+            if StepKind.EDGE in plan[run.start_step:stop]:
+                raise ValueError(f"steps [{run.start_step}, {stop}) include edge steps; the {self.name} engine "
+                                 "runs only its own model's steps")
+            if StepKind.CLOUD in plan[run.start_step:stop]:
+                if run.cloud is None or run.cloud.denoiser.unet is not self.denoiser.unet:
+                    raise ValueError(f"the run was not prepared for this engine's model ({self.name})")
 
-    def _estimate_seconds(self, active: _Active) -> Optional[float]:
-        """Time until `active` would end: its own calls plus the queue's share ahead, at the current
-        iteration time; None before the first iteration was timed."""
+    def _plan_to_serve(self, work: EngineWork, calls: list[int]) -> Optional[Downgrade]:
+        """Under the lock: None to serve the work's own plan, else which cheaper plan and why; raises
+        DeadlineUnmeetable when no plan it may be served with meets its deadline. `calls`: the model
+        calls of its own plan, then of each cheaper one."""
+        now = time.monotonic()
+        estimates = [self._estimate_seconds(n) for n in calls]
+        meets = [work.deadline is None or e is None or now + e <= work.deadline for e in estimates]
+        waiting, running = len(self._queue), len(self._running)
+        crowded = 0 < self.config.adaptive_queue <= waiting
+        adaptive = self.config.adaptive_quality and work.cheaper
+        if adaptive and (crowded or not meets[0]):
+            index = next((i for i, ok in enumerate(meets[1:]) if ok), None)
+            if index is not None:
+                cause = "deadline" if not meets[0] else "queue"
+                seen = (f"its own plan needs about {estimates[0]:.2f} s with {waiting} requests queued and "
+                        f"{running} running, {work.deadline - now:.2f} s left" if cause == "deadline"
+                        else f"{waiting} requests queued (adaptive_queue {self.config.adaptive_queue})")
+                return Downgrade(index, cause, f"{self.name} engine under load: {seen}")
+        if meets[0]:
+            return None
+        self.stats.refused["deadline"] += 1
+        tried = f"; nor can its cheapest of {len(work.cheaper)} cheaper plans" if adaptive else ""
+        raise DeadlineUnmeetable(
+            f"deadline cannot be met: about {estimates[0]:.2f} s needed with {waiting} requests queued "
+            f"and {running} running, {max(0.0, work.deadline - now):.2f} s left{tried}")
+
+    def _estimate_seconds(self, model_calls: int) -> Optional[float]:
+        """Time until a request of `model_calls` calls submitted now would end, at the current iteration
+        time; None before the first iteration was timed. Batches are shared like a processor: every
+        running or queued request takes batch rows beside it until the shorter of the two is done, at
+        `max_batch` rows per iteration. (Counting only the queue ignored the running requests: a full
+        engine admitted requests that then missed their deadlines.)"""
         if self._iteration_seconds is None:
             return None
-        ahead = sum(a.model_calls_left for a in self._queue) / self.config.max_batch
-        return (active.model_calls_left + ahead) * self._iteration_seconds
+        shared = sum(min(a.model_calls_left, model_calls) for a in (*self._running, *self._queue))
+        iterations = max(model_calls, (model_calls + shared) / self.config.max_batch)
+        return iterations * self._iteration_seconds
 
 
-def _model_calls(work: EngineWork) -> int:
-    run = work.run
-    return sum(kind == StepKind.CLOUD for kind in run.strategy.plan(run.num_steps)[run.start_step:work.stop])
+def _model_calls(run: PreparedRun, stop: int) -> int:
+    return sum(kind == StepKind.CLOUD for kind in run.strategy.plan(run.num_steps)[run.start_step:stop])

@@ -12,15 +12,21 @@ A diffusers folder names its pipeline in model_index.json (`_class_name`). The f
 
 Any other class is refused with a message naming it and the supported ones. Nothing is downloaded
 (local_files_only), and no safety checker is loaded.
+
+A folder whose scheduler is PNDM (SD-1.4, SD-1.5 and BK-SDM ship one) loads with DDIM on the same
+noise schedule instead, with a warning: PNDM is a multistep solver, so no handoff could continue
+it and EC-Diff and HybridSD would be refused; the papers sample with DDIM (docs/families.md).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import logging
 from pathlib import Path
 
 import torch
+from diffusers import DDIMScheduler, PNDMScheduler
 
 from ecdiff.models.sd_pipeline_class import CogVideoXPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 
@@ -28,6 +34,8 @@ PIPELINE_CLASSES = {cls.__name__: cls
                     for cls in (StableDiffusionPipeline, StableDiffusionXLPipeline, CogVideoXPipeline)}
 # Components a folder may list that the families never load (diffusers takes None for them).
 _UNUSED_COMPONENTS = ("safety_checker", "feature_extractor", "image_encoder")
+
+log = logging.getLogger(__name__)
 
 
 def pipeline_class_name(path: Path) -> str:
@@ -54,4 +62,11 @@ def load_folder(path: Path, dtype: torch.dtype = torch.float32):
     if cls is CogVideoXPipeline and pipe.transformer.config.patch_size_t is not None:
         raise OSError(f"{path}: a CogVideoX 1.5 transformer (patch_size_t={pipe.transformer.config.patch_size_t}) is "
                       "not supported; CogVideoX-2B and -5B folders are")
+    if isinstance(pipe.scheduler, PNDMScheduler):
+        # What docs/families.md's recipe writes into a folder, so a converted peer pairs with this one.
+        # clip_sample=False: a PNDM config may lack the key, and DDIM's default clips.
+        pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config, clip_sample=False)
+        log.warning("%s: its PNDMScheduler is replaced by a DDIMScheduler on the same noise schedule, since no "
+                    "handoff continues a multistep solver; convert the folder to DDIM to silence this "
+                    "(docs/families.md, \"Schedulers and the handoff\")", path)
     return pipe

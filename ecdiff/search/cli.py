@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -15,7 +17,26 @@ from .prompts import add_prompt_arguments, read_prompts
 from .runner import RESULT_FILE, run_search
 
 
-def run(args) -> int:
+# Where the output goes, not what is searched: left out of the command a result's header gives.
+_OUTPUT_OPTIONS = ("out", "cache", "install")
+
+
+def reproducing_command(parser: argparse.ArgumentParser, args) -> str:
+    """The command (`ecdiff search`, `ecdiff ladder`) with every option this run was given (in its
+    documented spelling), apart from the output ones."""
+    words = parser.prog.split()
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.help == argparse.SUPPRESS or action.dest in _OUTPUT_OPTIONS \
+                or value is None or value is False or value == action.default:
+            continue
+        words.append(action.option_strings[0])
+        if value is not True:  # a flag (--tiny) has no value
+            words.extend(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return shlex.join(words)
+
+
+def run(parser: argparse.ArgumentParser, args) -> int:
     try:
         overrides = {name: value for name, value in (
             ("num_steps", args.steps), ("pre_steps", args.pre_steps),
@@ -28,7 +49,8 @@ def run(args) -> int:
         evaluator = PipelineEvaluator(pair, items, config.num_steps)
         source = (f"Model pair {pair.name}, guidance {pair.guidance}; prompts {args.prompts} ({len(items)}, "
                   f"seeds {items[0].seed}..{items[-1].seed}).")
-        outcome = run_search(config, evaluator, args.cache or args.out / "cache", args.out, base, source)
+        outcome = run_search(config, evaluator, args.cache or args.out / "cache", args.out, base, source,
+                             reproducing_command(parser, args))
     except (ValueError, FileNotFoundError) as exc:
         print(f"ecdiff search: error: {exc}", file=sys.stderr)
         return 2
@@ -53,12 +75,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pre-steps", type=int, help="p (default: config, 7); see `ecdiff noise-curve`")
     parser.add_argument("--weights", type=float, nargs=3, metavar=("W_SSIM", "W_EFF", "W_BURDEN"),
                         help="objective weights of SSIM, Efficiency and Burden (default: config, 0.3 0.3 0.4)")
-    parser.add_argument("--out", type=Path, default=Path("out/search"), help="output folder (default: out/search)")
+    add_output_arguments(parser, "out/search", "base strategy config for the values not searched (HybridSD's)",
+                         DEFAULT_CONFIG_PATH, "read by the services, the demo and the bench")
+    parser.set_defaults(func=functools.partial(run, parser))
+
+
+def add_output_arguments(parser, out: str, base: str, shipped: Path, read_by: str) -> None:
+    """--out, --cache, --strategy-config (`base`: what it is for) and --install (into `shipped`, `read_by`):
+    the options `reproducing_command` leaves out, but --strategy-config."""
+    parser.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default: {out})")
     parser.add_argument("--cache", type=Path, help="measurement cache folder (default: OUT/cache)")
     parser.add_argument("--strategy-config", type=Path,
-                        help=f"base strategy config for the values not searched (HybridSD's); default: ${CONFIG_ENV} "
-                             f"or {DEFAULT_CONFIG_PATH.parent.name}/{DEFAULT_CONFIG_PATH.name}")
-    parser.add_argument("--install", type=Path, nargs="?", const=DEFAULT_CONFIG_PATH, metavar="PATH",
-                        help=f"also copy the result to PATH (default: the shipped {DEFAULT_CONFIG_PATH.parent.name}/"
-                             f"{DEFAULT_CONFIG_PATH.name}, read by the services, the demo and the bench)")
-    parser.set_defaults(func=run)
+                        help=f"{base}; default: ${CONFIG_ENV} or {DEFAULT_CONFIG_PATH.parent.name}/{DEFAULT_CONFIG_PATH.name}")
+    parser.add_argument("--install", type=Path, nargs="?", const=shipped, metavar="PATH",
+                        help=f"also copy the result to PATH (default: the shipped {shipped.parent.name}/{shipped.name}, "
+                             f"{read_by})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 from ..strategies import PlanCounts
 from .costs import StepCosts
@@ -27,10 +28,13 @@ class Measurement:
     approx_steps: int
     edge_steps: int
     num_steps: int
+    fidelity: Optional[float] = None  # mean scorer prompt fidelity (points), when the evaluator has a scorer
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.ssim) and math.isfinite(self.latency_s) and self.latency_s > 0):
             raise ValueError(f"a measurement needs a finite SSIM and a latency > 0, got {self}")
+        if self.fidelity is not None and not (math.isfinite(self.fidelity) and 0 <= self.fidelity <= 100):
+            raise ValueError(f"fidelity must be in [0, 100] points, got {self.fidelity}")
         steps = (self.cloud_calls, self.approx_steps, self.edge_steps)
         if min(steps) < 0 or sum(steps) != self.num_steps:
             raise ValueError(f"cloud, approximated and edge steps must be >= 0 and add up to num_steps, got {self}")
@@ -44,8 +48,9 @@ class Measurement:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Measurement":
+        fidelity = data.get("fidelity")  # absent from measurements made without a scorer
         return cls(float(data["ssim"]), float(data["latency_s"]), int(data["cloud_calls"]), int(data["approx_steps"]),
-                   int(data["edge_steps"]), int(data["num_steps"]))
+                   int(data["edge_steps"]), int(data["num_steps"]), None if fidelity is None else float(fidelity))
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ RESULT_FILE = "strategy.toml"
 
 
 def run_search(config: SearchConfig, evaluator: Evaluator, cache_dir: str | Path, out_dir: str | Path,
-               base: StrategyDefaults | None = None, source: str = "") -> SearchOutcome:
+               base: StrategyDefaults | None = None, source: str = "", command: str = "") -> SearchOutcome:
     """`base` gives the values the search does not tune (HybridSD's); `source` says what was searched
-    on (model pair, prompt file) for the result's header."""
+    on (model pair, prompt file) and `command` how to run the search again, for the result's header.
+    The header names no output folder: the result is installed elsewhere and outlives it."""
     base = base or StrategyDefaults.load()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,8 +66,11 @@ def run_search(config: SearchConfig, evaluator: Evaluator, cache_dir: str | Path
         *([source] if source else []),
         f"T = {config.num_steps}, p = {config.pre_steps} fixed; weights (SSIM, Efficiency, Burden) = "
         f"{tuple(config.weights)}; stage-1 switch s' = {config.stage1_switch}.",
-        f"Objective J = {outcome.objective:.4f} after {len(points)} evaluated points; every point and the path "
-        f"taken are in {out_dir}/points.jsonl and path.json. [hybrid] is not searched: kept from the base config.",
+        f"Objective J = {outcome.objective:.4f} after {len(points)} evaluated points. [hybrid] is not searched: "
+        "kept from the base config.",
+        *([f"Reproduce: `{command}`; its --out folder gets every point (points.jsonl) and the path taken "
+           "(path.json). Efficiency uses step costs timed by that run, so another machine or load may choose "
+           "other values."] if command else []),
         "Step-indexed values (pre_steps, switch_step, cloud_steps) are for num_steps steps; other step counts "
         "scale them proportionally.",
     ]

@@ -26,7 +26,7 @@ from ecdiff.v1 import strategy_pb2 as ecdiff_dot_v1_dot_strategy__pb2
 from ecdiff.v1 import tensor_pb2 as ecdiff_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65\x63\x64iff/v1/cloud.proto\x12\tecdiff.v1\x1a\x18\x65\x63\x64iff/v1/strategy.proto\x1a\x16\x65\x63\x64iff/v1/tensor.proto\"\xed\x01\n\x0e\x44\x65noiseRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x11\n\tnum_steps\x18\x03 \x01(\x05\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12)\n\x06params\x18\x05 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x15\n\rlatents_every\x18\x06 \x01(\r\x12\'\n\rlatents_dtype\x18\x07 \x01(\x0e\x32\x10.ecdiff.v1.DType\x12-\n\x10latents_encoding\x18\x08 \x01(\x0e\x32\x13.ecdiff.v1.Encoding\"\x84\x01\n\tStepEvent\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08timestep\x18\x02 \x01(\x03\x12!\n\x04kind\x18\x03 \x01(\x0e\x32\x13.ecdiff.v1.StepKind\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\"\n\x07latents\x18\x05 \x01(\x0b\x32\x11.ecdiff.v1.Tensor\"-\n\rTextEncoderId\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"\xcc\x03\n\x07Handoff\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x11\n\tnum_steps\x18\x02 \x01(\x05\x12\"\n\x07latents\x18\x03 \x01(\x0b\x32\x11.ecdiff.v1.Tensor\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12)\n\x06params\x18\x05 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x17\n\x0fscheduler_class\x18\x06 \x01(\t\x12\x1f\n\x17scheduler_config_sha256\x18\x07 \x01(\t\x12\x11\n\ttimesteps\x18\x08 \x03(\x03\x12\x16\n\x0eguidance_scale\x18\t \x01(\x01\x12.\n\x0ctext_encoder\x18\n \x01(\x0b\x32\x18.ecdiff.v1.TextEncoderId\x12\x0e\n\x06prompt\x18\x0b \x01(\t\x12\x0c\n\x04seed\x18\x0c \x01(\x04\x12\x13\n\x0b\x63loud_calls\x18\r \x01(\x05\x12\x14\n\x0c\x61pprox_steps\x18\x0e \x01(\x05\x12\x1d\n\x15\x63loud_compute_seconds\x18\x0f \x01(\x01\x12\x12\n\nmodel_name\x18\x10 \x01(\t\x12\x1a\n\x12\x61\x64\x64\x65\x64_conditioning\x18\x11 \x01(\t\x12\x12\n\nvae_sha256\x18\x12 \x01(\t\"d\n\x0c\x44\x65noiseEvent\x12$\n\x04step\x18\x01 \x01(\x0b\x32\x14.ecdiff.v1.StepEventH\x00\x12%\n\x07handoff\x18\x02 \x01(\x0b\x32\x12.ecdiff.v1.HandoffH\x00\x42\x07\n\x05\x65vent\"\x12\n\x10ModelInfoRequest\"\xe0\x02\n\tModelInfo\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0clatent_shape\x18\x03 \x03(\x03\x12\x17\n\x0fscheduler_class\x18\x04 \x01(\t\x12\x1d\n\x15scheduler_config_json\x18\x05 \x01(\t\x12\x1f\n\x17scheduler_config_sha256\x18\x06 \x01(\t\x12.\n\x0ctext_encoder\x18\x07 \x01(\x0b\x32\x18.ecdiff.v1.TextEncoderId\x12\x16\n\x0eguidance_scale\x18\x08 \x01(\x01\x12\x11\n\tmax_steps\x18\t \x01(\x05\x12\x18\n\x10max_prompt_chars\x18\n \x01(\x05\x12\x16\n\x0erandom_weights\x18\x0b \x01(\x08\x12\x1a\n\x12\x61\x64\x64\x65\x64_conditioning\x18\x0c \x01(\t\x12\x12\n\nvae_sha256\x18\r \x01(\t2\x93\x01\n\rCloudDenoiser\x12?\n\x07\x44\x65noise\x12\x19.ecdiff.v1.DenoiseRequest\x1a\x17.ecdiff.v1.DenoiseEvent0\x01\x12\x41\n\x0cGetModelInfo\x12\x1b.ecdiff.v1.ModelInfoRequest\x1a\x14.ecdiff.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65\x63\x64iff/v1/cloud.proto\x12\tecdiff.v1\x1a\x18\x65\x63\x64iff/v1/strategy.proto\x1a\x16\x65\x63\x64iff/v1/tensor.proto\"\x86\x02\n\x0e\x44\x65noiseRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x11\n\tnum_steps\x18\x03 \x01(\x05\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12)\n\x06params\x18\x05 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x15\n\rlatents_every\x18\x06 \x01(\r\x12\'\n\rlatents_dtype\x18\x07 \x01(\x0e\x32\x10.ecdiff.v1.DType\x12-\n\x10latents_encoding\x18\x08 \x01(\x0e\x32\x13.ecdiff.v1.Encoding\x12\x17\n\x0f\x61llow_downgrade\x18\t \x01(\x08\"\x84\x01\n\tStepEvent\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08timestep\x18\x02 \x01(\x03\x12!\n\x04kind\x18\x03 \x01(\x0e\x32\x13.ecdiff.v1.StepKind\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\"\n\x07latents\x18\x05 \x01(\x0b\x32\x11.ecdiff.v1.Tensor\"-\n\rTextEncoderId\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"\xe0\x04\n\x07Handoff\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x11\n\tnum_steps\x18\x02 \x01(\x05\x12\"\n\x07latents\x18\x03 \x01(\x0b\x32\x11.ecdiff.v1.Tensor\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12)\n\x06params\x18\x05 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x17\n\x0fscheduler_class\x18\x06 \x01(\t\x12\x1f\n\x17scheduler_config_sha256\x18\x07 \x01(\t\x12\x11\n\ttimesteps\x18\x08 \x03(\x03\x12\x16\n\x0eguidance_scale\x18\t \x01(\x01\x12.\n\x0ctext_encoder\x18\n \x01(\x0b\x32\x18.ecdiff.v1.TextEncoderId\x12\x0e\n\x06prompt\x18\x0b \x01(\t\x12\x0c\n\x04seed\x18\x0c \x01(\x04\x12\x13\n\x0b\x63loud_calls\x18\r \x01(\x05\x12\x14\n\x0c\x61pprox_steps\x18\x0e \x01(\x05\x12\x1d\n\x15\x63loud_compute_seconds\x18\x0f \x01(\x01\x12\x12\n\nmodel_name\x18\x10 \x01(\t\x12\x1a\n\x12\x61\x64\x64\x65\x64_conditioning\x18\x11 \x01(\t\x12\x12\n\nvae_sha256\x18\x12 \x01(\t\x12\x1b\n\x13\x63loud_queue_seconds\x18\x13 \x01(\x01\x12\x12\n\ndowngraded\x18\x14 \x01(\x08\x12\x33\n\x10requested_params\x18\x15 \x01(\x0b\x32\x19.ecdiff.v1.StrategyParams\x12\x18\n\x10\x64owngrade_reason\x18\x16 \x01(\t\x12\x12\n\nresumed_at\x18\x17 \x03(\x05\"d\n\x0c\x44\x65noiseEvent\x12$\n\x04step\x18\x01 \x01(\x0b\x32\x14.ecdiff.v1.StepEventH\x00\x12%\n\x07handoff\x18\x02 \x01(\x0b\x32\x12.ecdiff.v1.HandoffH\x00\x42\x07\n\x05\x65vent\"\x12\n\x10ModelInfoRequest\"\xe0\x02\n\tModelInfo\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x14\n\x0clatent_shape\x18\x03 \x03(\x03\x12\x17\n\x0fscheduler_class\x18\x04 \x01(\t\x12\x1d\n\x15scheduler_config_json\x18\x05 \x01(\t\x12\x1f\n\x17scheduler_config_sha256\x18\x06 \x01(\t\x12.\n\x0ctext_encoder\x18\x07 \x01(\x0b\x32\x18.ecdiff.v1.TextEncoderId\x12\x16\n\x0eguidance_scale\x18\x08 \x01(\x01\x12\x11\n\tmax_steps\x18\t \x01(\x05\x12\x18\n\x10max_prompt_chars\x18\n \x01(\x05\x12\x16\n\x0erandom_weights\x18\x0b \x01(\x08\x12\x1a\n\x12\x61\x64\x64\x65\x64_conditioning\x18\x0c \x01(\t\x12\x12\n\nvae_sha256\x18\r \x01(\t2\x93\x01\n\rCloudDenoiser\x12?\n\x07\x44\x65noise\x12\x19.ecdiff.v1.DenoiseRequest\x1a\x17.ecdiff.v1.DenoiseEvent0\x01\x12\x41\n\x0cGetModelInfo\x12\x1b.ecdiff.v1.ModelInfoRequest\x1a\x14.ecdiff.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ecdiff.v1.cloud_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DENOISEREQUEST']._serialized_start=87
-  _globals['_DENOISEREQUEST']._serialized_end=324
-  _globals['_STEPEVENT']._serialized_start=327
-  _globals['_STEPEVENT']._serialized_end=459
-  _globals['_TEXTENCODERID']._serialized_start=461
-  _globals['_TEXTENCODERID']._serialized_end=506
-  _globals['_HANDOFF']._serialized_start=509
-  _globals['_HANDOFF']._serialized_end=969
-  _globals['_DENOISEEVENT']._serialized_start=971
-  _globals['_DENOISEEVENT']._serialized_end=1071
-  _globals['_MODELINFOREQUEST']._serialized_start=1073
-  _globals['_MODELINFOREQUEST']._serialized_end=1091
-  _globals['_MODELINFO']._serialized_start=1094
-  _globals['_MODELINFO']._serialized_end=1446
-  _globals['_CLOUDDENOISER']._serialized_start=1449
-  _globals['_CLOUDDENOISER']._serialized_end=1596
+  _globals['_DENOISEREQUEST']._serialized_end=349
+  _globals['_STEPEVENT']._serialized_start=352
+  _globals['_STEPEVENT']._serialized_end=484
+  _globals['_TEXTENCODERID']._serialized_start=486
+  _globals['_TEXTENCODERID']._serialized_end=531
+  _globals['_HANDOFF']._serialized_start=534
+  _globals['_HANDOFF']._serialized_end=1142
+  _globals['_DENOISEEVENT']._serialized_start=1144
+  _globals['_DENOISEEVENT']._serialized_end=1244
+  _globals['_MODELINFOREQUEST']._serialized_start=1246
+  _globals['_MODELINFOREQUEST']._serialized_end=1264
+  _globals['_MODELINFO']._serialized_start=1267
+  _globals['_MODELINFO']._serialized_end=1619
+  _globals['_CLOUDDENOISER']._serialized_start=1622
+  _globals['_CLOUDDENOISER']._serialized_end=1769
 # @@protoc_insertion_point(module_scope)

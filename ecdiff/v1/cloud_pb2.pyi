@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DenoiseRequest(_message.Message):
-    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "latents_every", "latents_dtype", "latents_encoding")
+    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "latents_every", "latents_dtype", "latents_encoding", "allow_downgrade")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class DenoiseRequest(_message.Message):
     LATENTS_EVERY_FIELD_NUMBER: _ClassVar[int]
     LATENTS_DTYPE_FIELD_NUMBER: _ClassVar[int]
     LATENTS_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNGRADE_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     seed: int
     num_steps: int
@@ -26,7 +27,8 @@ class DenoiseRequest(_message.Message):
     latents_every: int
     latents_dtype: _tensor_pb2.DType
     latents_encoding: _tensor_pb2.Encoding
-    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., latents_every: _Optional[int] = ..., latents_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., latents_encoding: _Optional[_Union[_tensor_pb2.Encoding, str]] = ...) -> None: ...
+    allow_downgrade: bool
+    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., latents_every: _Optional[int] = ..., latents_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., latents_encoding: _Optional[_Union[_tensor_pb2.Encoding, str]] = ..., allow_downgrade: _Optional[bool] = ...) -> None: ...
 
 class StepEvent(_message.Message):
     __slots__ = ("index", "timestep", "kind", "seconds", "latents")
@@ -51,7 +53,7 @@ class TextEncoderId(_message.Message):
     def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Handoff(_message.Message):
-    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "added_conditioning", "vae_sha256")
+    __slots__ = ("step", "num_steps", "latents", "strategy", "params", "scheduler_class", "scheduler_config_sha256", "timesteps", "guidance_scale", "text_encoder", "prompt", "seed", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "added_conditioning", "vae_sha256", "cloud_queue_seconds", "downgraded", "requested_params", "downgrade_reason", "resumed_at")
     STEP_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
     LATENTS_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +72,11 @@ class Handoff(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     ADDED_CONDITIONING_FIELD_NUMBER: _ClassVar[int]
     VAE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_QUEUE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DOWNGRADED_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    DOWNGRADE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
     step: int
     num_steps: int
     latents: _tensor_pb2.Tensor
@@ -88,7 +95,12 @@ class Handoff(_message.Message):
     model_name: str
     added_conditioning: str
     vae_sha256: str
-    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ...) -> None: ...
+    cloud_queue_seconds: float
+    downgraded: bool
+    requested_params: _strategy_pb2.StrategyParams
+    downgrade_reason: str
+    resumed_at: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, step: _Optional[int] = ..., num_steps: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., scheduler_class: _Optional[str] = ..., scheduler_config_sha256: _Optional[str] = ..., timesteps: _Optional[_Iterable[int]] = ..., guidance_scale: _Optional[float] = ..., text_encoder: _Optional[_Union[TextEncoderId, _Mapping]] = ..., prompt: _Optional[str] = ..., seed: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., added_conditioning: _Optional[str] = ..., vae_sha256: _Optional[str] = ..., cloud_queue_seconds: _Optional[float] = ..., downgraded: _Optional[bool] = ..., requested_params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., downgrade_reason: _Optional[str] = ..., resumed_at: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DenoiseEvent(_message.Message):
     __slots__ = ("step", "handoff")

@@ -1,10 +1,11 @@
 from ecdiff.v1 import cloud_pb2 as _cloud_pb2
 from ecdiff.v1 import strategy_pb2 as _strategy_pb2
 from ecdiff.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -21,7 +22,7 @@ PHASE_EDGE: Phase
 PHASE_DECODE: Phase
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "require_cloud", "checkpoint_every", "transfer_dtype", "preview_every", "return_latents", "transfer_encoding")
+    __slots__ = ("prompt", "seed", "num_steps", "strategy", "params", "require_cloud", "checkpoint_every", "transfer_dtype", "preview_every", "return_latents", "transfer_encoding", "exact_strategy")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +34,7 @@ class GenerateRequest(_message.Message):
     PREVIEW_EVERY_FIELD_NUMBER: _ClassVar[int]
     RETURN_LATENTS_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    EXACT_STRATEGY_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     seed: int
     num_steps: int
@@ -44,7 +46,8 @@ class GenerateRequest(_message.Message):
     preview_every: int
     return_latents: bool
     transfer_encoding: _tensor_pb2.Encoding
-    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., require_cloud: _Optional[bool] = ..., checkpoint_every: _Optional[int] = ..., transfer_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., preview_every: _Optional[int] = ..., return_latents: _Optional[bool] = ..., transfer_encoding: _Optional[_Union[_tensor_pb2.Encoding, str]] = ...) -> None: ...
+    exact_strategy: bool
+    def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_steps: _Optional[int] = ..., strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., require_cloud: _Optional[bool] = ..., checkpoint_every: _Optional[int] = ..., transfer_dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., preview_every: _Optional[int] = ..., return_latents: _Optional[bool] = ..., transfer_encoding: _Optional[_Union[_tensor_pb2.Encoding, str]] = ..., exact_strategy: _Optional[bool] = ...) -> None: ...
 
 class ContinueRequest(_message.Message):
     __slots__ = ("handoff", "return_latents")
@@ -75,7 +78,7 @@ class Notice(_message.Message):
     def __init__(self, message: _Optional[str] = ...) -> None: ...
 
 class Summary(_message.Message):
-    __slots__ = ("strategy", "params", "num_steps", "handoff_step", "cloud_compute_seconds", "transfer_seconds", "edge_compute_seconds", "decode_seconds", "total_seconds", "cloud_calls", "approx_steps", "edge_calls", "bytes_to_cloud", "bytes_from_cloud", "degraded", "degraded_reason", "cloud_model", "edge_model")
+    __slots__ = ("strategy", "params", "num_steps", "handoff_step", "cloud_compute_seconds", "transfer_seconds", "edge_compute_seconds", "decode_seconds", "total_seconds", "cloud_calls", "approx_steps", "edge_calls", "bytes_to_cloud", "bytes_from_cloud", "degraded", "degraded_reason", "cloud_model", "edge_model", "cloud_queue_seconds", "downgraded", "served_params", "downgrade_reason", "cloud_resumed_at")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +97,11 @@ class Summary(_message.Message):
     DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
     CLOUD_MODEL_FIELD_NUMBER: _ClassVar[int]
     EDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_QUEUE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DOWNGRADED_FIELD_NUMBER: _ClassVar[int]
+    SERVED_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    DOWNGRADE_REASON_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
     strategy: str
     params: _strategy_pb2.StrategyParams
     num_steps: int
@@ -112,7 +120,12 @@ class Summary(_message.Message):
     degraded_reason: str
     cloud_model: str
     edge_model: str
-    def __init__(self, strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., num_steps: _Optional[int] = ..., handoff_step: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., edge_calls: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., cloud_model: _Optional[str] = ..., edge_model: _Optional[str] = ...) -> None: ...
+    cloud_queue_seconds: float
+    downgraded: bool
+    served_params: _strategy_pb2.StrategyParams
+    downgrade_reason: str
+    cloud_resumed_at: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, strategy: _Optional[str] = ..., params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., num_steps: _Optional[int] = ..., handoff_step: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., edge_calls: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., cloud_model: _Optional[str] = ..., edge_model: _Optional[str] = ..., cloud_queue_seconds: _Optional[float] = ..., downgraded: _Optional[bool] = ..., served_params: _Optional[_Union[_strategy_pb2.StrategyParams, _Mapping]] = ..., downgrade_reason: _Optional[str] = ..., cloud_resumed_at: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("image_png", "summary", "latents")

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from ecdiff.cli import main
+from ecdiff.strategy_config import Frontier, FrontierPoint, StrategyDefaults, StrategyParams
 
 
 def test_load_bench_compares_engine_settings_on_tiny_models(tmp_path):
@@ -53,3 +54,23 @@ def test_load_bench_against_ray_serve_replicas_sums_their_metrics(tmp_path):
     # The replicas' engines report through the front end's exporter (one series per replica).
     assert run["unet_calls"] > 0 and run["batch_occupancy"] >= 1.0
     assert "| ray:2 | 4 | 4 clients |" in (out / "table.md").read_text()
+
+
+def test_load_bench_compares_adaptive_quality_on_and_off(tmp_path):
+    """With one request running at a time and adaptive_queue 1, requests that find one waiting are
+    served with the frontier's cheaper point; with it off, none is."""
+    config, frontier = tmp_path / "strategy.toml", tmp_path / "frontier.toml"
+    StrategyDefaults(10, StrategyParams(4, 2, 0.5, 9, 5, "lsq", 0.3)).write(config, "5 cloud calls at 10 steps")
+    Frontier(10, "tiny-cloud", "tiny-edge", (FrontierPoint(2, 2, 0.5, 8, "lsq", 0.3, 4, 0.99),)).write(frontier, "tiny")
+    out = tmp_path / "load"
+    args = ["bench", "load", "--tiny", "--steps", "10", "--clients", "4", "--requests-per-client", "2",
+            "--max-batch", "1", "--adaptive", "on,off", "--adaptive-queue", "1", "--frontier-config", str(frontier),
+            "--strategy-config", str(config), "--service-threads", "1", "--out", str(out)]
+    assert main(args) == 0
+    on, off = json.loads((out / "results.json").read_text())["runs"]
+    assert (on["adaptive"], off["adaptive"]) == (True, False)
+    for run in (on, off):
+        assert run["ok"] == run["requests"] == 8 and run["errors"] == {}
+    assert on["downgraded"] >= 1 and on["served"] == {"p 2, k 2, s 8": on["downgraded"]}
+    assert off["downgraded"] == 0 and off["served"] == {}
+    assert "| plain | 1 | on | 4 clients |" in (out / "table.md").read_text()

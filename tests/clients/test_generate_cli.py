@@ -4,7 +4,10 @@ import pytest
 from PIL import Image
 
 from ecdiff.cli import main
+from ecdiff.clients import generate_cli
+from ecdiff.clients.sdk import GenerateResult
 from ecdiff.loading import load_model
+from ecdiff.v1 import edge_pb2, strategy_pb2
 from support.edges import extra_edge, toy_world_named
 
 
@@ -46,3 +49,32 @@ def test_a_missing_cloud_with_require_cloud_suggests_starting_one(services, tmp_
         assert "make serve-cloud" in hint and "make serve-edge" not in hint
     else:  # edge-only, with the degraded notice: nothing to hint
         assert code == 0 and hints(printed) == [] and "notice: " in printed and "DEGRADED" in printed
+
+
+def test_exact_strategy_is_forwarded_and_a_downgraded_result_says_what_was_served(monkeypatch, tmp_path, capsys):
+    asked = []
+
+    class FakeClient:
+        def __init__(self, target, **security):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def generate(self, prompt, **options):
+            asked.append(options["exact_strategy"])
+            return GenerateResult(b"png", edge_pb2.Summary(
+                strategy="ecdiff", num_steps=50, handoff_step=24, cloud_queue_seconds=1.5, downgraded=True,
+                served_params=strategy_pb2.StrategyParams(pre_steps=4, k=5, switch_step=24),
+                downgrade_reason="cloud engine under load: 9 requests queued (adaptive_queue 8)"))
+
+    monkeypatch.setattr(generate_cli, "EdgeClient", FakeClient)
+    code, printed = generate(capsys, "edge:1", tmp_path / "img.png")
+    assert code == 0 and asked == [False]
+    assert "cloud queue        1.500 s" in printed
+    assert "DOWNGRADED         served p 4, k 5, s 24: cloud engine under load: 9 requests queued" in printed
+    code, printed = generate(capsys, "edge:1", tmp_path / "img.png", "--exact-strategy")
+    assert code == 0 and asked == [False, True]

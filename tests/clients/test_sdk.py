@@ -65,6 +65,7 @@ def test_sdk_errors_carry_the_status(services):
     assert not request.HasField("transfer_encoding")  # the edge's default
     assert generate_request("x", transfer_encoding="int8").transfer_encoding == tensor_pb2.ENCODING_INT8_PER_CHANNEL
     assert isinstance(request, edge_pb2.GenerateRequest)
+    assert not request.exact_strategy and generate_request("x", exact_strategy=True).exact_strategy
 
 
 def test_generate_cli(services, tmp_path, capsys):

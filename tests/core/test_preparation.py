@@ -6,9 +6,9 @@ from ecdiff.conventions import initial_latents
 from ecdiff.diffusionx.rounds import round_noise
 from ecdiff.img2img import img2img_start_step
 from ecdiff.preparation import Img2ImgStart, prepare_run
-from ecdiff.sampling import ApproxRun
+from ecdiff.sampling import ApproxRun, SamplerState
 from ecdiff.schedules import fresh_scheduler
-from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
+from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD, StepKind
 from ecdiff.tiny_models import tiny_pipelines
 
 PROMPTS = ["a small red circle at the top left on a white background",
@@ -108,3 +108,40 @@ def test_prompts_encoded_from_many_threads_keep_their_shape(pipes):
         results = list(pool.map(lambda i: encode_conditioning(cloud, PROMPTS[i % 2], 3.0), range(64)))
     assert {tuple(r.prompt_embeds.shape) for r in results} == {tuple(alone.prompt_embeds.shape)}
     assert all(torch.equal(r.negative_embeds, alone.negative_embeds) for r in results)
+
+
+@pytest.mark.parametrize("strategy", [
+    ECDiff(2, 2, 0.4, 7),
+    *(ECDiff(3, 2, 0.0, 10, rule=rule, beta=0.6) for rule in ("slope", "lsq", "quadratic")),
+    HybridSD(4),
+], ids=["paper", "slope", "lsq", "quadratic", "hybrid"])
+def test_a_run_resumed_from_any_recorded_state_ends_bit_identically(pipes, strategy):
+    """The state `on_state` records (latent, noise, gradient, curvature, real noises) is all a run needs:
+    prepared again from it (another process, another replica), it continues exactly as it would have."""
+    cloud, edge = pipes
+    common = dict(prompts=PROMPTS[0], num_steps=12, guidance=3.0, cloud=cloud, edge=edge)
+    run = prepare_run(strategy, seeds=4, **common)
+    states = []
+    whole = run.sampler().run(run.initial_state(), on_state=lambda s: states.append(s.map(torch.Tensor.clone)))
+    approximated = [i for i, kind in enumerate(run.sampler().plan) if kind == StepKind.APPROX]
+    # One state after every step whose latent exists: real steps and the ends of approximated runs.
+    assert [s.step for s in states] == [i + 1 for i in range(12) if i not in approximated or i + 1 not in approximated]
+    for state in states[:-1]:
+        resumed = prepare_run(strategy, state=state, **common)
+        assert resumed.start_step == state.step and resumed.initial_state() is resumed.resumed
+        assert torch.equal(resumed.sampler().run(resumed.initial_state()).latents, whole.latents), state.step
+
+
+def test_a_resumed_run_checks_its_state(pipes):
+    cloud, _ = pipes
+    common = dict(prompts=PROMPTS[0], num_steps=8, guidance=3.0, cloud=cloud)
+    state = SamplerState(step=8, latents=torch.zeros(1, 4, 8, 8))
+    with pytest.raises(ValueError, match="a state entering step 8 cannot start a 8-step run"):
+        prepare_run(CloudOnly(), state=state, **common)
+    with pytest.raises(ValueError, match="at step 2"):
+        prepare_run(CloudOnly(), state=SamplerState(step=3, latents=state.latents), start_step=2, **common)
+    with pytest.raises(ValueError, match="exactly one start"):
+        prepare_run(CloudOnly(), state=SamplerState(step=3, latents=state.latents), seeds=1, **common)
+    resumed = prepare_run(CloudOnly(), state=SamplerState(step=3, latents=state.latents), **common)
+    with pytest.raises(ValueError, match="a resumed run continues with sampler"):
+        resumed.sample()

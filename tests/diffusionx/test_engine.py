@@ -137,6 +137,30 @@ def test_seeds_outside_u64_and_long_prompts_are_refused_before_any_model_runs(pa
     assert calls == []
 
 
+def test_the_checks_refuse_what_a_round_would_refuse_without_running_a_model(pair):
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(StoreConfig(max_rounds=2)), PreviewConfig(num_steps=4))
+    first = engine.start(PROMPTS[0], seed=1)
+    calls = []
+    engine._round = lambda *args: calls.append(args)
+    engine.check_start(PROMPTS[0], seed=2)
+    engine.check_revision(first.session_id, PROMPTS[1], 0.5)
+    engine.check_revision(first.session_id, PROMPTS[1])  # no strength: the predictor or the default chooses
+    with pytest.raises(ValueError, match="prompt is empty"):
+        engine.check_start(" ", seed=2)
+    with pytest.raises(ValueError, match="seed must be"):
+        engine.check_start(PROMPTS[0], seed=-1)
+    with pytest.raises(SessionNotFound, match="unknown session 'missing'"):
+        engine.check_revision("missing", PROMPTS[1], 0.5)
+    with pytest.raises(ValueError, match="strength must be"):
+        engine.check_revision(first.session_id, PROMPTS[1], 1.5)
+    with pytest.raises(ValueError, match="prompt is empty"):
+        engine.check_revision(first.session_id, "", 0.5)
+    engine.store.append_round(first.session_id, PROMPTS[1], 0.5, first.latents)  # the session is now full
+    with pytest.raises(ValueError, match="maximum of 2 rounds"):
+        engine.check_revision(first.session_id, PROMPTS[0], 0.5)
+    assert calls == []
+
+
 def test_the_edge_predictor_sees_both_prompts_and_the_previous_preview_and_may_abstain(pair):
     seen = []
 

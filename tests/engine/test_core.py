@@ -1,4 +1,5 @@
-"""The denoising engine on the tiny pair: exactness, batching, join/leave, cancel, queue, deadlines."""
+"""The denoising engine on the tiny pair: exactness, batching, join/leave, cancel, queue, deadlines,
+load-adaptive quality."""
 
 import queue
 import threading
@@ -10,8 +11,8 @@ import torch
 from ecdiff.diffusionx.rounds import round_noise
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
-from ecdiff.engine.work import (Cancelled, DeadlineExceeded, DeadlineUnmeetable, EngineResult, EngineWork,
-                                QueueFull)
+from ecdiff.engine.work import (Cancelled, CheaperPlan, DeadlineExceeded, DeadlineUnmeetable, EngineResult,
+                                EngineWork, QueueFull)
 from ecdiff.preparation import Img2ImgStart, prepare_run
 from ecdiff.strategies import CloudOnly, ECDiff, HybridSD
 from ecdiff.tiny_models import tiny_pipelines
@@ -248,7 +249,7 @@ def test_asyncio_callers_stream_events_and_cancel_by_leaving(cloud):
 
     async def main():
         run = runs(cloud)[0]
-        events = [e async for e in engine_events(engine, run, 7, keep_latents=lambda r, x: r.index == 1)]
+        events = [e async for e in engine_events(engine, run, 7, keep_latents=lambda r, x, stop: r.index == 1)]
         assert [e.record.index for e in events[:-1]] == list(range(7))
         assert isinstance(events[-1], EngineResult) and torch.equal(events[-1].state.latents, alone(run))
         assert events[1].latents is not None and events[0].latents is None
@@ -268,3 +269,211 @@ def test_asyncio_callers_stream_events_and_cancel_by_leaving(cloud):
         asyncio.run(main())
     finally:
         engine.close()
+
+
+def test_kept_states_resume_a_run_bit_identically_on_another_engine(cloud):
+    """`keep_state` hands out private copies of the loop's state with the step they follow; a run
+    prepared from one on another engine ends exactly as the uninterrupted run."""
+    import asyncio
+
+    from ecdiff.engine.aio import engine_events
+
+    first, second = engine_for(cloud, max_batch=1), engine_for(cloud, max_batch=1)
+    common = dict(prompts=PROMPTS[2], num_steps=12, guidance=3.0, cloud=cloud)
+    strategy = ECDiff(3, 2, 0.0, 12, rule="lsq", beta=0.6)  # approximated runs and real noises to carry
+
+    async def events_of(run):
+        return [e async for e in engine_events(first if run.resumed is None else second, run, 12,
+                                               keep_state=lambda s: s.step % 2 == 0)]
+
+    try:
+        run = prepare_run(strategy, seeds=5, **common)
+        events = asyncio.run(events_of(run))
+        whole = events[-1].state.latents
+        kept = [(e.record, e.state) for e in events[:-1] if e.state is not None]
+        assert kept and all(state.step == record.index + 1 and state.step % 2 == 0 for record, state in kept)
+        assert all(e.state is None for e in events[:-1] if e.record.index + 1 not in {s.step for _, s in kept})
+        for _, state in kept[:-1]:
+            resumed = asyncio.run(events_of(prepare_run(strategy, state=state, **common)))
+            assert [e.record.index for e in resumed[:-1]] == list(range(state.step, 12))
+            assert torch.equal(resumed[-1].state.latents, whole), state.step
+    finally:
+        first.close()
+        second.close()
+
+
+# --- load-adaptive quality ------------------------------------------------------------------------
+
+class SlowUNet:
+    """Every UNet call sleeps `seconds` first, so the engine's measured iteration time is at least
+    that: deadlines can then be set with wide margins on both sides of an estimate."""
+
+    def __init__(self, unet, seconds):
+        self.unet, self.seconds, self.handle = unet, seconds, None
+
+    def __enter__(self):
+        self.handle = self.unet.register_forward_pre_hook(lambda *_: time.sleep(self.seconds))
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+ITERATION_S = 0.5  # at least: scheduling noise stays small beside the margins below
+
+
+def primed_engine(cloud, **config):
+    """An engine whose iteration time was measured on slowed UNet calls (ITERATION_S or more); deadlines
+    below are set in multiples of it, with margins of at least half an iteration to every estimate."""
+    engine = engine_for(cloud, **config)
+    collector = Collector()
+    with SlowUNet(cloud.unet, ITERATION_S):
+        engine.submit(collector.work(prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=1, guidance=1.0,
+                                                 cloud=cloud, seeds=0)))
+        (end,) = collector.results(1)
+    assert isinstance(end, EngineResult)
+    return engine
+
+
+def ladder_runs(cloud):
+    """A request of 6 model calls and two cheaper plans of it, 3 and 2 calls (same prompt, seed, steps)."""
+    common = dict(prompts=PROMPTS[2], num_steps=10, guidance=3.0, cloud=cloud, seeds=21)
+    own = prepare_run(ECDiff(2, 1, 0.5, 10, rule="lsq", beta=0.3), **common)
+    cheaper = [prepare_run(ECDiff(2, 1, 0.5, s, rule="lsq", beta=0.3), **common) for s in (4, 2)]
+    return own, cheaper
+
+
+def cheaper_plans(runs):
+    return tuple(CheaperPlan(run, run.strategy.handoff_step(run.num_steps)) for run in runs)
+
+
+def test_a_request_that_would_miss_its_deadline_is_served_with_the_most_accurate_cheaper_plan_that_meets_it(cloud):
+    engine = primed_engine(cloud, max_batch=1, max_running=1, adaptive_quality=True)
+    own, cheaper = ladder_runs(cloud)
+    collector = Collector()
+    try:
+        # Own plan 6 iterations, the first cheaper plan 3, the second 2: the deadline, 4.5, lies between.
+        ticket = engine.submit(collector.work(own, deadline=time.monotonic() + 4.5 * engine.iteration_seconds,
+                                              cheaper=cheaper_plans(cheaper)))
+        (end,) = collector.results(1)
+    finally:
+        engine.close()
+    assert isinstance(end, EngineResult)
+    assert end.downgrade.index == 0 and end.downgrade.cause == "deadline"
+    assert "own plan needs about" in end.downgrade.reason and ticket.work.downgrade == end.downgrade
+    # Exactly the served plan's in-process result (a batch of one), handed over at its switch step.
+    assert torch.equal(end.state.latents, alone(cheaper[0]))
+    assert [r.index for r in end.records] == list(range(4))
+    assert engine.stats.downgraded == {"deadline": 1} and engine.stats.refused == {}
+
+
+@pytest.mark.parametrize("adaptive, offered", [(True, False), (False, True)])
+def test_without_cheaper_plans_or_with_adaptive_quality_off_a_late_request_is_refused_as_before(
+        cloud, adaptive, offered):
+    engine = primed_engine(cloud, max_batch=1, max_running=1, adaptive_quality=adaptive)
+    own, cheaper = ladder_runs(cloud)
+    try:
+        with pytest.raises(DeadlineUnmeetable, match="deadline cannot be met") as refused:
+            engine.submit(Collector().work(own, deadline=time.monotonic() + 4.5 * engine.iteration_seconds,
+                                           cheaper=cheaper_plans(cheaper) if offered else ()))
+    finally:
+        engine.close()
+    assert "cheaper" not in str(refused.value)
+    assert engine.stats.downgraded == {} and engine.stats.refused == {"deadline": 1}
+
+
+def test_a_request_that_even_its_cheapest_plan_cannot_serve_in_time_is_refused_saying_so(cloud):
+    engine = primed_engine(cloud, max_batch=1, max_running=1, adaptive_quality=True)
+    own, cheaper = ladder_runs(cloud)
+    try:
+        with pytest.raises(DeadlineUnmeetable, match="nor can its cheapest of 2 cheaper plans"):
+            engine.submit(Collector().work(own, deadline=time.monotonic() + 1.5 * engine.iteration_seconds,
+                                           cheaper=cheaper_plans(cheaper)))
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("deadline_s", [None, 100.0])
+def test_a_request_its_own_plan_serves_in_time_is_not_downgraded(cloud, deadline_s):
+    engine = primed_engine(cloud, max_batch=1, max_running=1, adaptive_quality=True)
+    own, cheaper = ladder_runs(cloud)
+    collector = Collector()
+    try:
+        engine.submit(collector.work(own, deadline=None if deadline_s is None else time.monotonic() + deadline_s,
+                                     cheaper=cheaper_plans(cheaper)))
+        (end,) = collector.results(1)
+    finally:
+        engine.close()
+    assert isinstance(end, EngineResult) and end.downgrade is None
+    assert torch.equal(end.state.latents, alone(own)) and engine.stats.downgraded == {}
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_from_adaptive_queue_waiting_requests_on_a_request_is_served_cheaper_unless_it_forbids_it(cloud, exact):
+    engine = engine_for(cloud, max_batch=1, max_running=1, adaptive_quality=True, adaptive_queue=1)
+    gate, holding = threading.Event(), threading.Event()
+    collector = Collector()
+    try:
+        blocker = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=1, guidance=1.0, cloud=cloud, seeds=0)
+        engine.submit(EngineWork(blocker, 1, lambda r, x: (holding.set(), gate.wait(30)), collector.ends.put))
+        assert holding.wait(30)  # the blocker runs, so what comes next waits in the queue
+        own, cheaper = ladder_runs(cloud)
+        first = engine.submit(collector.work(own, cheaper=cheaper_plans(cheaper)))  # the queue was empty
+        second = engine.submit(collector.work(own, cheaper=() if exact else cheaper_plans(cheaper)))  # 1 waits
+        gate.set()
+        ends = collector.results(3)
+    finally:
+        gate.set()
+        engine.close()
+    assert all(isinstance(e, EngineResult) for e in ends)
+    assert first.work.downgrade is None
+    if exact:
+        assert second.work.downgrade is None and engine.stats.downgraded == {}
+    else:
+        assert second.work.downgrade.index == 0 and second.work.downgrade.cause == "queue"
+        assert "1 requests queued (adaptive_queue 1)" in second.work.downgrade.reason
+        assert engine.stats.downgraded == {"queue": 1}
+        assert sum(torch.equal(e.state.latents, alone(cheaper[0])) for e in ends) == 1
+
+
+def test_cheaper_plans_are_checked_like_the_work_itself(cloud):
+    engine = engine_for(cloud, adaptive_quality=True)
+    other = tiny_pipelines(seed=0)[1]
+    own, _ = ladder_runs(cloud)
+    foreign = prepare_run(ECDiff(2, 1, 0.5, 4), prompts=PROMPTS[0], num_steps=10, guidance=3.0, cloud=other, seeds=1)
+    try:
+        with pytest.raises(ValueError, match="not prepared for this engine's model"):
+            engine.submit(Collector().work(own, cheaper=cheaper_plans([foreign])))
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"adaptive_queue": 4}, "adaptive_queue \\(4\\) needs adaptive_quality on"),
+    ({"adaptive_quality": True, "adaptive_queue": -1}, "adaptive_queue must be an integer >= 0"),
+    ({"adaptive_quality": "yes"}, "adaptive_quality must be true or false"),
+])
+def test_bad_adaptive_settings_are_refused(values, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        EngineConfig(**values)
+
+
+def test_the_deadline_estimate_counts_the_running_requests_that_share_the_batches(cloud):
+    # max_batch 1: a running request of 6 calls takes every other iteration from a new one of 6 calls,
+    # so the new one needs about 12 iterations, not its own 6: a deadline of 9 cannot be met.
+    engine = primed_engine(cloud, max_batch=1, max_running=2)
+    own, _ = ladder_runs(cloud)
+    second, _ = ladder_runs(cloud)
+    collector = Collector()
+    try:
+        with SlowUNet(cloud.unet, ITERATION_S):
+            engine.submit(collector.work(own))
+            while engine.running < 1:
+                time.sleep(0.001)
+            with pytest.raises(DeadlineUnmeetable, match="deadline cannot be met: about") as refused:
+                engine.submit(Collector().work(second, deadline=time.monotonic() + 9 * engine.iteration_seconds))
+            (end,) = collector.results(1)
+    finally:
+        engine.close()
+    assert isinstance(end, EngineResult)
+    assert "1 running" in str(refused.value) and engine.stats.refused == {"deadline": 1}

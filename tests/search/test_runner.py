@@ -87,6 +87,16 @@ def test_recorded_objectives_follow_the_formula(tmp_path):
     assert json.loads((tmp_path / "o" / "path.json").read_text())["step_costs"]["seconds"] == COSTS.as_dict()
 
 
+def test_the_header_says_how_to_run_the_search_again_and_names_no_output_folder(tmp_path):
+    command = "ecdiff search --prompts bench/search_prompts.tsv --pre-steps 7"
+    run_search(SearchConfig(), TableEvaluator(), tmp_path / "c", tmp_path / "gone", source="Model pair x+y.",
+               command=command)
+    header = [line for line in (tmp_path / "gone" / "strategy.toml").read_text().splitlines() if line.startswith("#")]
+    assert any(f"Reproduce: `{command}`" in line for line in header)
+    # The result is installed elsewhere (configs/strategy.toml) and outlives the output folder.
+    assert not any("gone" in line for line in header)
+
+
 class DriftingClock(TableEvaluator):
     """Each point's own stopwatch looks faster than the last (a drifting machine); SSIM is slightly
     better at lower alpha. Only the work may rank points, so the walk must follow SSIM."""

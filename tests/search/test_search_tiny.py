@@ -1,4 +1,5 @@
 import json
+import shlex
 
 import pytest
 
@@ -49,12 +50,19 @@ def test_search_command_writes_and_installs_a_strategy_config(tmp_path):
                                           "alpha_start = 0.5\nstage1_switch = 5\ns_grid = [5, 6]\ns_start = 5\n")
     installed = tmp_path / "configs" / "strategy.toml"
     installed.parent.mkdir()
-    args = ["search", "--tiny", "--torch-threads", "1", "--prompts", str(tmp_path / "prompts.txt"), "--config",
-            str(tmp_path / "search.toml"), "--out", str(tmp_path / "out"), "--install", str(installed)]
+    args = ["search", "--tiny", "--threads", "1", "--prompts", str(tmp_path / "prompts.txt"), "--config",
+            str(tmp_path / "search.toml"), "--weights", "0.2", "0.3", "0.5", "--out", str(tmp_path / "out"),
+            "--install", str(installed)]
     assert main(args) == 0
     assert installed.read_text() == (tmp_path / "out" / "strategy.toml").read_text()
     header = [line for line in installed.read_text().splitlines() if line.startswith("#")]
     assert "ecdiff search" in header[0] and any("tiny-random-seed0" in line and "prompts.txt" in line for line in header)
+    # The command that runs this search again: every option given, in its documented spelling, but
+    # not where the output went (the result outlives that folder).
+    command = shlex.join(["ecdiff", "search", "--tiny", "--torch-threads", "1", "--prompts", str(tmp_path / "prompts.txt"),
+                          "--config", str(tmp_path / "search.toml"), "--weights", "0.2", "0.3", "0.5"])
+    assert any(f"Reproduce: `{command}`" in line for line in header), header
+    assert not any(str(tmp_path / "out") in line for line in header)
     result = json.loads((tmp_path / "out" / "path.json").read_text())["result"]["params"]
     loaded = StrategyDefaults.load(installed)
     assert ECDiffParams.from_defaults(loaded).as_dict() == result

@@ -1,10 +1,13 @@
 """The edge's tally of the cloud stream and the request summary, on plain values."""
 
+from dataclasses import replace
+
 import torch
 
 from ecdiff.sampling import StepRecord
-from ecdiff.strategies import StepKind
-from ecdiff.services.accounting import CloudStreamTally, ReceivedHandoff, summarize
+from ecdiff.strategies import ECDiff, StepKind
+from ecdiff.strategy_config import StrategyDefaults
+from ecdiff.services.accounting import CloudStreamTally, Downgraded, ReceivedHandoff, summarize, transfer_seconds
 from ecdiff.services.edge_phase import EdgeOutcome
 
 EDGE = EdgeOutcome(latents=torch.zeros(1), image_png=b"png", edge_calls=6, compute_seconds=2.0, decode_seconds=0.5)
@@ -49,6 +52,25 @@ def test_counts_come_from_the_step_events_without_a_handoff():
     assert (summary.cloud_calls, summary.approx_steps, summary.cloud_compute_seconds) == (2, 1, 1.5)
     assert summary.transfer_seconds == 1.5
     assert (summary.cloud_model, summary.degraded, summary.degraded_reason) == ("", True, "broke")
+
+
+def test_the_clouds_queue_time_is_neither_compute_nor_transfer():
+    tally = CloudStreamTally()
+    tally.add_handoff(replace(HANDOFF, queue_seconds=0.5))
+    tally.wall_seconds = 2.0
+    summary = summarize(tally, EDGE, handoff_step=4, degraded_reason="", contacted_cloud=True, total_seconds=5.0)
+    assert (summary.cloud_compute_seconds, summary.cloud_queue_seconds, summary.transfer_seconds) == (1.25, 0.5, 0.25)
+    assert transfer_seconds(1.0, 0.75, 0.5) == 0.0  # never negative
+
+
+def test_a_downgrade_is_reported_and_is_not_a_degraded_result():
+    downgraded = Downgraded(ECDiff(2, 2, 0.5, 4), StrategyDefaults.load().params, "engine under load")
+    tally = CloudStreamTally(handoff=replace(HANDOFF, downgraded=downgraded))
+    summary = summarize(tally, EDGE, handoff_step=4, degraded_reason="", contacted_cloud=True, total_seconds=5.0)
+    assert (summary.downgraded, summary.downgrade_reason, summary.degraded) == (True, "engine under load", False)
+    plain = summarize(CloudStreamTally(handoff=HANDOFF), EDGE, handoff_step=4, degraded_reason="",
+                      contacted_cloud=True, total_seconds=5.0)
+    assert (plain.downgraded, plain.downgrade_reason, plain.cloud_queue_seconds) == (False, "", 0.0)
 
 
 def test_transfer_time_is_never_negative():

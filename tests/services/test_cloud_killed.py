@@ -22,7 +22,8 @@ from ecdiff.services.process import ServiceProcess
 from ecdiff.services.server import start_edge
 from ecdiff.wire.tensors import from_proto
 from ecdiff.strategies import EdgeOnly, HybridSD
-from ecdiff.v1 import edge_pb2, edge_pb2_grpc, tensor_pb2
+from ecdiff.v1 import edge_pb2, edge_pb2_grpc
+from support.exact_requests import exact_generate_request
 from support.pace import child_env
 from support.unet_calls import wait_until
 
@@ -76,9 +77,8 @@ def test_cloud_process_killed_mid_stream(tiny_pair, reference, loop, gated_cloud
     try:
         edge = on(loop, start_edge(EdgeConfig(port=0, cloud=cloud.target, checkpoint_every=2), tiny_pair[1]))
         with grpc.insecure_channel(edge.target) as channel:
-            call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(edge_pb2.GenerateRequest(
-                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True,
-                transfer_encoding=tensor_pb2.ENCODING_RAW), timeout=300)  # exact: compared with the core
+            call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(exact_generate_request(
+                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True), timeout=300)
             events = []
             for event in call:
                 events.append(event)
@@ -112,9 +112,8 @@ def test_sigterm_stops_the_cloud_within_its_grace_period_and_the_edge_still_answ
         with grpc.insecure_channel(edge.target) as channel, grpc.insecure_channel(cloud.target) as cloud_channel:
             watch = health_pb2_grpc.HealthStub(cloud_channel).Watch(health_pb2.HealthCheckRequest(service=""))
             health = [next(watch).status]
-            call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(edge_pb2.GenerateRequest(
-                prompt=PROMPT, seed=5, num_steps=100, strategy="cloud", return_latents=True,
-                transfer_encoding=tensor_pb2.ENCODING_RAW), timeout=300)  # exact: compared with the core
+            call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(exact_generate_request(
+                prompt=PROMPT, seed=5, num_steps=100, strategy="cloud", return_latents=True), timeout=300)
             events, signalled = [], False
             for event in call:
                 events.append(event)
@@ -154,9 +153,8 @@ def test_cloud_stalled_mid_stream_times_out_and_the_edge_finishes(tiny_pair, ref
         edge = on(loop, start_edge(EdgeConfig(port=0, cloud=cloud.target, checkpoint_every=2,
                                               cloud_event_timeout_s=timeout_s), tiny_pair[1]))
         with grpc.insecure_channel(edge.target) as channel:
-            call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(edge_pb2.GenerateRequest(
-                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True,
-                transfer_encoding=tensor_pb2.ENCODING_RAW), timeout=300)  # exact: compared with the core
+            call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(exact_generate_request(
+                prompt=PROMPT, seed=5, num_steps=STEPS, strategy="cloud", return_latents=True), timeout=300)
             events, stopped_at, resumed_at = [], None, None
             for event in call:
                 events.append(event)

@@ -5,7 +5,8 @@ import pytest
 
 from ecdiff.conventions import MAX_PROMPT_CHARS
 from ecdiff.services.cli import register
-from ecdiff.services.config import CloudConfig, EdgeConfig, load_config
+from ecdiff.services.config import CloudConfig, EdgeConfig, RayConfig, load_config
+from ecdiff.strategy_config import DEFAULT_FRONTIER_PATH, Frontier
 
 
 def test_precedence_defaults_file_environment_flags(tmp_path):
@@ -67,8 +68,9 @@ def test_ray_settings_from_flags_file_and_environment(tmp_path):
     path = tmp_path / "services.toml"
     path.write_text("[cloud]\nray = true\nreplicas = 2\nmin_replicas = 1\nmax_replicas = 4\n")
     env = {"ECDIFF_CLOUD_REPLICA_CPUS": "0.5", "ECDIFF_CLOUD_RAY_ADDRESS": "auto"}
-    config = load_config(CloudConfig, "cloud", {"replica_gpus": 1.0}, str(path), environ=env)
+    config = load_config(CloudConfig, "cloud", {"replica_gpus": 1.0, "max_resumes": 0}, str(path), environ=env)
     ray = config.ray_config()
+    assert (ray.resume_every, ray.max_resumes, ray.grpc_port) == (RayConfig.resume_every, 0, None)
     assert config.ray and ray.autoscaling and (ray.min_replicas, ray.replicas, ray.max_replicas) == (1, 2, 4)
     assert (ray.replica_cpus, ray.replica_gpus, ray.address) == (0.5, 1.0, "auto")
     assert not CloudConfig().ray and not CloudConfig().ray_config().autoscaling
@@ -83,7 +85,51 @@ def test_ray_settings_from_flags_file_and_environment(tmp_path):
     ({"min_replicas": 3, "max_replicas": 4, "replicas": 2}, "min_replicas <= replicas <= max_replicas"),
     ({"target_ongoing_requests": 0.0}, "target_ongoing_requests must be > 0"),
     ({"ray_app": " "}, "app must not be empty"),
+    ({"resume_every": -1}, "resume_every must be >= 0"),
+    ({"max_resumes": -1}, "max_resumes must be >= 0"),
+    ({"ray_grpc_port": 70000}, "grpc_port must be in"),
 ])
 def test_bad_ray_settings_are_refused(values, fragment):
     with pytest.raises(ValueError, match=fragment):
         CloudConfig(**values)
+
+
+def test_rays_own_grpc_proxy_is_refused_beside_tls(tmp_path):
+    """Ray's proxy has no TLS and asks for no token: it would be an open door beside a guarded front end."""
+    for name in ("cert.pem", "key.pem"):
+        (tmp_path / name).write_text("x")
+    tls = dict(tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem"))
+    assert CloudConfig(ray_grpc_port=9000).ray_config().grpc_port == 9000 and CloudConfig(**tls).tls_cert
+    with pytest.raises(ValueError, match="Ray Serve's gRPC proxy has no TLS"):
+        CloudConfig(ray_grpc_port=9000, **tls)
+
+
+def test_adaptive_quality_settings_from_flags_file_and_environment(tmp_path):
+    path = tmp_path / "services.toml"
+    path.write_text("[cloud]\nadaptive_quality = true\n")
+    config = load_config(CloudConfig, "cloud", {"adaptive_queue": 8}, str(path),
+                         environ={"ECDIFF_CLOUD_FRONTIER_CONFIG": str(DEFAULT_FRONTIER_PATH)})
+    engine = config.engine()
+    assert (engine.adaptive_quality, engine.adaptive_queue) == (True, 8)
+    assert config.frontier() == Frontier.load()
+    off = CloudConfig()
+    assert (off.adaptive_quality, off.engine().adaptive_queue) == (False, 0)  # off unless the operator turns it on
+    assert load_config(CloudConfig, "cloud", {}, environ={"ECDIFF_CLOUD_ADAPTIVE_QUALITY": "on"}).adaptive_quality
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"adaptive_queue": 4}, "needs adaptive_quality on"),
+    ({"adaptive_quality": True, "adaptive_queue": -2}, "adaptive_queue must be an integer >= 0"),
+    ({"adaptive_quality": True, "frontier_config": "/nonexistent/frontier.toml"}, "frontier .* not found"),
+])
+def test_bad_adaptive_quality_settings_are_refused(values, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        CloudConfig(**values)
+
+
+def test_serve_cloud_offers_the_adaptive_quality_flags(capsys):
+    parser = argparse.ArgumentParser(prog="ecdiff")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "cloud", "--adaptive-quality", "--adaptive-queue", "3", "--frontier-config", "f.toml"])
+    assert (args.adaptive_quality, args.adaptive_queue, args.frontier_config) == (True, 3, "f.toml")
+    assert parser.parse_args(["serve", "cloud"]).adaptive_quality is None  # unset: the config decides

@@ -169,19 +169,34 @@ def test_the_round_limit_is_invalid_argument_before_any_model_runs(client, tiny_
 
 
 def test_sessions_share_the_edges_slots_and_a_full_edge_is_resource_exhausted(tiny_pair):
-    """max_concurrency 1, taken by a StartSession whose model is held: every other round is refused."""
+    """max_concurrency 1, taken by a StartSession whose model is held: every other round is refused,
+    but an unknown session or bad input gets its own answer whatever the load."""
     with BackgroundServices(*tiny_pair, CloudConfig(predictors="none", refine_steps=REFINE),
                             EdgeConfig(predictors="none", preview_steps=PREVIEW, session_db=":memory:",
                                        max_concurrency=1)) as services:
         channel, client = stub(services)
+        _, known = result_of(client.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=3)))
         with UNetCalls(tiny_pair[1].pipe.unet, hold_at=1) as held:
             first = client.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[0], seed=1))
             wait_until(lambda: services.edge.servicer.admission.active == 1, "the first session holds the slot")
-            for method, request in ((client.StartSession, diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[1], seed=2)),
-                                    (client.Revise, diffusionx_pb2.ReviseRequest(session_id="any", prompt=PROMPTS[1]))):
+            answers = [
+                (client.StartSession, diffusionx_pb2.StartSessionRequest(prompt=PROMPTS[1], seed=2),
+                 grpc.StatusCode.RESOURCE_EXHAUSTED, "busy"),
+                (client.Revise, diffusionx_pb2.ReviseRequest(session_id=known.session_id, prompt=PROMPTS[1]),
+                 grpc.StatusCode.RESOURCE_EXHAUSTED, "busy"),
+                (client.Revise, diffusionx_pb2.ReviseRequest(session_id="any", prompt=PROMPTS[1]),
+                 grpc.StatusCode.NOT_FOUND, "unknown session 'any'"),
+                (client.Revise, diffusionx_pb2.ReviseRequest(session_id=known.session_id, prompt=PROMPTS[1], strength=2.0),
+                 grpc.StatusCode.INVALID_ARGUMENT, "strength"),
+                (client.StartSession, diffusionx_pb2.StartSessionRequest(prompt=" ", seed=2),
+                 grpc.StatusCode.INVALID_ARGUMENT, "prompt is empty"),
+                (client.Finalize, diffusionx_pb2.FinalizeRequest(session_id="any"),
+                 grpc.StatusCode.NOT_FOUND, "unknown session 'any'"),
+            ]
+            for method, request, code, words in answers:
                 with pytest.raises(grpc.RpcError) as info:
                     list(method(request))
-                assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "busy" in info.value.details()
+                assert info.value.code() == code and words in info.value.details(), request
             held.release.set()
             assert result_of(first)[1].summary.round == 0
         channel.close()

@@ -19,8 +19,9 @@ from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import (MAX_CLOUD_MESSAGE_BYTES, MAX_LATENT_ELEMENTS, MAX_RECEIVE_BYTES, CloudConfig,
                                     EdgeConfig)
 from ecdiff.strategies import ECDiff
-from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
+from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2_grpc, strategy_pb2
 from ecdiff.wire.tensors import TensorError, from_proto, to_proto
+from support.exact_requests import exact_generate_request
 from support.strategy_table import strategy_table
 from support.edges import extra_edge
 
@@ -34,11 +35,9 @@ def models(folders):
 
 
 def generate(target, strategy, seed=7, **fields):
-    fields.setdefault("transfer_encoding", tensor_pb2.ENCODING_RAW)  # exact: compared with the in-process run
     with grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 16 << 20)]) as channel:
-        request = edge_pb2.GenerateRequest(prompt=PROMPT, seed=seed, num_steps=STEPS, strategy=strategy,
-                                           params=strategy_pb2.StrategyParams(**STRATEGIES[strategy][1]),
-                                           return_latents=True, **fields)
+        request = exact_generate_request(prompt=PROMPT, seed=seed, num_steps=STEPS, strategy=strategy,
+                                         params=STRATEGIES[strategy][1], return_latents=True, **fields)
         return list(edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request))[-1].result
 
 

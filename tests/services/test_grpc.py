@@ -22,6 +22,7 @@ from ecdiff.wire.tensors import from_proto
 from ecdiff.strategies import ECDiff, EdgeOnly, HybridSD
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2, tensor_pb2
 from ecdiff.toyworld.palette import ATTRIBUTES
+from support.exact_requests import exact_generate_request
 from support.strategy_table import strategy_table
 from support.edges import extra_edge, toy_world_named
 from support.unet_calls import UNetCalls, wait_until
@@ -51,11 +52,9 @@ def cloud_stub(services):
 
 
 def request(strategy="ecdiff", steps=STEPS, prompt="a small red circle at the top left", seed=7, **fields):
-    """Raw (exact) latents unless the test asks otherwise: the edge's default is int8."""
     params = fields.pop("params", STRATEGIES[strategy][1] if strategy in STRATEGIES else {})
-    fields.setdefault("transfer_encoding", tensor_pb2.ENCODING_RAW)
-    return edge_pb2.GenerateRequest(prompt=prompt, seed=seed, num_steps=steps, strategy=strategy,
-                                    params=strategy_pb2.StrategyParams(**params), **fields)
+    return exact_generate_request(prompt=prompt, seed=seed, num_steps=steps, strategy=strategy, params=params,
+                                  **fields)
 
 
 def collect(stream):

@@ -1,6 +1,7 @@
 """The transport-free service logic, driven in process: cloud phase (on the engine) + edge phase == `sample`."""
 
 import asyncio
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,6 +98,34 @@ def test_degraded_edge_finish_from_a_checkpoint_uses_the_edge_from_there(tiny_pa
     # The same as the in-process HybridSD(4): cloud for steps 0..3, edge from 4 on.
     expected = reference(HybridSD(4), prompt, seed, STEPS)
     assert torch.equal(outcome.latents, expected.latents) and outcome.edge_calls == STEPS - 4
+
+
+def test_checkpoints_resume_the_cloud_phase_exactly(tiny_pair, cloud_runner, reference):
+    """A runner with `checkpoint_every` attaches the loop's state to a step about every n steps (the
+    first materialised step n or more after the last), never at the handoff; `run(job, resume=...)`
+    from any of them continues to the same handoff, bit for bit, streaming only the steps after it."""
+    strategy, _ = StrategyDefaults.load().resolve("ecdiff", STEPS, {"pre_steps": 2, "k": 2, "alpha": 0.5,
+                                                                     "switch_step": 9, "rule": "lsq", "beta": 0.6})
+    job = CloudJob("a green diamond", 8, STEPS, strategy)
+    runner = CloudPhaseRunner(tiny_pair[0], cloud_runner.engine, cloud_runner.executor, checkpoint_every=3)
+    events = cloud_events(runner, job)
+    handoff = events[-1]
+    assert torch.equal(handoff.latents, reference(strategy, job.prompt, job.seed, STEPS).handoff)
+    checkpoints = [e.checkpoint for e in events[:-1] if e.checkpoint is not None]
+    # Plan: real 0-1, approx 2-3, real 4, approx 5-6, real 7, approx 8; latents exist after 0, 1, 3, 4, 6, 7, 8.
+    assert [c.step for c in checkpoints] == [4, 7]  # (the state after step 8 is the handoff's)
+    for checkpoint in checkpoints:
+        async def resumed():
+            return [event async for event in runner.run(job, resume=checkpoint)]
+
+        rest = asyncio.run(resumed())
+        assert [e.record.index for e in rest[:-1]] == list(range(checkpoint.step, handoff.step))
+        assert torch.equal(rest[-1].latents, handoff.latents) and rest[-1].timesteps == handoff.timesteps
+    # A job that offers cheaper plans gets none: its state would be whichever plan the engine served.
+    cheaper, _ = StrategyDefaults.load().resolve("ecdiff", STEPS, {"pre_steps": 2, "k": 3, "alpha": 0.5,
+                                                                   "switch_step": 8})
+    offered = cloud_events(runner, dataclasses.replace(job, cheaper=(cheaper,)))
+    assert all(e.checkpoint is None for e in offered[:-1])
 
 
 def test_leaving_the_stream_stops_the_request_after_the_call_in_flight(tiny_pair, cloud_runner):

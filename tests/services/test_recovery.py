@@ -5,7 +5,7 @@ import torch
 
 from ecdiff.strategies import EdgeOnly, HybridSD
 from ecdiff.strategy_config import StrategyDefaults
-from ecdiff.services.accounting import CloudStreamTally, ReceivedHandoff
+from ecdiff.services.accounting import CloudStreamTally, Downgraded, ReceivedHandoff
 from ecdiff.services.recovery import CloudRequired, plan_edge_phase
 from ecdiff.services.validation import RequestLimits, validate_request
 
@@ -32,6 +32,15 @@ def test_handoff_present_continues_from_it_with_the_clouds_guidance():
     job = plan.job
     assert (job.strategy, job.start, job.latents, job.guidance) == (valid.strategy, 4, LATENTS, 5.5)
     assert (job.prompt, job.seed, job.num_steps, job.preview_every) == ("a red circle", 7, 10, 2)
+
+
+def test_a_handoff_of_a_cheaper_point_continues_with_the_point_served():
+    valid = _valid("ecdiff", pre_steps=3, k=1, alpha=0.5, switch_step=8)
+    served = _valid("ecdiff", pre_steps=2, k=1, alpha=0.5, switch_step=5)
+    handoff = ReceivedHandoff(step=5, latents=LATENTS, guidance=5.5, cloud_calls=3, approx_steps=2, compute_seconds=1.0,
+                              model_name="cloud-model", downgraded=Downgraded(served.strategy, served.params, "busy"))
+    plan = _plan(valid, CloudStreamTally(handoff=handoff, events=6))
+    assert (plan.job.strategy, plan.job.start, plan.degraded_reason) == (served.strategy, 5, "")
 
 
 def test_broke_after_a_checkpoint_finishes_from_it_on_the_edge():

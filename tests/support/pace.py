@@ -91,14 +91,24 @@ def pace_unet(unet, pace: float) -> None:
 
 
 def gate_unet(unet, spec: str) -> None:
-    """Calls after the first N wait until PATH exists (a service child that must not finish early)."""
+    """Calls after the first N wait until PATH exists (a service child that must not finish early).
+    While a file PATH.below holds a timestep T, calls at timesteps below T wait too, however many came
+    before: a request runs its first steps, then waits mid-way for the test."""
     count, path = spec.split(":", 1)
-    free, released, calls = int(count), Path(path), [0]
+    free, released, below, calls = int(count), Path(path), Path(path + ".below"), [0]
 
-    def hold(*_):
+    def shut(timesteps) -> bool:
+        if not released.exists():
+            return True
+        try:
+            return bool((torch.as_tensor(timesteps) < float(below.read_text())).any())
+        except (FileNotFoundError, ValueError):  # no partial gate (or one being written)
+            return False
+
+    def hold(_, args):
         calls[0] += 1
         deadline = time.monotonic() + 300
-        while calls[0] > free and not released.exists() and time.monotonic() < deadline:
+        while (calls[0] > free or below.exists()) and shut(args[1]) and time.monotonic() < deadline:
             time.sleep(0.005)
 
     unet.register_forward_pre_hook(hold)

@@ -35,7 +35,7 @@ def test_one_replica_scales_to_two_under_load():
     try:
         cloud = on(start_cloud_ray(CloudConfig(port=0, model="tiny", ray=True, replicas=1, min_replicas=1,
                                                max_replicas=2, target_ongoing_requests=1, upscale_delay_s=0,
-                                               torch_threads=1)))
+                                               torch_threads=1, predictors="none")))
         app = cloud.clients[0]
         (first,) = app.replica_snapshots()
         stop, statuses = threading.Event(), []

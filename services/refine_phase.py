@@ -1,0 +1,65 @@
+"""DiffusionX's refinement on the cloud, transport-free: the edge's last preview refined on the
+cloud's shared engine.
+
+`RefinePhaseRunner.run(job)` prepares the refinement (in a worker thread: strength prediction and
+prompt encoding are model work), submits it to the `DenoisingEngine` beside the Denoise requests,
+and yields a `StepRecord` after every step and the `Refinement` at the end. Leaving the iteration
+(the RPC ended) cancels the request at its next step boundary. A Ray Serve replica runs the same
+runner (services/ray_replica.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import AsyncIterator, Optional, Protocol
+
+import torch
+
+from ecdiff.diffusionx.refine import RefineConfig, Refinement, Refiner
+from ecdiff.engine.aio import EngineStep, engine_events
+from ecdiff.engine.core import DenoisingEngine
+from ecdiff.loading import LoadedModel
+from ecdiff.sampling import StepRecord
+
+from .strength_choosers import choosers
+
+
+@dataclass(frozen=True)
+class RefineJob:
+    prompt: str
+    seed: int
+    round_index: int
+    latents: torch.Tensor  # the edge's last preview latent, of the cloud's latent shape
+    strength: Optional[float]  # None: the cloud predictor's choice, else the default
+    approximate: bool
+
+
+class RunsRefinePhase(Protocol):
+    """Where a refinement runs: this process's engine, or a Ray Serve replica's (services/ray_runner.py)."""
+
+    def run(self, job: RefineJob, deadline: Optional[float] = None,
+            request_id: str = "") -> AsyncIterator[StepRecord | Refinement]: ...
+
+
+def cloud_refiner_of(model: LoadedModel, config: RefineConfig, predictors: Optional[str]) -> Refiner:
+    """The cloud's refiner (a plain cloud's, or each Ray Serve replica's) with the cloud's predictor."""
+    _, chooser = choosers(predictors)
+    return Refiner(model.pipe, model.guidance, config, chooser)
+
+
+class RefinePhaseRunner:
+    def __init__(self, refiner: Refiner, engine: DenoisingEngine, executor: Executor) -> None:
+        self.refiner, self.engine, self.executor = refiner, engine, executor
+
+    async def run(self, job: RefineJob, deadline: Optional[float] = None,
+                  request_id: str = "") -> AsyncIterator[StepRecord | Refinement]:
+        # The core checks its inputs (a ValueError is INVALID_ARGUMENT) before any model call.
+        plan = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: self.refiner.prepare(
+            job.prompt, job.seed, job.round_index, job.latents, job.strength, job.approximate))
+        events = engine_events(self.engine, plan.run, plan.run.num_steps, deadline=deadline, request_id=request_id)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event.record if isinstance(event, EngineStep) else plan.refinement(event.state.latents)
