@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ecdiff.cli_options import pair_from_args
 from ecdiff.conventions import DEFAULT_NUM_STEPS
-from ecdiff.images import decode_images
+from ecdiff.images import decode_images, open_picture
 from ecdiff.metrics import ssim, stack_images
 from ecdiff.diffusionx.engine import DEFAULT_PREVIEW_STEPS, PreviewConfig, PreviewEngine, check_strength
 from ecdiff.diffusionx.predictors import PREDICTORS_DIR_NAME
@@ -123,22 +123,16 @@ class SessionMeasurements:
         self.json, self.png = folder / f"{digest}.json", folder / f"{digest}.png"
         try:
             self.data = json.loads(self.json.read_text())
-            self.data["exact"], self.data["candidates"]  # noqa: B018  (a damaged entry is measured again)
-            self.image = _open_rgb(self.png)
-        except (OSError, ValueError, KeyError, TypeError):
-            self.data, self.image = None, None
+            if not isinstance(self.data, dict) or not {"exact", "candidates"} <= self.data.keys():
+                raise ValueError(f"{self.json}: not a cache entry")
+            self.image = open_picture(self.png)
+        except (OSError, ValueError):
+            self.data, self.image = None, None  # absent or damaged: measured again
 
     def save(self) -> None:
         tmp = self.json.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data))
         os.replace(tmp, self.json)
-
-
-def _open_rgb(path: Path):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 def _scores(setup: Setup, image, prompt: str) -> dict:
@@ -157,7 +151,7 @@ def measure_session(setup: Setup, final, strength: Optional[float], todo: list[C
                         chooser).refine(prompt, final.seed, final.round_index, final.latents, strength)
         image = decode_images(setup.pair.edge, exact.latents)[0].convert("RGB")
         image.save(entry.png)
-        entry.image = _open_rgb(entry.png)  # what every SSIM reads, fresh or cached
+        entry.image = open_picture(entry.png)  # what every SSIM reads, fresh or cached
         entry.data = {"prompt": prompt, "seed": final.seed, "strength": exact.strength,
                       "strength_source": exact.strength_source, "start_step": exact.start_step,
                       "num_steps": exact.num_steps,

@@ -69,6 +69,12 @@ def test_every_candidate_against_the_exact_refinement_and_resume(tmp_path, monke
                  "--strength", str(STRENGTH), "0.5") == 0
     everything = ["paper:0.3 k1 p3", "slope:0.5 k2 p3", "paper:0 k2 p3"]
     assert measured == [(STRENGTH, ["paper:0 k2 p3"]), (0.5, everything)] * 2
+    damaged = sorted((tmp_path / "out" / "cache").glob("*/*.json"))[0]
+    damaged.write_text("[]")
+    measured.clear()
+    assert bench(tmp_path, "--variant", "slope:0.5", "--variant", "paper:0", "--k", "2", "--pre-steps", "3",
+                 "--strength", str(STRENGTH), "0.5") == 0
+    assert len(measured) == 1 and measured[0][1] == everything  # a damaged entry is measured again, whole
     both = results(tmp_path)
     assert [[row["candidate"] for row in s["candidates"]] for s in both["strengths"].values()] == [everything] * 2
     assert both["strengths"]["0.5"]["exact"]["calls"] == STEPS // 2
