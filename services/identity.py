@@ -94,9 +94,17 @@ def text_encoder_sha256(pipe) -> str:
     return digest.hexdigest()
 
 
+# The VAE configuration that maps its latents to the denoiser's latent space: with the same weights,
+# another scaling factor (CogVideoX-5B's 0.7 against the 2B's 1.15) is another latent space.
+_LATENT_SPACE_KEYS = ("scaling_factor", "shift_factor", "latents_mean", "latents_std")
+
+
 def vae_sha256(pipe) -> str:
+    """Hash of the VAE's weights and of the configuration that scales its latents."""
     digest = hashlib.sha256()
     _update_with_weights(digest, pipe.vae)
+    space = {key: pipe.vae.config.get(key) for key in _LATENT_SPACE_KEYS if pipe.vae.config.get(key) is not None}
+    digest.update(json.dumps(space, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -144,7 +152,7 @@ def incompatibility(handoff: HandoffCompat, local: ModelIdentity, local_timestep
                        f"edge {local.added_conditioning!r}")
     if handoff.vae_sha256 != local.vae_sha256:
         reasons.append(f"VAE mismatch: handoff {handoff.vae_sha256[:12]}, edge {local.vae_sha256[:12]} (other "
-                       "weights, or bfloat16 on one side only)")
+                       "weights or latent scaling, or bfloat16 on one side only)")
     if not reasons and handoff.timesteps != local_timesteps:  # a different scheduler explains different timesteps
         reasons.append(f"timesteps mismatch for {handoff.num_steps} steps: the handoff's schedule differs from the edge's")
     return "; ".join(reasons) or None

@@ -185,36 +185,44 @@ def test_fidelity_and_scorer_fid_come_from_the_scorer(tmp_path, prompts, monkeyp
     assert "Scorer-FID" in (out / "table.md").read_text()
 
 
-def test_a_family_folder_pair_in_process_and_through_the_services(tmp_path, family_folders, monkeypatch):
-    """SDXL-class folders by path (Euler, the folder's own scheduler, as the services run it): the
-    pictures through the services equal the in-process ones."""
+@pytest.mark.parametrize("family, scheduler, latency", [("sd1", "DDIMScheduler", "in-process"),
+                                                         ("sdxl", "EulerDiscreteScheduler", "both")])
+def test_a_family_folder_pair_in_process_and_through_the_services(tmp_path, family_folders, monkeypatch, family,
+                                                                   scheduler, latency):
+    """Folders by path, on the folder's own scheduler (as the services run it). SD-1.x (CLIP, a
+    BK-SDM-style edge) in process; SDXL-class also through the services, whose pictures equal the
+    in-process ones (SD-1.x through the services: tests/services/test_families.py)."""
     monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
     prompts = tmp_path / "prompts.tsv"
     prompts.write_text("id\tprompt\tseed\n1\ta red circle on the blue\t11\n")
-    folders = family_folders["sdxl"]
+    folders = family_folders[family]
     args = [arg for arg in TINY if arg != "--tiny"]
     out = tmp_path / "out"
-    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--latency", "both", "--no-warmup",
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--latency", latency, "--no-warmup",
                  "--cloud-model", str(folders["cloud"]), "--edge-model", str(folders["edge"]), *args]) == 0
     rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
-    assert rows["ecdiff"]["params"]["scheduler"] == "EulerDiscreteScheduler"
+    assert rows["ecdiff"]["params"]["scheduler"] == scheduler
     assert (rows["ecdiff"]["cloud_calls"], rows["ecdiff"]["edge_calls"]) == (3, 2)
-    assert all(r["params"]["e2e"]["images_equal_in_process"] == 1 for r in rows.values())
+    if latency == "both":
+        assert all(r["params"]["e2e"]["images_equal_in_process"] == 1 for r in rows.values())
     assert rows["edge"]["ssim"] < 1.0 == rows["cloud"]["ssim"]
 
 
-def test_the_video_folder_pair_in_process_scores_every_frame(tmp_path, family_folders, monkeypatch):
-    """CogVideoX-class folders: each picture is a 9-frame video, stored as an animated PNG, and PSNR/SSIM
-    are per frame, averaged."""
+def test_the_video_folder_pair_in_process_and_through_the_services_scores_every_frame(tmp_path, family_folders,
+                                                                                     monkeypatch):
+    """CogVideoX-class folders: each picture is a 9-frame video, stored as an animated PNG, PSNR/SSIM
+    are per frame, averaged, and the videos through the services equal the in-process ones."""
     monkeypatch.setattr("ecdiff.bench.quality.load_scorer", lambda: None)
     prompts = tmp_path / "prompts.tsv"
     prompts.write_text("id\tprompt\tseed\n1\ta red circle on the blue\t11\n")
     folders = family_folders["cogvideox"]
     out = tmp_path / "out"
-    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--no-warmup", "--cloud-model",
-                 str(folders["cloud"]), "--edge-model", str(folders["edge"]), *[a for a in TINY if a != "--tiny"]]) == 0
+    assert main(["bench", "quality", "--prompts", str(prompts), "--out", str(out), "--latency", "both", "--no-warmup",
+                 "--cloud-model", str(folders["cloud"]), "--edge-model", str(folders["edge"]),
+                 *[a for a in TINY if a != "--tiny"]]) == 0
     rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert rows["ecdiff"]["params"]["scheduler"] == "CogVideoXDDIMScheduler"
+    assert all(r["params"]["e2e"]["images_equal_in_process"] == 1 for r in rows.values())
     stored = {path.parent.name.rsplit("-", 1)[0]: open_picture(path) for path in (out / "images").glob("*/*.png")}
     assert all(len(video.frames) == 9 for video in stored.values())
     expected = float(ssim(stack_images([stored["edge"]]), stack_images([stored["cloud"]])))

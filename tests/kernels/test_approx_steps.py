@@ -148,7 +148,7 @@ def run_and_check_curved(inputs_, dtype, check_against_float64, check_backends_a
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1,), (7,), (4, 64, 64)])
+@pytest.mark.parametrize("shape", SMALL_SHAPES)
 def test_curved_small_sizes(shape, dtype, k, device, poisoned_allocations, check_against_float64, check_backends_agree):
     run_and_check_curved(curved_inputs(shape, dtype, k, device, seed=k), dtype, check_against_float64, check_backends_agree)
 

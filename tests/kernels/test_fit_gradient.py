@@ -22,7 +22,7 @@ def bound(ns, *weight_rows):
 
 @pytest.mark.parametrize("count", [2, 3])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1,), (7,), (2, 4, 64, 64), (1000003,)])
+@pytest.mark.parametrize("shape", [(1,), (7,), (2, 4, 64, 64), (1, 3, 4, 6, 10), (1000003,)])  # 5-D: video [B, F, C, H, W]
 def test_against_float64(shape, dtype, count, device, poisoned_allocations, check_against_float64,
                          check_backends_agree):
     ns = noises(count, shape, dtype, device, seed=count)

@@ -6,7 +6,7 @@ import torch
 from ecdiff.kernels import decode_int8, encode_int8
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-SHAPES = [(3, 5), (1, 4, 8, 8), (2, 4, 64, 64)]
+SHAPES = [(3, 5), (1, 4, 8, 8), (2, 4, 64, 64), (1, 3, 4, 6, 10)]  # the last: video [B, F, C, H, W], a scale per frame
 BIG_CASES = [((2, 4, 128, 128), torch.float16), ((1, 16, 13, 60, 90), torch.float32)]
 FP32_UNIT_ROUNDOFF = 2.0**-24
 

@@ -70,10 +70,11 @@ def test_search_command_writes_and_installs_a_strategy_config(tmp_path):
     assert loaded.params.cloud_steps == StrategyDefaults.load().scaled(8).cloud_steps
 
 
-@pytest.mark.parametrize("family", ["sd1", "cogvideox"])
+@pytest.mark.parametrize("family", ["sd1", "sdxl", "cogvideox"])
 def test_search_command_on_a_family_folder_pair(tmp_path, family_folders, family):
-    """SD-1.x folders (CLIP, a BK-SDM-style edge) and CogVideoX-class video folders (SSIM per frame,
-    averaged) by path go through the same search command."""
+    """SD-1.x folders (CLIP, a BK-SDM-style edge), SDXL-class folders (two encoders, added
+    conditioning, Euler) and CogVideoX-class video folders (SSIM per frame, averaged) by path go
+    through the same search command."""
     (tmp_path / "prompts.txt").write_text("a red circle\nthe blue\n")
     (tmp_path / "search.toml").write_text("[search]\nnum_steps = 6\npre_steps = 2\nk_grid = [1]\nalpha_grid = [0.5]\n"
                                           "alpha_start = 0.5\nstage1_switch = 4\ns_grid = [4, 5]\ns_start = 4\n")

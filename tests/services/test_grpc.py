@@ -162,9 +162,13 @@ def test_the_edges_default_transfer_is_int8(edge_stub):
     assert default.image_png == int8.image_png
 
 
-def test_an_int8_handoff_produced_elsewhere_is_accepted(cloud_stub, edge_stub):
-    handoff = denoise(cloud_stub, latents_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL)[-1].handoff
-    assert handoff.latents.encoding == tensor_pb2.ENCODING_INT8_PER_CHANNEL and len(handoff.latents.data) == 4 * 8 * 8
+def test_int8_carries_the_step_latents_and_the_handoff_which_an_edge_accepts(cloud_stub, edge_stub):
+    events = denoise(cloud_stub, latents_every=1, latents_encoding=tensor_pb2.ENCODING_INT8_PER_CHANNEL)
+    handoff, checkpoints = events[-1].handoff, [e.step.latents for e in events[:-1] if e.step.HasField("latents")]
+    assert len(checkpoints) == handoff.step - 1  # hybrid: each cloud step's latent; the last one's is the handoff
+    for latents in (*checkpoints, handoff.latents):
+        assert latents.encoding == tensor_pb2.ENCODING_INT8_PER_CHANNEL and len(latents.data) == 4 * 8 * 8
+        assert len(latents.scales) == 4
     _, result = collect(edge_stub.ContinueFromHandoff(edge_pb2.ContinueRequest(handoff=handoff)))
     assert result.image_png
 
