@@ -12,6 +12,7 @@ from ecdiff.clients.credentials import ChannelSecurity, open_channel, read_token
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.dev_credentials import write_dev_credentials
+from ecdiff.services.server_security import ServerSecurity
 from ecdiff.v1 import edge_pb2, edge_pb2_grpc
 
 RECEIVE = [("grpc.max_receive_message_length", 16 << 20)]
@@ -87,3 +88,10 @@ def test_an_insecure_start_says_so(tiny_pair, caplog):
             BackgroundServices(*tiny_pair, CloudConfig(predictors="none"), EdgeConfig(predictors="none", session_db=":memory:")):
         pass
     assert [r.getMessage() for r in caplog.records].count("insecure: plaintext, no tokens; loopback only") == 2
+
+
+def test_an_insecure_server_bound_beyond_loopback_warns(caplog):
+    with caplog.at_level(logging.INFO, logger="ecdiff.services.server_security"):
+        ServerSecurity(CloudConfig(host="0.0.0.0", predictors="none"), "cloud").log_mode()
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and "bound beyond loopback" in record.getMessage()

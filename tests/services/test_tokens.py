@@ -146,14 +146,20 @@ def test_health_and_reflection_need_no_token(services, dev_credentials, role):
     assert listing.list_services_response.service
 
 
-def test_health_can_require_a_token(tiny_pair, dev_credentials):
+def test_health_and_reflection_can_require_a_token(tiny_pair, dev_credentials):
+    """Reflection is a bidirectional stream: the refusal takes every call type."""
     tls = dict(tls_cert=str(dev_credentials / "server.pem"), tls_key=str(dev_credentials / "server-key.pem"))
-    cloud = CloudConfig(**tls, tokens=CLOUD_TOKENS, health_needs_token=True, predictors="none")
+    cloud = CloudConfig(**tls, tokens=CLOUD_TOKENS, health_needs_token=True, reflection_needs_token=True,
+                        predictors="none")
     with BackgroundServices(*tiny_pair, cloud, EdgeConfig(predictors="none", session_db=":memory:")) as running, \
             channel(running, dev_credentials, "cloud") as ch:
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(grpc.RpcError) as health:
             health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
-    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as listing:
+            next(reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+    assert health.value.code() == listing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "missing bearer token" in listing.value.details()
 
 
 def test_an_edge_the_cloud_does_not_know_degrades_and_says_why(tiny_pair, dev_credentials):
