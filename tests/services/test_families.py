@@ -19,7 +19,8 @@ from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import (MAX_CLOUD_MESSAGE_BYTES, MAX_LATENT_ELEMENTS, MAX_RECEIVE_BYTES, CloudConfig,
                                     EdgeConfig)
 from ecdiff.strategies import ECDiff
-from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2_grpc, strategy_pb2, tensor_pb2
+from ecdiff.v1 import (cloud_pb2, cloud_pb2_grpc, diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2_grpc, strategy_pb2,
+                       tensor_pb2)
 from ecdiff.wire.tensors import TensorError, from_proto, to_proto
 from support.exact_requests import exact_generate_request
 from support.strategy_table import strategy_table
@@ -198,3 +199,24 @@ def test_the_largest_video_latent_fits_the_handoff_limits_and_one_frame_more_is_
     assert from_proto(handoff.handoff.latents, max_elements=MAX_LATENT_ELEMENTS).shape == largest.shape
     with pytest.raises(TensorError, match="exceed the limit"):
         from_proto(to_proto(torch.zeros(1, 14, 16, 60, 90)), max_elements=MAX_LATENT_ELEMENTS)
+
+
+@pytest.mark.parametrize("family", ["sd1", "sdxl", "cogvideox"])
+def test_a_diffusionx_session_runs_on_every_family(family, family_folders):
+    """DiffusionX (SD-1.5 / Tiny-SD in its paper) on each family's folders: a preview, a revision
+    (img2img on the edge) and the cloud's refinement, exact and approximated, served and not degraded.
+    A smoke run: the sessions' results against the in-process core are checked on the tiny pair
+    (test_diffusionx_grpc.py)."""
+    cloud, edge = models(family_folders[family])
+    with BackgroundServices(cloud, edge, CloudConfig(predictors="none", refine_steps=6),
+                            EdgeConfig(predictors="none", preview_steps=4, session_db=":memory:")) as services, \
+            grpc.insecure_channel(services.edge_target, options=[("grpc.max_receive_message_length", 16 << 20)]) as ch:
+        sessions = diffusionx_pb2_grpc.EdgeSessionsStub(ch)
+        session = list(sessions.StartSession(diffusionx_pb2.StartSessionRequest(prompt=PROMPT, seed=1)))[-1].result
+        list(sessions.Revise(diffusionx_pb2.ReviseRequest(session_id=session.session_id, prompt="a blue circle")))
+        for approximate in (False, True):
+            final = list(sessions.Finalize(diffusionx_pb2.FinalizeRequest(
+                session_id=session.session_id, require_cloud=True, approximate=approximate)))[-1].result
+            assert not final.summary.degraded and final.summary.cloud_calls > 0, final.summary
+            picture = open_picture(io.BytesIO(final.image_png))
+            assert len(picture.frames) == 9 if family == "cogvideox" else picture.size == (64, 64)
