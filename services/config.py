@@ -213,15 +213,16 @@ class CloudConfig(ServerConfig):
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
         self.engine()  # validates the engine's knobs
         self.ray_config()  # validates Ray's
-        if self.adaptive_quality:
-            self.frontier()  # validates the ladder
+        self.frontier()  # validates the ladder
 
     def engine(self) -> EngineConfig:
         return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue,
                             adaptive_quality=self.adaptive_quality, adaptive_queue=self.adaptive_queue)
 
-    def frontier(self) -> Frontier:
-        """The ladder of cheaper EC-Diff points load-adaptive quality serves."""
+    def frontier(self) -> Optional[Frontier]:
+        """The ladder of cheaper EC-Diff points load-adaptive quality serves; None when it is off."""
+        if not self.adaptive_quality:
+            return None
         try:
             return Frontier.load(self.frontier_config)
         except FileNotFoundError as exc:
