@@ -145,9 +145,9 @@ class RayConfig:
     # Ongoing requests per replica that autoscaling aims at: about max_batch keeps its batches full.
     target_ongoing_requests: float = 8.0
     upscale_delay_s: float = 30.0  # autoscaling: load must stay above target this long before adding a replica
-    # A replica dying mid-stream: the cloud phase resumes on another from the last checkpoint of the
-    # loop's state, which replicas send the front end every `resume_every` steps (0: none, resume from
-    # the start), at most `max_resumes` times per request (0: never; the edge then degrades).
+    # A replica dying mid-stream: the cloud phase (or refinement) resumes on another from the last
+    # checkpoint of the loop's state, which replicas send the front end every `resume_every` steps (0:
+    # none, resume from the start), at most `max_resumes` times per request (0: never; the edge then degrades).
     resume_every: int = 5
     max_resumes: int = 2
     # Also serve CloudDenoiser through Ray Serve's own gRPC proxy on this port, on the same replicas,

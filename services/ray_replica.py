@@ -5,7 +5,8 @@ serve). `denoise` runs one cloud phase on the engine and streams its typed event
 carrying the loop's state every `resume_every` steps, then `CloudHandoff`: dataclasses and host
 tensors, no gRPC objects), from the seeded start or from such a checkpoint (`resume`: the front end
 resumes a stream whose replica died); `refine` runs one DiffusionX refinement on the same engine
-(`StepRecord`s, then the `Refinement`). The caller's gRPC front end converts them.
+(`RefineStep`s, checkpointed alike, then the `Refinement`), from its start or from such a checkpoint.
+The caller's gRPC front end converts them.
 Cancelling the stream (Ray cancels the generator) cancels the engine request at its next step
 boundary; the deadline travels as seconds left, since replicas may run on other machines' clocks.
 Every `STATS_EVERY_S` the replica sends its engine's snapshot to the stats board (services/ray_stats.py).
@@ -25,7 +26,7 @@ import torch
 from ray import serve
 
 from ecdiff.conditioning import denoising_model
-from ecdiff.diffusionx.refine import RefineConfig
+from ecdiff.diffusionx.refine import RefineCheckpoint, RefineConfig
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import load_model
@@ -36,7 +37,7 @@ from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from .identity import ModelIdentity, identity_of
 from .logs import request_id as request_id_var
 from .ray_stats import StatsBoardClient
-from .refine_phase import RefineJob, RefinePhaseRunner, cloud_refiner_of
+from .refine_phase import RefineJob, RefinePhaseRunner, RefineStep, cloud_refiner_of
 
 log = logging.getLogger(__name__)
 STATS_EVERY_S = 1.0
@@ -54,7 +55,7 @@ class ReplicaSpec:
     engine: EngineConfig
     refine: RefineConfig
     predictors: Optional[str]  # DiffusionX's cloud predictor, as ServerConfig.predictors
-    resume_every: int  # checkpoint the loop state for the front end every n steps; 0: never
+    resume_every: int  # checkpoint the loop state (cloud phases, refinements) for the front end every n steps; 0: never
     torch_threads: int
     stats_board: str  # the stats board actor's name
 
@@ -72,7 +73,8 @@ class CloudReplica:
         # The engine makes every model call; these threads only prepare runs (prompt encoding).
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
         self.runner = CloudPhaseRunner(model, self.engine, self.executor, spec.resume_every)
-        self.refiner = RefinePhaseRunner(cloud_refiner_of(model, spec.refine, spec.predictors), self.engine, self.executor)
+        refiner = cloud_refiner_of(model, spec.refine, spec.predictors)
+        self.refiner = RefinePhaseRunner(refiner, self.engine, self.executor, spec.resume_every)
         self.replica = serve.get_replica_context().replica_id.unique_id
         self._stop = threading.Event()
         self._board = StatsBoardClient(spec.stats_board)
@@ -93,11 +95,13 @@ class CloudReplica:
             async for event in events:
                 yield _on_host(event)
 
-    async def refine(self, job: RefineJob, timeout_s: Optional[float], request_id: str):
-        events = self.refiner.run(job, _deadline(timeout_s, request_id), request_id)
+    async def refine(self, job: RefineJob, timeout_s: Optional[float], request_id: str,
+                     resume: Optional[RefineCheckpoint] = None):
+        """`resume`: a checkpoint this or another replica streamed; the refinement continues from it."""
+        events = self.refiner.run(job, _deadline(timeout_s, request_id), request_id, resume)
         async with contextlib.aclosing(events):
             async for event in events:
-                yield event  # a Refinement's latents are on the host already
+                yield _on_host(event)
 
     def check_health(self) -> None:
         """Ray Serve calls this periodically; raising marks the replica unhealthy and Ray replaces it."""
@@ -127,4 +131,6 @@ def _on_host(event):
                        checkpoint=None if event.checkpoint is None else event.checkpoint.map(torch.Tensor.cpu))
     if isinstance(event, CloudHandoff):
         return replace(event, latents=event.latents.cpu())
-    return event
+    if isinstance(event, RefineStep) and event.checkpoint is not None:
+        return replace(event, checkpoint=replace(event.checkpoint, state=event.checkpoint.state.map(torch.Tensor.cpu)))
+    return event  # a Refinement's latents are on the host already

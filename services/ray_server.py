@@ -190,9 +190,10 @@ async def start_cloud_ray(config: CloudConfig) -> RunningServer:
         # adaptive_quality and adaptive_queue from the same config) chooses which plan it serves.
         frontier = config.frontier()
         log_frontier(frontier, identity.model_name)
+        resumes = app.config.max_resumes
         servicer = cloud_servicer.CloudServicer(identity, StrategyDefaults.load(config.strategy_config), limits,
-                                                RayCloudPhaseRunner(app.handle, app.config.max_resumes), frontier)
-        refiner = diffusionx_assembly.refiner_service(RayRefinePhaseRunner(app.handle), identity)
+                                                RayCloudPhaseRunner(app.handle, resumes), frontier)
+        refiner = diffusionx_assembly.refiner_service(RayRefinePhaseRunner(app.handle, resumes), identity)
         # The front end computes nothing; the server's executor is only shut down with it.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecdiff-cloud-front")
         running = await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,

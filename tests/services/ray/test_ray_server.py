@@ -8,6 +8,7 @@ has acted, however fast the model is.
 """
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -23,6 +24,7 @@ from diffusers import DDIMScheduler
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from ecdiff.diffusionx.refine import RefineConfig, Refiner
 from ecdiff.engine.work import DeadlineExceeded, DeadlineUnmeetable
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.background import BackgroundServices
@@ -34,7 +36,7 @@ from ecdiff.services.ray_server import start_cloud_ray
 from ecdiff.services.server import start_edge
 from ecdiff.strategies import CloudOnly, ECDiff
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, diffusionx_pb2, diffusionx_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2
-from ecdiff.wire.tensors import from_proto
+from ecdiff.wire.tensors import from_proto, to_proto
 from support.exact_requests import exact_generate_request
 from support.strategy_table import strategy_table
 from support.pace import child_env
@@ -49,25 +51,25 @@ PROMPT = "a small red circle at the top left"
 DIFFUSIONX_CLOUD = dict(predictors="none", refine_steps=8)
 DIFFUSIONX_EDGE = dict(predictors="none", preview_steps=6, session_db=":memory:")
 STRATEGIES = strategy_table(ECDiff(2, 2, 0.5, 6), cloud_steps=3)
-PROXY_DEADLINE_S = 10.0  # ample for a request to reach a replica on a loaded 2-core machine
+PROXY_DEADLINE_S = 6.0  # ample for a request to reach a warm replica on a loaded 2-core machine
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def file_gate(path):
+    path.touch()  # open
+    yield path
+    path.touch()  # open for what runs next, whatever the test left
 
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ray") / "gate"
-    path.touch()  # open
-    yield path
-    path.touch()
+    yield from file_gate(tmp_path_factory.mktemp("ray") / "gate")
 
 
 @pytest.fixture(scope="module")
 def loading(tmp_path_factory):
     """Replicas load their model only while this file exists (a restarted replica stays STARTING)."""
-    path = tmp_path_factory.mktemp("ray") / "loading"
-    path.touch()  # open
-    yield path
-    path.touch()
+    yield from file_gate(tmp_path_factory.mktemp("ray") / "loading")
 
 
 @pytest.fixture(scope="module")
@@ -390,6 +392,34 @@ def cloud_steps(events):
     return [e.progress.step for e in events if e.HasField("progress") and e.progress.phase == edge_pb2.PHASE_CLOUD]
 
 
+@contextlib.contextmanager
+def partly_gated(gate, timestep):
+    """While the yielded file exists, the replicas' UNet calls at timesteps below `timestep` wait."""
+    below = gate.with_name(gate.name + ".below")
+    written = below.with_name(below.name + ".tmp")
+    written.write_text(str(timestep))
+    written.rename(below)  # in one piece: replicas read it at every UNet call
+    try:
+        yield below
+    finally:
+        below.unlink(missing_ok=True)
+
+
+def killed_mid_stream(services, call, reached, below):
+    """Read `call` until `reached(events)`, kill the replica its request then waits on (held by the partial
+    gate `below`), open that gate and read the rest: all its events, and the killed replica's id."""
+    events = []
+    for event in call:
+        events.append(event)
+        if reached(events):
+            break
+    eventually(lambda: sum(s.running for s in replicas(services).values()) == 1, "the request waits on a replica")
+    serving = {r for r, s in replicas(services).items() if s.running}
+    kill(serving)
+    below.unlink()
+    return events + list(call), serving
+
+
 def test_a_replica_killed_mid_stream_the_stream_resumes_on_the_other_from_its_checkpoint(services, gate, reference,
                                                                                         tiny_pair):
     """Steps at timesteps below the 11th's wait: the request runs steps 0-9 (checkpointing the loop
@@ -397,24 +427,11 @@ def test_a_replica_killed_mid_stream_the_stream_resumes_on_the_other_from_its_ch
     steps, before = 20, set(replicas(services))
     scheduler = DDIMScheduler.from_config(tiny_pair[0].pipe.scheduler.config)
     scheduler.set_timesteps(steps)
-    below = gate.with_name(gate.name + ".below")
-    written = below.with_name(below.name + ".tmp")
-    written.write_text(str(int(scheduler.timesteps[10]) + 1))
-    written.rename(below)  # in one piece: replicas read it at every UNet call
-    try:
+    with partly_gated(gate, int(scheduler.timesteps[10]) + 1) as below:
         with grpc.insecure_channel(services.edge.target, options=[("grpc.max_receive_message_length", 16 << 20)]) as channel:
             call = edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request("cloud", steps=steps, return_latents=True),
                                                                     timeout=180)
-            events = []
-            for event in call:
-                events.append(event)
-                if cloud_steps(events)[-1:] == [9]:
-                    break
-            eventually(lambda: sum(s.running for s in replicas(services).values()) == 1, "the request waits on a replica")
-            serving = {r for r, s in replicas(services).items() if s.running}
-            kill(serving)
-            below.unlink()
-            events += list(call)
+            events, serving = killed_mid_stream(services, call, lambda events: cloud_steps(events)[-1:] == [9], below)
         result = events[-1].result
         s = result.summary
         # The edge saw one stream, every cloud step once; the front end resumed from the checkpoint after step 9.
@@ -425,8 +442,36 @@ def test_a_replica_killed_mid_stream_the_stream_resumes_on_the_other_from_its_ch
         eventually(lambda: len(replicas(services)) == 2 and not serving & set(replicas(services)),
                    "Ray replaced the killed replica", timeout=120)
         assert set(replicas(services)) - before  # a new replica serves beside the survivor
-    finally:
-        below.unlink(missing_ok=True)
+
+
+def test_a_refinement_whose_replica_is_killed_mid_stream_resumes_on_the_other_from_its_checkpoint(
+        services, gate, tiny_pair):
+    """At strength 1 the refinement runs all 8 steps; steps at timesteps below the 7th's wait, so it runs
+    steps 0-5 (checkpointing the state entering step 5, resume_every 5), then waits on its replica, which
+    is killed: the other replica runs steps 5-7 and the result is the uninterrupted refinement's."""
+    steps = DIFFUSIONX_CLOUD["refine_steps"]
+    cloud = tiny_pair[0]
+    scheduler = DDIMScheduler.from_config(cloud.pipe.scheduler.config)
+    scheduler.set_timesteps(steps)
+    preview = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(9))
+    expected = Refiner(cloud.pipe, cloud.guidance, RefineConfig(num_steps=steps)).refine(PROMPT, 9, 1, preview, 1.0)
+    calls_before = {r: s.stats.unet_calls for r, s in replicas(services).items()}
+    with partly_gated(gate, int(scheduler.timesteps[6]) + 1) as below:
+        with grpc.insecure_channel(services.cloud.target) as channel:
+            call = diffusionx_pb2_grpc.CloudRefinerStub(channel).Refine(diffusionx_pb2.RefineRequest(
+                prompt=PROMPT, seed=9, round=1, latents=to_proto(preview), strength=1.0), timeout=180)
+            events, serving = killed_mid_stream(
+                services, call, lambda events: events[-1].HasField("step") and events[-1].step.index == 5, below)
+    assert [e.step.index for e in events if e.HasField("step")] == list(range(steps))  # each step once
+    refined = events[-1].refined
+    assert torch.equal(from_proto(refined.latents, max_elements=1 << 16), expected.latents)
+    assert (refined.start_step, refined.cloud_calls, refined.strength_source) == (0, steps, "request")
+    (survivor,) = set(calls_before) - serving
+    # It resumed from the checkpoint: the survivor ran steps 5-7 only.
+    eventually(lambda: replicas(services)[survivor].stats.unet_calls == calls_before[survivor] + 3,
+               "the other replica reports the resumed steps' UNet calls")
+    eventually(lambda: len(replicas(services)) == 2 and not serving & set(replicas(services)),
+               "Ray replaced the killed replica", timeout=120)
 
 
 def test_every_replica_killed_mid_stream_the_stream_resumes_once_ray_restarted_them(services, gate, loading, reference):
