@@ -26,7 +26,7 @@ help:
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps and extrapolation-rule kernel microbenchmarks (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make gpu-check  where a GPU exists: GPU tests, e2e vs the CPU for every strategy, kernels, load (BENCH_ARGS=...)"
-	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs 8 (BENCH_ARGS=...)"
+	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs its default (BENCH_ARGS=...)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
 	@echo "make protos  regenerate ecdiff/v1/ from protos/ecdiff/v1/*.proto (checked in)"
@@ -81,7 +81,7 @@ ladder: $(STAMP)
 bench-sessions: $(STAMP)
 	$(VENV)/bin/ecdiff bench sessions --sessions data/sessions/heldout.jsonl --out out/bench-sessions $(BENCH_ARGS)
 
-# The shared cloud under load: closed loop at 8 and 32 clients, the engine at max batch 1 and 8, EC-Diff and
+# The shared cloud under load: closed loop at 8 and 32 clients, the engine at max batch 1 and its default, EC-Diff and
 # cloud-only requests (BENCH_ARGS="--duration 600 --clients 8" for the soak; "--tiny --steps 6" for a smoke run).
 bench-load: $(STAMP)
 	$(VENV)/bin/ecdiff bench load --strategies ecdiff --out out/bench-load/ecdiff $(BENCH_ARGS)

@@ -1,7 +1,7 @@
 """`ecdiff bench load`: throughput and latency of the cloud under many concurrent edge devices.
 
 For every cloud (`--clouds plain,ray:1,ray:2`: one process, or Ray Serve with N replicas of
-`--replica-cpus` each behind the gRPC front end), every engine setting (`--max-batch 1,8`: 1 is
+`--replica-cpus` each behind the gRPC front end), every engine setting (`--max-batch 1,16`: 1 is
 one request per UNet call, today's behaviour before the engine; larger values batch) and every
 load-adaptive quality setting (`--adaptive on,off`: `on` starts the cloud with `--adaptive-quality`,
 and `--adaptive-queue`, `--frontier-config` when given; every request allows a cheaper point, and
@@ -48,6 +48,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from ecdiff.cli_options import apply_torch_threads, placement_flags, placement_from_args
+from ecdiff.engine.config import EngineConfig
 from ecdiff.conventions import DEFAULT_NUM_STEPS
 from ecdiff.search.chart import PALETTE, Chart
 from ecdiff.services.config import CHANNEL_OPTIONS
@@ -453,8 +454,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hostile", type=float, default=0.0, help="closed loop: this fraction of the requests are "
                         "hostile (malformed, garbage, cancelled, deadline expiries, disconnects; bench/hostile.py) "
                         "(default: 0)")
-    parser.add_argument("--max-batch", default="1,8", help="engine settings to compare, comma-separated; 1 = one "
-                        "request per UNet call (default: 1,8)")
+    parser.add_argument("--max-batch", default=f"1,{EngineConfig.max_batch}",
+                        help="engine settings to compare, comma-separated; 1 = one request per UNet call "
+                        f"(default: 1,{EngineConfig.max_batch}: the cloud's default)")
     parser.add_argument("--adaptive", default="off", help="load-adaptive quality settings of the cloud to compare, "
                         "comma-separated: on (--adaptive-quality) or off (default: off)")
     parser.add_argument("--adaptive-queue", type=int, default=0, help="with --adaptive on: the cloud's "

@@ -12,6 +12,7 @@ hold extra per-sample UNet inputs, `added_cond_kwargs`: an SDXL-class UNet (`add
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
@@ -86,6 +87,14 @@ class Conditioning:
 # tokens instead of 32). Encoding takes milliseconds, so one lock for all pipelines costs nothing.
 _ENCODING = threading.Lock()
 
+# The negative prompt is the same for nearly every request (the services always send ""), so its
+# embeddings are kept per pipeline and handed back to `encode_prompt` (`negative_prompt_embeds`),
+# which then uses them exactly as if it had encoded them: half the text encoder's work per request.
+# Keyed by the negative prompts as given (a batch of N is its own entry: batched encoding rounds
+# differently); a few entries per pipeline, the first ones seen.
+_NEGATIVE_EMBEDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_NEGATIVE_EMBEDS_PER_PIPE = 4
+
 
 def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: float,
                         negative_prompt: str = NEGATIVE_PROMPT) -> Conditioning:
@@ -105,9 +114,15 @@ def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: floa
         return _video_conditioning(pipe, prompts, guidance_scale, negatives, batch)
     if takes_time_ids(model):
         return _text_time_conditioning(pipe, prompts, guidance_scale, negatives, batch)
+    key = negatives if isinstance(negatives, str) else tuple(negatives)
     with _ENCODING:
+        known = _NEGATIVE_EMBEDS.setdefault(pipe, {})
+        cached = known.get(key) if guided else None
         positive, negative = pipe.encode_prompt(prompts, pipe.device, 1, guided,
-                                                negative_prompt=negatives if guided else None)
+                                                negative_prompt=negatives if guided else None,
+                                                negative_prompt_embeds=cached)
+        if guided and cached is None and len(known) < _NEGATIVE_EMBEDS_PER_PIPE:
+            known[key] = negative.clone()  # the caller's copy may be changed; the kept one never is
     return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch)
 
 

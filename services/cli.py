@@ -125,8 +125,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with json_logs_to_stderr():
-        return _run(args)
+    threads = torch.get_num_threads()
+    try:
+        with json_logs_to_stderr():
+            return _run(args)
+    finally:
+        torch.set_num_threads(threads)  # `--torch-threads` is process-wide: in-process callers get theirs back
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class EngineConfig:
     # Samples in one UNet call (each guided sample adds two rows: unconditional and conditional).
-    # Measured on the shipped cloud UNet, 2 CPU threads: 1 -> 26 ms, 8 -> 57 ms (3.7x the
-    # throughput), 32 -> 166 ms (5.1x); on an SD-1.x-size GPU model about 3x at 8.
-    max_batch: int = 8
+    # Chosen with `ecdiff bench load` on this 2-core CPU (shipped pair, 32 clients, EC-Diff): 16
+    # served 4.6-4.9 req/s, 8 only 3.0-3.4 and 32 no more than 16 (docs/evaluation.md); at light
+    # load batches stay small whatever the bound. On an SD-1.x-size GPU model about 3x at 8.
+    max_batch: int = 16
     # Requests being denoised at once. Approximated steps cost no UNet call, so an EC-Diff request
     # needs the UNet on about a third of its cloud steps: twice max_batch keeps batches full.
-    max_running: int = 16
+    max_running: int = 32
     max_queue: int = 64  # admitted requests waiting for a running slot; more are refused
     # Load-adaptive quality: a request that offers cheaper plans (`EngineWork.cheaper`, EC-Diff's
     # measured ladder) is served with the most accurate one whose estimated end meets its deadline

@@ -125,7 +125,10 @@ class DenoisingEngine:
         self._running: list[_Active] = []
         self._closed = False
         self._iteration = 0
-        self._iteration_seconds: Optional[float] = None  # moving average, for deadline estimates
+        self._iteration_seconds: Optional[float] = None  # moving average over all batch sizes
+        # Moving average per batch size: a batch of 16 costs several times a batch of 1, so an
+        # estimate made while batches fill must not use the small batches' time.
+        self._seconds_by_batch: dict[int, float] = {}
         self._thread = threading.Thread(target=self._loop, name=f"ecdiff-engine-{name}", daemon=True)
         self._thread.start()
 
@@ -211,15 +214,15 @@ class DenoisingEngine:
                 while self._queue and len(self._running) < self.config.max_running:
                     self._running.append(self._queue.popleft())
             started = time.perf_counter()
-            called = self._iterate()
-            if called:
+            batch = self._iterate()
+            if batch:
                 took = time.perf_counter() - started
                 self.stats.iteration_seconds.observe(took)
-                average = self._iteration_seconds
-                self._iteration_seconds = took if average is None else 0.8 * average + 0.2 * took
+                self._iteration_seconds = _moving_average(self._iteration_seconds, took)
+                self._seconds_by_batch[batch] = _moving_average(self._seconds_by_batch.get(batch), took)
 
-    def _iterate(self) -> bool:
-        """One iteration; True when it made a UNet call."""
+    def _iterate(self) -> int:
+        """One iteration; the size of its UNet call's batch, 0 when it made none."""
         self._iteration += 1
         now = time.monotonic()
         calls: list[tuple[_Active, ModelCall]] = []
@@ -246,14 +249,14 @@ class DenoisingEngine:
             else:
                 calls.append((active, need))
         if not calls:
-            return False
+            return 0
         calls.sort(key=lambda c: (c[0].last_served, c[0].work.id))
         first = calls[0][1].model_input
         batch = [(a, n) for a, n in calls
                  if n.model_input.shape[1:] == first.shape[1:] and n.model_input.dtype == first.dtype]
         batch = batch[: self.config.max_batch]
         self._call(batch)
-        return True
+        return len(batch)
 
     def _call(self, batch: list[tuple[_Active, ModelCall]]) -> None:
         actives = [a for a, _ in batch]
@@ -340,16 +343,36 @@ class DenoisingEngine:
             f"and {running} running, {max(0.0, work.deadline - now):.2f} s left{tried}")
 
     def _estimate_seconds(self, model_calls: int) -> Optional[float]:
-        """Time until a request of `model_calls` calls submitted now would end, at the current iteration
-        time; None before the first iteration was timed. Batches are shared like a processor: every
-        running or queued request takes batch rows beside it until the shorter of the two is done, at
-        `max_batch` rows per iteration. (Counting only the queue ignored the running requests: a full
-        engine admitted requests that then missed their deadlines.)"""
+        """Time until a request of `model_calls` calls submitted now would end; None before the first
+        iteration was timed. Batches are shared like a processor: every running or queued request
+        takes batch rows beside it until the shorter of the two is done, at `max_batch` rows per
+        iteration (counting only the queue ignored the running requests: a full engine admitted
+        requests that then missed their deadlines), and each iteration costs what a batch of that
+        many requests measured (the overall average is a small batch's time while batches fill)."""
         if self._iteration_seconds is None:
             return None
-        shared = sum(min(a.model_calls_left, model_calls) for a in (*self._running, *self._queue))
+        sharing = [a for a in (*self._running, *self._queue) if a.model_calls_left]
+        shared = sum(min(a.model_calls_left, model_calls) for a in sharing)
         iterations = max(model_calls, (model_calls + shared) / self.config.max_batch)
-        return iterations * self._iteration_seconds
+        return iterations * self._batch_seconds(min(self.config.max_batch, 1 + len(sharing)))
+
+    def _batch_seconds(self, size: int) -> float:
+        """An iteration's time at batch `size`: measured, else interpolated (or extrapolated) linearly
+        between the nearest measured sizes; with one size measured, that size's time (as before)."""
+        known = self._seconds_by_batch
+        if size in known or len(known) < 2:
+            return known.get(size, self._iteration_seconds)
+        sizes = sorted(known)
+        below = [b for b in sizes if b < size]
+        above = [b for b in sizes if b > size]
+        low, high = ((below[-1], above[0]) if below and above else (sizes[0], sizes[1]) if above
+                     else (sizes[-2], sizes[-1]))
+        slope = (known[high] - known[low]) / (high - low)
+        return max(known[low] + slope * (size - low), min(known.values()))
+
+
+def _moving_average(average: Optional[float], value: float) -> float:
+    return value if average is None else 0.8 * average + 0.2 * value
 
 
 def _model_calls(run: PreparedRun, stop: int) -> int:

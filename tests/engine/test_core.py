@@ -477,3 +477,45 @@ def test_the_deadline_estimate_counts_the_running_requests_that_share_the_batche
         engine.close()
     assert isinstance(end, EngineResult)
     assert "1 running" in str(refused.value) and engine.stats.refused == {"deadline": 1}
+
+
+class SlowPerSample(SlowUNet):
+    """Every UNet call sleeps `seconds` per sample in it (unguided runs: one row each), so a batch
+    of two takes twice a batch of one, as batches roughly do on a CPU."""
+
+    def __enter__(self):
+        self.handle = self.unet.register_forward_pre_hook(lambda _, args: time.sleep(self.seconds * args[0].shape[0]))
+        return self
+
+
+def test_the_deadline_estimate_uses_the_time_of_the_batch_size_it_will_share(cloud):
+    # Measured: a batch of one 0.5 s, a batch of two 1.0 s. A request of 6 calls arriving beside one
+    # with 8 calls left shares batches of two for all its 6 iterations: about 6 s. The average over
+    # all iterations (mostly batches of one) would promise about 3.6-4.2 s and admit a 4.8 s deadline.
+    engine = engine_for(cloud, max_batch=2, max_running=3)  # 3: the blocker below retires an iteration late
+    one_call = dict(prompts=PROMPTS[0], num_steps=1, guidance=1.0, cloud=cloud)
+    priming, collector = Collector(), Collector()
+    long_run = prepare_run(CloudOnly(), prompts=PROMPTS[1], num_steps=12, guidance=1.0, cloud=cloud, seeds=3)
+    own, _ = ladder_runs(cloud)  # 6 model calls
+    new = prepare_run(own.strategy, prompts=PROMPTS[2], num_steps=10, guidance=1.0, cloud=cloud, seeds=4)
+    try:
+        with SlowPerSample(cloud.unet, ITERATION_S):
+            gate, holding = threading.Event(), threading.Event()
+            engine.submit(EngineWork(prepare_run(CloudOnly(), seeds=0, **one_call), 1,
+                                     lambda r, x: (holding.set(), gate.wait(30)), priming.ends.put))
+            assert holding.wait(30)  # a batch of one ran; the next two wait together
+            for seed in (1, 2):
+                engine.submit(priming.work(prepare_run(CloudOnly(), seeds=seed, **one_call)))
+            gate.set()
+            priming.results(3)
+            assert engine.stats.batch_sizes == {1: 1, 2: 1}
+            engine.submit(collector.work(long_run))
+            while engine.stats.unet_calls < 6:  # 4 of its 12 calls, alone: batches of one again
+                time.sleep(0.001)
+            assert 6 * engine.iteration_seconds < 8.5 * ITERATION_S  # what the overall average promises
+            with pytest.raises(DeadlineUnmeetable, match="deadline cannot be met: about 6"):
+                engine.submit(Collector().work(new, deadline=time.monotonic() + 9.6 * ITERATION_S))
+            (end,) = collector.results(1)
+    finally:
+        engine.close()
+    assert isinstance(end, EngineResult)

@@ -1,0 +1,48 @@
+import torch
+
+from ecdiff.conditioning import encode_conditioning
+from ecdiff.tiny_models import tiny_pipelines
+
+PROMPTS = ["a small red circle at the top left on a white background", "two blue squares"]
+
+
+def _encoder_calls(pipe) -> list[int]:
+    calls = [0]
+    pipe.text_encoder.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def _encoded_afresh(pipe, prompts, guidance):
+    """What diffusers' encode_prompt gives with nothing kept: the reference."""
+    negatives = "" if isinstance(prompts, str) else [""] * len(prompts)
+    return pipe.encode_prompt(prompts, pipe.device, 1, guidance > 1.0, negative_prompt=negatives)
+
+
+def test_the_negative_prompt_is_encoded_once_per_pipeline_and_the_embeddings_stay_exact():
+    cloud, _ = tiny_pipelines(seed=0)
+    calls = _encoder_calls(cloud)
+    first = encode_conditioning(cloud, PROMPTS[0], 7.0)
+    assert calls[0] == 2  # the prompt and the negative prompt
+    first.negative_embeds.add_(1.0)  # a caller that changes its copy does not change the kept one
+    second = encode_conditioning(cloud, PROMPTS[1], 7.0)
+    assert calls[0] == 3  # only the prompt
+    positive, negative = _encoded_afresh(cloud, PROMPTS[1], 7.0)
+    assert torch.equal(second.prompt_embeds, positive)
+    assert torch.equal(second.negative_embeds, negative)
+
+
+def test_a_batch_of_prompts_keeps_its_own_negative_embeddings():
+    cloud, _ = tiny_pipelines(seed=0)
+    encode_conditioning(cloud, PROMPTS[0], 7.0)
+    batch = encode_conditioning(cloud, PROMPTS, 7.0)
+    again = encode_conditioning(cloud, list(reversed(PROMPTS)), 7.0)
+    positive, negative = _encoded_afresh(cloud, list(reversed(PROMPTS)), 7.0)
+    assert batch.negative_embeds.shape[0] == 2
+    assert torch.equal(again.prompt_embeds, positive) and torch.equal(again.negative_embeds, negative)
+
+
+def test_unguided_conditioning_encodes_no_negative_prompt():
+    cloud, _ = tiny_pipelines(seed=0)
+    calls = _encoder_calls(cloud)
+    conditioning = encode_conditioning(cloud, PROMPTS[0], 1.0)
+    assert calls[0] == 1 and conditioning.negative_embeds is None
