@@ -135,8 +135,8 @@ class CloudPhaseRunner:
             return send
 
         counts = {StepKind.CLOUD: 0, StepKind.APPROX: 0}
-        events = engine_events(self.engine, run, switch, keep_latents=keep,
-                               keep_state=None if cheaper else checkpoints(self.checkpoint_every, run.start_step, switch),
+        keep_state = None if cheaper else checkpoints(self.checkpoint_every, run.start_step, switch)
+        events = engine_events(self.engine, run, switch, keep_latents=keep, keep_state=keep_state,
                                deadline=deadline, request_id=request_id, cheaper=cheaper)
         # Closed with this generator, not later by the garbage collector: leaving cancels the request at once.
         async with contextlib.aclosing(events):

@@ -55,7 +55,7 @@ class ReplicaSpec:
     engine: EngineConfig
     refine: RefineConfig
     predictors: Optional[str]  # DiffusionX's cloud predictor, as ServerConfig.predictors
-    resume_every: int  # checkpoint the loop state (cloud phases, refinements) for the front end every n steps; 0: never
+    resume_every: int  # checkpoint the loop state of cloud phases and refinements every n steps; 0: never
     torch_threads: int
     stats_board: str  # the stats board actor's name
 
@@ -132,5 +132,6 @@ def _on_host(event):
     if isinstance(event, CloudHandoff):
         return replace(event, latents=event.latents.cpu())
     if isinstance(event, RefineStep) and event.checkpoint is not None:
-        return replace(event, checkpoint=replace(event.checkpoint, state=event.checkpoint.state.map(torch.Tensor.cpu)))
+        checkpoint = event.checkpoint
+        return replace(event, checkpoint=replace(checkpoint, state=checkpoint.state.map(torch.Tensor.cpu)))
     return event  # a Refinement's latents are on the host already

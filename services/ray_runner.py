@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from abc import ABC, abstractmethod
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import replace
 from typing import AsyncIterator, Optional

@@ -6,7 +6,8 @@ process already initialised), deploys `CloudReplica` × `replicas` (or autoscali
 server: the same servicer, interceptors, TLS and tokens, health, reflection and metrics as a plain
 cloud, with the cloud phase and DiffusionX's CloudRefiner forwarded to the replicas (`RayCloudPhaseRunner`,
 `RayRefinePhaseRunner`). Health is SERVING while at least one replica runs (polled from Serve's
-status). Stopping deletes the application, and shuts Serve and Ray down when this process started them.
+status, which learns of a dead replica at its next health check, every REPLICA_HEALTH_CHECK_PERIOD_S).
+Stopping deletes the application, and shuts Serve and Ray down when this process started them.
 With `ray_grpc_port`, Ray Serve's own gRPC proxy also serves CloudDenoiser from the same replicas,
 for comparison (services/ray_grpc_proxy.py).
 """
