@@ -3,7 +3,7 @@
 The constructor loads the cloud model and starts the engine (so a replica is ready only once it can
 serve). `denoise` runs one cloud phase on the engine and streams its typed events (`CloudStep`s, one
 carrying the loop's state every `resume_every` steps, then `CloudHandoff`: dataclasses and host
-tensors, no gRPC objects), from the seeded start or from such a checkpoint (`resume`: the front end
+tensors, no gRPC objects; in lists of the events ready together, to send fewer Ray items), from the seeded start or from such a checkpoint (`resume`: the front end
 resumes a stream whose replica died); `refine` runs one DiffusionX refinement on the same engine
 (`RefineStep`s, checkpointed alike, then the `Refinement`), from its start or from such a checkpoint.
 The caller's gRPC front end converts them.
@@ -14,13 +14,13 @@ Every `STATS_EVERY_S` the replica sends its engine's snapshot to the stats board
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import AsyncIterator, Optional
 
 import torch
 from ray import serve
@@ -90,18 +90,14 @@ class CloudReplica:
     async def denoise(self, job: CloudJob, timeout_s: Optional[float], request_id: str,
                       resume: Optional[SamplerState] = None):
         """`resume`: a checkpoint this or another replica streamed; the run continues from it."""
-        events = self.runner.run(job, _deadline(timeout_s, request_id), request_id, resume)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield _on_host(event)
+        async for batch in _batches(self.runner.run(job, _deadline(timeout_s, request_id), request_id, resume)):
+            yield [_on_host(event) for event in batch]
 
     async def refine(self, job: RefineJob, timeout_s: Optional[float], request_id: str,
                      resume: Optional[RefineCheckpoint] = None):
         """`resume`: a checkpoint this or another replica streamed; the refinement continues from it."""
-        events = self.refiner.run(job, _deadline(timeout_s, request_id), request_id, resume)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield _on_host(event)
+        async for batch in _batches(self.refiner.run(job, _deadline(timeout_s, request_id), request_id, resume)):
+            yield [_on_host(event) for event in batch]
 
     def check_health(self) -> None:
         """Ray Serve calls this periodically; raising marks the replica unhealthy and Ray replaces it."""
@@ -116,6 +112,50 @@ class CloudReplica:
         self._stop.set()
         self.engine.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _batches(events: AsyncIterator) -> AsyncIterator[list]:
+    """`events` in lists of those that are ready together: every item of a Ray stream costs a
+    serialisation and a message each way, and one engine iteration ends several steps of a request at
+    once (an approximated run and the model step after it). The replica's own exception is raised
+    after the events before it; leaving (Ray cancelled the call) closes `events`, which cancels the
+    engine request."""
+    ready: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                ready.put_nowait(event)
+        except Exception as exc:  # noqa: BLE001 - the replica's refusal or failure, passed on in order
+            ready.put_nowait(_Raised(exc))
+        finally:
+            ready.put_nowait(done)
+
+    pumping = asyncio.create_task(pump())
+    try:
+        while True:
+            batch = [await ready.get()]
+            while not ready.empty():
+                batch.append(ready.get_nowait())
+            ended = batch[-1] is done
+            failed = next((e for e in batch if isinstance(e, _Raised)), None)
+            events_now = [e for e in batch if e is not done and not isinstance(e, _Raised)]
+            if events_now:
+                yield events_now
+            if failed is not None:
+                raise failed.exception
+            if ended:
+                return
+    finally:
+        pumping.cancel()
+        await asyncio.wait([pumping])  # its end, without swallowing a cancellation of this task
+        await events.aclose()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    exception: Exception
 
 
 def _deadline(timeout_s: Optional[float], request_id: str) -> Optional[float]:

@@ -113,10 +113,12 @@ def seconds_left(deadline: Optional[float]) -> Optional[float]:
 
 
 async def replica_stream(response) -> AsyncIterator:
-    """A replica's events, its own exceptions re-raised as themselves, its loss as CloudPhaseLost."""
+    """A replica's events (it streams them in lists), its own exceptions re-raised as themselves, its
+    loss as CloudPhaseLost."""
     try:
-        async for event in response:
-            yield event
+        async for batch in response:
+            for event in batch:
+                yield event
     except RayTaskError as exc:
         # The replica's exception, with its type and message (not Ray's traceback dump).
         raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None

@@ -54,7 +54,8 @@ def refining_replica(runners):
 
 
 class Response:
-    """One streaming call: its events, then `error` if given (the replica lost mid-stream)."""
+    """One streaming call: its events (one per list, as a replica sends events that were not ready
+    together), then `error` if given (the replica lost mid-stream)."""
 
     def __init__(self, events, error=None):
         self.events, self.error, self.cancelled = events, error, False
@@ -64,7 +65,7 @@ class Response:
 
     async def _stream(self):
         for event in self.events:
-            yield event
+            yield [event]
         if self.error is not None:
             raise self.error
 
