@@ -143,7 +143,7 @@ class RayConfig:
     min_replicas: Optional[int] = None
     max_replicas: Optional[int] = None
     # Ongoing requests per replica that autoscaling aims at: about max_batch keeps its batches full.
-    target_ongoing_requests: float = 8.0
+    target_ongoing_requests: float = float(EngineConfig.max_batch)
     upscale_delay_s: float = 30.0  # autoscaling: load must stay above target this long before adding a replica
     # A replica dying mid-stream: the cloud phase (or refinement) resumes on another from the last
     # checkpoint of the loop's state, which replicas send the front end every `resume_every` steps (0:
