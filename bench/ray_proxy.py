@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ecdiff.cli_options import apply_torch_threads, placement_flags, placement_from_args
+from ecdiff.engine.config import EngineConfig
 from ecdiff.services.process import ServiceProcess
 from ecdiff.strategy_config import StrategyDefaults
 
@@ -155,7 +156,8 @@ def add_arguments(parser) -> None:
                         "front that goes first (default: 3)")
     parser.add_argument("--strategies", default="ecdiff", help="strategies mixed round-robin (default: ecdiff)")
     parser.add_argument("--steps", type=int, default=20, help="denoising steps (default: 20)")
-    parser.add_argument("--max-batch", type=int, default=8, help="each replica's engine: samples per UNet call (default: 8)")
+    parser.add_argument("--max-batch", type=int, default=EngineConfig.max_batch,
+                        help=f"each replica's engine: samples per UNet call (default: {EngineConfig.max_batch})")
     parser.add_argument("--max-queue", type=int, default=64, help="each replica's engine queue (default: 64)")
     parser.add_argument("--service-threads", type=int, default=1, help="torch threads of each replica (default: 1)")
     parser.add_argument("--strategy-config", type=Path, help="strategy defaults (default: $ECDIFF_STRATEGY_CONFIG or "

@@ -24,7 +24,7 @@ import contextlib
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from typing import AsyncIterator, Optional, Protocol
+from typing import AsyncIterator, Callable, Optional, Protocol
 
 import torch
 
@@ -67,6 +67,24 @@ class CloudHandoff:
     queue_seconds: float  # waiting for a preparing thread and in the engine's queue
     downgrade: Optional[Downgrade] = None  # the engine served job.cheaper[downgrade.index]
     resumed_at: tuple[int, ...] = ()  # steps from which the phase resumed on another replica
+
+
+def checkpoints(every: int, start: int, stop: int) -> Optional[Callable[[SamplerState], bool]]:
+    """Which states of a run of steps [start, stop) to checkpoint (`engine_events`' keep_state): the
+    first one materialised `every` or more steps after the last, never the one entering `stop` (the
+    end is sent anyway); None when `every` is 0."""
+    if not every:
+        return None
+    checkpointed = start
+
+    def due(state: SamplerState) -> bool:
+        nonlocal checkpointed
+        if state.step - checkpointed >= every and state.step < stop:
+            checkpointed = state.step
+            return True
+        return False
+
+    return due
 
 
 class CloudPhaseLost(Exception):
@@ -116,17 +134,9 @@ class CloudPhaseRunner:
             pending = pending and not send
             return send
 
-        checkpointed = run.start_step
-
-        def checkpoint(state: SamplerState) -> bool:
-            nonlocal checkpointed
-            due = state.step - checkpointed >= self.checkpoint_every and state.step < switch
-            checkpointed = state.step if due else checkpointed
-            return due
-
         counts = {StepKind.CLOUD: 0, StepKind.APPROX: 0}
-        events = engine_events(self.engine, run, switch, keep_latents=keep,
-                               keep_state=checkpoint if self.checkpoint_every and not cheaper else None,
+        keep_state = None if cheaper else checkpoints(self.checkpoint_every, run.start_step, switch)
+        events = engine_events(self.engine, run, switch, keep_latents=keep, keep_state=keep_state,
                                deadline=deadline, request_id=request_id, cheaper=cheaper)
         # Closed with this generator, not later by the garbage collector: leaving cancels the request at once.
         async with contextlib.aclosing(events):

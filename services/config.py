@@ -143,11 +143,11 @@ class RayConfig:
     min_replicas: Optional[int] = None
     max_replicas: Optional[int] = None
     # Ongoing requests per replica that autoscaling aims at: about max_batch keeps its batches full.
-    target_ongoing_requests: float = 8.0
+    target_ongoing_requests: float = float(EngineConfig.max_batch)
     upscale_delay_s: float = 30.0  # autoscaling: load must stay above target this long before adding a replica
-    # A replica dying mid-stream: the cloud phase resumes on another from the last checkpoint of the
-    # loop's state, which replicas send the front end every `resume_every` steps (0: none, resume from
-    # the start), at most `max_resumes` times per request (0: never; the edge then degrades).
+    # A replica dying mid-stream: the cloud phase (or refinement) resumes on another from the last
+    # checkpoint of the loop's state, which replicas send the front end every `resume_every` steps (0:
+    # none, resume from the start), at most `max_resumes` times per request (0: never; the edge then degrades).
     resume_every: int = 5
     max_resumes: int = 2
     # Also serve CloudDenoiser through Ray Serve's own gRPC proxy on this port, on the same replicas,
@@ -213,15 +213,16 @@ class CloudConfig(ServerConfig):
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")
         self.engine()  # validates the engine's knobs
         self.ray_config()  # validates Ray's
-        if self.adaptive_quality:
-            self.frontier()  # validates the ladder
+        self.frontier()  # validates the ladder
 
     def engine(self) -> EngineConfig:
         return EngineConfig(max_batch=self.max_batch, max_running=self.max_running, max_queue=self.max_queue,
                             adaptive_quality=self.adaptive_quality, adaptive_queue=self.adaptive_queue)
 
-    def frontier(self) -> Frontier:
-        """The ladder of cheaper EC-Diff points load-adaptive quality serves."""
+    def frontier(self) -> Optional[Frontier]:
+        """The ladder of cheaper EC-Diff points load-adaptive quality serves; None when it is off."""
+        if not self.adaptive_quality:
+            return None
         try:
             return Frontier.load(self.frontier_config)
         except FileNotFoundError as exc:

@@ -44,7 +44,7 @@ class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
                 if isinstance(event, Refinement):
                     yield self._refined(event)
                 else:
-                    yield diffusionx_pb2.RefineEvent(step=step_event(event))
+                    yield diffusionx_pb2.RefineEvent(step=step_event(event.record))
 
     def _refined(self, event: Refinement) -> diffusionx_pb2.RefineEvent:
         return diffusionx_pb2.RefineEvent(refined=diffusionx_pb2.Refined(

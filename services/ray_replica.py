@@ -3,9 +3,10 @@
 The constructor loads the cloud model and starts the engine (so a replica is ready only once it can
 serve). `denoise` runs one cloud phase on the engine and streams its typed events (`CloudStep`s, one
 carrying the loop's state every `resume_every` steps, then `CloudHandoff`: dataclasses and host
-tensors, no gRPC objects), from the seeded start or from such a checkpoint (`resume`: the front end
+tensors, no gRPC objects; in lists of the events ready together, to send fewer Ray items), from the seeded start or from such a checkpoint (`resume`: the front end
 resumes a stream whose replica died); `refine` runs one DiffusionX refinement on the same engine
-(`StepRecord`s, then the `Refinement`). The caller's gRPC front end converts them.
+(`RefineStep`s, checkpointed alike, then the `Refinement`), from its start or from such a checkpoint.
+The caller's gRPC front end converts them.
 Cancelling the stream (Ray cancels the generator) cancels the engine request at its next step
 boundary; the deadline travels as seconds left, since replicas may run on other machines' clocks.
 Every `STATS_EVERY_S` the replica sends its engine's snapshot to the stats board (services/ray_stats.py).
@@ -13,19 +14,19 @@ Every `STATS_EVERY_S` the replica sends its engine's snapshot to the stats board
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import AsyncIterator, Optional
 
 import torch
 from ray import serve
 
 from ecdiff.conditioning import denoising_model
-from ecdiff.diffusionx.refine import RefineConfig
+from ecdiff.diffusionx.refine import RefineCheckpoint, RefineConfig
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import load_model
@@ -36,7 +37,7 @@ from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from .identity import ModelIdentity, identity_of
 from .logs import request_id as request_id_var
 from .ray_stats import StatsBoardClient
-from .refine_phase import RefineJob, RefinePhaseRunner, cloud_refiner_of
+from .refine_phase import RefineJob, RefinePhaseRunner, RefineStep, cloud_refiner_of
 
 log = logging.getLogger(__name__)
 STATS_EVERY_S = 1.0
@@ -54,7 +55,7 @@ class ReplicaSpec:
     engine: EngineConfig
     refine: RefineConfig
     predictors: Optional[str]  # DiffusionX's cloud predictor, as ServerConfig.predictors
-    resume_every: int  # checkpoint the loop state for the front end every n steps; 0: never
+    resume_every: int  # checkpoint the loop state of cloud phases and refinements every n steps; 0: never
     torch_threads: int
     stats_board: str  # the stats board actor's name
 
@@ -72,7 +73,8 @@ class CloudReplica:
         # The engine makes every model call; these threads only prepare runs (prompt encoding).
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
         self.runner = CloudPhaseRunner(model, self.engine, self.executor, spec.resume_every)
-        self.refiner = RefinePhaseRunner(cloud_refiner_of(model, spec.refine, spec.predictors), self.engine, self.executor)
+        refiner = cloud_refiner_of(model, spec.refine, spec.predictors)
+        self.refiner = RefinePhaseRunner(refiner, self.engine, self.executor, spec.resume_every)
         self.replica = serve.get_replica_context().replica_id.unique_id
         self._stop = threading.Event()
         self._board = StatsBoardClient(spec.stats_board)
@@ -88,16 +90,14 @@ class CloudReplica:
     async def denoise(self, job: CloudJob, timeout_s: Optional[float], request_id: str,
                       resume: Optional[SamplerState] = None):
         """`resume`: a checkpoint this or another replica streamed; the run continues from it."""
-        events = self.runner.run(job, _deadline(timeout_s, request_id), request_id, resume)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield _on_host(event)
+        async for batch in _batches(self.runner.run(job, _deadline(timeout_s, request_id), request_id, resume)):
+            yield [_on_host(event) for event in batch]
 
-    async def refine(self, job: RefineJob, timeout_s: Optional[float], request_id: str):
-        events = self.refiner.run(job, _deadline(timeout_s, request_id), request_id)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield event  # a Refinement's latents are on the host already
+    async def refine(self, job: RefineJob, timeout_s: Optional[float], request_id: str,
+                     resume: Optional[RefineCheckpoint] = None):
+        """`resume`: a checkpoint this or another replica streamed; the refinement continues from it."""
+        async for batch in _batches(self.refiner.run(job, _deadline(timeout_s, request_id), request_id, resume)):
+            yield [_on_host(event) for event in batch]
 
     def check_health(self) -> None:
         """Ray Serve calls this periodically; raising marks the replica unhealthy and Ray replaces it."""
@@ -114,6 +114,50 @@ class CloudReplica:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+async def _batches(events: AsyncIterator) -> AsyncIterator[list]:
+    """`events` in lists of those that are ready together: every item of a Ray stream costs a
+    serialisation and a message each way, and one engine iteration ends several steps of a request at
+    once (an approximated run and the model step after it). The replica's own exception is raised
+    after the events before it; leaving (Ray cancelled the call) closes `events`, which cancels the
+    engine request."""
+    ready: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                ready.put_nowait(event)
+        except Exception as exc:  # noqa: BLE001 - the replica's refusal or failure, passed on in order
+            ready.put_nowait(_Raised(exc))
+        finally:
+            ready.put_nowait(done)
+
+    pumping = asyncio.create_task(pump())
+    try:
+        while True:
+            batch = [await ready.get()]
+            while not ready.empty():
+                batch.append(ready.get_nowait())
+            ended = batch[-1] is done
+            failed = next((e for e in batch if isinstance(e, _Raised)), None)
+            events_now = [e for e in batch if e is not done and not isinstance(e, _Raised)]
+            if events_now:
+                yield events_now
+            if failed is not None:
+                raise failed.exception
+            if ended:
+                return
+    finally:
+        pumping.cancel()
+        await asyncio.wait([pumping])  # its end, without swallowing a cancellation of this task
+        await events.aclose()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    exception: Exception
+
+
 def _deadline(timeout_s: Optional[float], request_id: str) -> Optional[float]:
     """The request's deadline on this machine's clock (it travels as seconds left)."""
     request_id_var.set(request_id)
@@ -127,4 +171,7 @@ def _on_host(event):
                        checkpoint=None if event.checkpoint is None else event.checkpoint.map(torch.Tensor.cpu))
     if isinstance(event, CloudHandoff):
         return replace(event, latents=event.latents.cpu())
-    return event
+    if isinstance(event, RefineStep) and event.checkpoint is not None:
+        checkpoint = event.checkpoint
+        return replace(event, checkpoint=replace(checkpoint, state=checkpoint.state.map(torch.Tensor.cpu)))
+    return event  # a Refinement's latents are on the host already

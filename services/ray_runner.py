@@ -7,12 +7,12 @@ replica's engine request at its next step boundary; the deadline is sent as seco
 replica's own refusal (QueueFull, DeadlineUnmeetable, DeadlineExceeded, a ValueError) is re-raised
 as itself, so the servicer maps it to the same status code as on a plain cloud.
 
-A replica that dies mid-stream (Ray's ActorDiedError and kin): the cloud phase resumes on another
-replica (Ray's router no longer picks the dead one) from the last checkpoint the lost one streamed
-(the loop's whole state, every `resume_every` steps), or from the start when none came, at most
-`max_resumes` times per request; the caller sees one stream with every step once, and the handoff
-says where it resumed. Past that, or for a refinement, the loss is `CloudPhaseLost` (UNAVAILABLE)
-and the edge finishes from its last latent (degraded).
+A replica that dies mid-stream (Ray's ActorDiedError and kin): the cloud phase or the refinement
+resumes on another replica (Ray's router no longer picks the dead one) from the last checkpoint the
+lost one streamed (the loop's whole state, every `resume_every` steps; a refinement's also keeps its
+strength), or from the start when none came, at most `max_resumes` times per request; the caller
+sees one stream with every step once, and a cloud phase's handoff says where it resumed. Past that,
+the loss is `CloudPhaseLost` (UNAVAILABLE) and the edge finishes from its last latent (degraded).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import replace
 from typing import AsyncIterator, Optional
@@ -28,69 +29,82 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import ReplicaUnavailableError
 
 from ecdiff.diffusionx.refine import Refinement
-from ecdiff.sampling import SamplerState, StepRecord
 from ecdiff.strategies import StepKind
 
-from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseLost, CloudStep
-from .refine_phase import RefineJob
+from .cloud_phase import CloudHandoff, CloudPhaseLost, CloudStep
+from .refine_phase import RefineStep
 
 log = logging.getLogger(__name__)
 
 
-class RayCloudPhaseRunner:
+class ResumingRunner(ABC):
+    """One request's events across the replicas that serve it in turn: the replica's `method` is called
+    with (job, seconds left, request id, checkpoint), from the start when the checkpoint is None. Steps
+    carry a `record` and maybe a `checkpoint` (with its `step`); the event that is not a step ends the
+    stream, adjusted by `resumed` when the stream resumed."""
+
+    method: str  # the replica's streaming method
+    what: str  # what runs, in logs
+
     def __init__(self, handle, max_resumes: int = 0) -> None:
         self.handle = handle.options(stream=True)
         self.max_resumes = max_resumes
 
-    async def run(self, job: CloudJob, deadline: Optional[float] = None,
-                  request_id: str = "") -> AsyncIterator[CloudStep | CloudHandoff]:
+    async def run(self, job, deadline: Optional[float] = None, request_id: str = "") -> AsyncIterator:
         started = time.perf_counter()
-        checkpoint: Optional[SamplerState] = None
+        call = getattr(self.handle, self.method)
+        checkpoint = None
         sent = 0  # steps [0, sent) were passed on; a resumed replica repeats those after its checkpoint
-        counts: Counter = Counter()
-        resumed_at: list[int] = []
+        counts: Counter = Counter()  # steps passed on, by kind
+        resumed_at: list[int] = []  # the step each resume started from (0: from the start)
         while True:
-            response = self.handle.denoise.remote(job, seconds_left(deadline), request_id, checkpoint)
             try:
-                async with contextlib.aclosing(replica_stream(response)) as events:
+                async with contextlib.aclosing(replica_stream(call.remote(
+                        job, seconds_left(deadline), request_id, checkpoint))) as events:
                     async for event in events:
-                        if isinstance(event, CloudHandoff):
-                            if resumed_at:
-                                yield _resumed(event, resumed_at, counts, time.perf_counter() - started)
-                            else:
-                                yield event
+                        if not isinstance(event, (CloudStep, RefineStep)):
+                            yield self.resumed(event, resumed_at, counts, time.perf_counter() - started) \
+                                if resumed_at else event
                             return
                         checkpoint = event.checkpoint or checkpoint
                         if event.record.index >= sent:
                             sent = event.record.index + 1
                             counts[event.record.kind] += 1
                             yield event
-                return  # ended without a handoff: passed on as it came
+                return  # ended without a final event: passed on as it came
             except CloudPhaseLost as lost:
                 if len(resumed_at) >= self.max_resumes:
                     raise
                 resumed_at.append(0 if checkpoint is None else checkpoint.step)
-                log.warning("cloud replica lost; resuming on another", extra={"fields": {
+                log.warning("%s replica lost; resuming on another", self.what, extra={"fields": {
                     "step": resumed_at[-1], "resumes": len(resumed_at), "reason": str(lost)}})
 
-
-def _resumed(handoff: CloudHandoff, resumed_at: list[int], counts: Counter, wall_seconds: float) -> CloudHandoff:
-    """The handoff of a phase that resumed: its steps counted once each, the time lost with a replica
-    counted as the cloud's compute (the front end's wall time since the first submission, less the
-    last replica's queueing)."""
-    if resumed_at[-1] > 0:  # the last replica ran only the steps after its checkpoint
-        handoff = replace(handoff, cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX])
-    return replace(handoff, compute_seconds=max(0.0, wall_seconds - handoff.queue_seconds),
-                   resumed_at=tuple(resumed_at))
+    @abstractmethod
+    def resumed(self, end, resumed_at: list[int], counts: Counter, wall_seconds: float):
+        """The stream's last event when it resumed (`resumed_at` not empty)."""
 
 
-class RayRefinePhaseRunner:
-    def __init__(self, handle) -> None:
-        self.handle = handle.options(stream=True)
+class RayCloudPhaseRunner(ResumingRunner):
+    method, what = "denoise", "cloud"
 
-    def run(self, job: RefineJob, deadline: Optional[float] = None,
-            request_id: str = "") -> AsyncIterator[StepRecord | Refinement]:
-        return replica_stream(self.handle.refine.remote(job, seconds_left(deadline), request_id))
+    def resumed(self, handoff: CloudHandoff, resumed_at: list[int], counts: Counter,
+                wall_seconds: float) -> CloudHandoff:
+        """The handoff of a phase that resumed: its steps counted once each, the time lost with a replica
+        counted as the cloud's compute (the front end's wall time since the first submission, less the
+        last replica's queueing)."""
+        if resumed_at[-1] > 0:  # the last replica ran only the steps after its checkpoint
+            handoff = replace(handoff, cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX])
+        return replace(handoff, compute_seconds=max(0.0, wall_seconds - handoff.queue_seconds),
+                       resumed_at=tuple(resumed_at))
+
+
+class RayRefinePhaseRunner(ResumingRunner):
+    method, what = "refine", "refinement"
+
+    def resumed(self, refinement: Refinement, resumed_at: list[int], counts: Counter,
+                wall_seconds: float) -> Refinement:
+        """Its counts are the whole refinement's already; the time lost with a replica is the cloud's."""
+        return replace(refinement, compute_seconds=wall_seconds)
 
 
 def seconds_left(deadline: Optional[float]) -> Optional[float]:
@@ -99,10 +113,12 @@ def seconds_left(deadline: Optional[float]) -> Optional[float]:
 
 
 async def replica_stream(response) -> AsyncIterator:
-    """A replica's events, its own exceptions re-raised as themselves, its loss as CloudPhaseLost."""
+    """A replica's events (it streams them in lists), its own exceptions re-raised as themselves, its
+    loss as CloudPhaseLost."""
     try:
-        async for event in response:
-            yield event
+        async for batch in response:
+            for event in batch:
+                yield event
     except RayTaskError as exc:
         # The replica's exception, with its type and message (not Ray's traceback dump).
         raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None

@@ -6,7 +6,8 @@ process already initialised), deploys `CloudReplica` × `replicas` (or autoscali
 server: the same servicer, interceptors, TLS and tokens, health, reflection and metrics as a plain
 cloud, with the cloud phase and DiffusionX's CloudRefiner forwarded to the replicas (`RayCloudPhaseRunner`,
 `RayRefinePhaseRunner`). Health is SERVING while at least one replica runs (polled from Serve's
-status). Stopping deletes the application, and shuts Serve and Ray down when this process started them.
+status, which learns of a dead replica at its next health check, every REPLICA_HEALTH_CHECK_PERIOD_S).
+Stopping deletes the application, and shuts Serve and Ray down when this process started them.
 With `ray_grpc_port`, Ray Serve's own gRPC proxy also serves CloudDenoiser from the same replicas,
 for comparison (services/ray_grpc_proxy.py).
 """
@@ -38,11 +39,15 @@ from .ray_grpc_proxy import SERVICER_FUNCTIONS, ProxiedCloudReplica
 from .ray_replica import CloudReplica, ReplicaSpec
 from .ray_runner import RayCloudPhaseRunner, RayRefinePhaseRunner
 from .ray_stats import create_board, read_board
-from .server import RunningServer, _start
+from .server import RunningServer, _start, log_frontier
 from .validation import RequestLimits
 
 log = logging.getLogger(__name__)
 HEALTH_POLL_S = 1.0
+# Serve notices a dead replica only at its next health check (Ray's default period is 10 s): until
+# then Serve's status counts it RUNNING, our health says SERVING and Ray has not begun replacing it.
+# The check is cheap (`CloudReplica.check_health`).
+REPLICA_HEALTH_CHECK_PERIOD_S = 2.0
 
 
 class RayCloudApp:
@@ -163,12 +168,13 @@ def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
     # A replica takes as many requests as its engine runs and queues, one more so that the engine
     # (not Ray's router) refuses the excess with its own reason (queue full).
     options = dict(ray_actor_options=dict(num_cpus=ray_config.replica_cpus, num_gpus=ray_config.replica_gpus),
-                   max_ongoing_requests=engine.max_running + engine.max_queue + 1, **scaling)
+                   max_ongoing_requests=engine.max_running + engine.max_queue + 1,
+                   health_check_period_s=REPLICA_HEALTH_CHECK_PERIOD_S, **scaling)
     if ray_config.grpc_port is None:
         return serve.deployment(CloudReplica).options(**options).bind(spec)
     limits = RequestLimits(config.max_prompt_chars, config.max_steps)
     return serve.deployment(ProxiedCloudReplica).options(**options).bind(
-        spec, StrategyDefaults.load(config.strategy_config), limits)
+        spec, StrategyDefaults.load(config.strategy_config), limits, config.frontier())
 
 
 def _absolute(path: Optional[str]) -> Optional[str]:
@@ -181,9 +187,14 @@ async def start_cloud_ray(config: CloudConfig) -> RunningServer:
     try:
         identity = await app.handle.identity.remote()
         limits = RequestLimits(config.max_prompt_chars, config.max_steps)
+        # The front end offers the ladder's cheaper points with each job; the replica's engine (its
+        # adaptive_quality and adaptive_queue from the same config) chooses which plan it serves.
+        frontier = config.frontier()
+        log_frontier(frontier, identity.model_name)
+        resumes = app.config.max_resumes
         servicer = cloud_servicer.CloudServicer(identity, StrategyDefaults.load(config.strategy_config), limits,
-                                                RayCloudPhaseRunner(app.handle, app.config.max_resumes))
-        refiner = diffusionx_assembly.refiner_service(RayRefinePhaseRunner(app.handle), identity)
+                                                RayCloudPhaseRunner(app.handle, resumes), frontier)
+        refiner = diffusionx_assembly.refiner_service(RayRefinePhaseRunner(app.handle, resumes), identity)
         # The front end computes nothing; the server's executor is only shut down with it.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecdiff-cloud-front")
         running = await _start("cloud", config, servicer, cloud_pb2_grpc.add_CloudDenoiserServicer_to_server,

@@ -3,9 +3,14 @@ cloud's shared engine.
 
 `RefinePhaseRunner.run(job)` prepares the refinement (in a worker thread: strength prediction and
 prompt encoding are model work), submits it to the `DenoisingEngine` beside the Denoise requests,
-and yields a `StepRecord` after every step and the `Refinement` at the end. Leaving the iteration
+and yields a `RefineStep` after every step and the `Refinement` at the end. Leaving the iteration
 (the RPC ended) cancels the request at its next step boundary. A Ray Serve replica runs the same
 runner (services/ray_replica.py).
+
+A runner made with `checkpoint_every` n attaches a `RefineCheckpoint` (the loop's whole state and the
+strength chosen) to a `RefineStep` about every n steps, and `run(job, resume=step.checkpoint)`
+continues the refinement from it exactly as it would have gone on: the Ray Serve front end resumes a
+refinement whose replica died so (services/ray_runner.py), as it does a cloud phase.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from typing import AsyncIterator, Optional, Protocol
 
 import torch
 
-from ecdiff.diffusionx.refine import RefineConfig, Refinement, Refiner
+from ecdiff.diffusionx.refine import RefineCheckpoint, RefineConfig, Refinement, Refiner
 from ecdiff.engine.aio import EngineStep, engine_events
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import LoadedModel
 from ecdiff.sampling import StepRecord
 
+from .cloud_phase import checkpoints
 from .strength_choosers import choosers
 
 
@@ -37,11 +43,17 @@ class RefineJob:
     approximate: bool
 
 
+@dataclass(frozen=True)
+class RefineStep:
+    record: StepRecord
+    checkpoint: Optional[RefineCheckpoint] = None  # the refinement after this step, when checkpointed
+
+
 class RunsRefinePhase(Protocol):
     """Where a refinement runs: this process's engine, or a Ray Serve replica's (services/ray_runner.py)."""
 
     def run(self, job: RefineJob, deadline: Optional[float] = None,
-            request_id: str = "") -> AsyncIterator[StepRecord | Refinement]: ...
+            request_id: str = "") -> AsyncIterator[RefineStep | Refinement]: ...
 
 
 def cloud_refiner_of(model: LoadedModel, config: RefineConfig, predictors: Optional[str]) -> Refiner:
@@ -51,15 +63,23 @@ def cloud_refiner_of(model: LoadedModel, config: RefineConfig, predictors: Optio
 
 
 class RefinePhaseRunner:
-    def __init__(self, refiner: Refiner, engine: DenoisingEngine, executor: Executor) -> None:
+    def __init__(self, refiner: Refiner, engine: DenoisingEngine, executor: Executor,
+                 checkpoint_every: int = 0) -> None:
         self.refiner, self.engine, self.executor = refiner, engine, executor
+        self.checkpoint_every = checkpoint_every  # 0: no checkpoints
 
-    async def run(self, job: RefineJob, deadline: Optional[float] = None,
-                  request_id: str = "") -> AsyncIterator[StepRecord | Refinement]:
+    async def run(self, job: RefineJob, deadline: Optional[float] = None, request_id: str = "",
+                  resume: Optional[RefineCheckpoint] = None) -> AsyncIterator[RefineStep | Refinement]:
+        """`resume`: continue the refinement from this checkpoint of it instead of its img2img start."""
         # The core checks its inputs (a ValueError is INVALID_ARGUMENT) before any model call.
         plan = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: self.refiner.prepare(
-            job.prompt, job.seed, job.round_index, job.latents, job.strength, job.approximate))
-        events = engine_events(self.engine, plan.run, plan.run.num_steps, deadline=deadline, request_id=request_id)
+            job.prompt, job.seed, job.round_index, job.latents, job.strength, job.approximate, resume))
+        run = plan.run
+        events = engine_events(self.engine, run, run.num_steps, deadline=deadline, request_id=request_id,
+                               keep_state=checkpoints(self.checkpoint_every, run.start_step, run.num_steps))
         async with contextlib.aclosing(events):
             async for event in events:
-                yield event.record if isinstance(event, EngineStep) else plan.refinement(event.state.latents)
+                if isinstance(event, EngineStep):
+                    yield RefineStep(event.record, None if event.state is None else plan.checkpoint(event.state))
+                else:
+                    yield plan.refinement(event.state.latents)

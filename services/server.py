@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from ecdiff.conditioning import denoising_model
 from ecdiff.engine.core import DenoisingEngine, EngineSnapshot
 from ecdiff.loading import LoadedModel, load_model
-from ecdiff.strategy_config import StrategyDefaults
+from ecdiff.strategy_config import Frontier, StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc, edge_pb2_grpc
 
 from . import cloud_servicer, diffusionx_assembly, edge_servicer
@@ -125,6 +125,17 @@ def _common(config: ServerConfig, role: str, model: Optional[LoadedModel]):
     return model, StrategyDefaults.load(config.strategy_config), RequestLimits(config.max_prompt_chars, config.max_steps)
 
 
+def log_frontier(frontier: Optional[Frontier], model_name: str) -> None:
+    """Say at start which ladder load-adaptive quality serves (a plain cloud's, or the Ray front end's)."""
+    if frontier is None:
+        return
+    log.info("adaptive quality", extra={"fields": {"ladder": [asdict(p) for p in frontier.points],
+                                                   "measured_on": frontier.cloud_model}})
+    if frontier.cloud_model != model_name:  # served anyway: the operator chose the file
+        log.warning("the frontier was measured on %s, this cloud runs %s: its quality figures do not hold "
+                    "here (measure one with `ecdiff ladder`)", frontier.cloud_model, model_name)
+
+
 class _OwnedEngine:
     """The cloud's engine as something the server closes once the RPCs are done."""
 
@@ -139,13 +150,8 @@ async def start_cloud(config: CloudConfig, model: Optional[LoadedModel] = None) 
     model, defaults, limits = _common(config, "cloud", model)
     engine = DenoisingEngine(denoising_model(model.pipe), config.engine(), name="cloud")
     log.info("engine", extra={"fields": asdict(config.engine())})
-    frontier = config.frontier() if config.adaptive_quality else None
-    if frontier is not None:
-        log.info("adaptive quality", extra={"fields": {"ladder": [asdict(p) for p in frontier.points],
-                                                       "measured_on": frontier.cloud_model}})
-        if frontier.cloud_model != model.name:  # served anyway: the operator chose the file
-            log.warning("the frontier was measured on %s, this cloud runs %s: its quality figures do not hold "
-                        "here (measure one with `ecdiff ladder`)", frontier.cloud_model, model.name)
+    frontier = config.frontier()
+    log_frontier(frontier, model.name)
     # The engine makes every model call; these threads only prepare runs (prompt encoding).
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecdiff-cloud-prepare")
     servicer = cloud_servicer.CloudServicer(identity_of(model), defaults, limits,

@@ -6,6 +6,10 @@ noise is `round_noise(seed, round_index)`, so the refinement is reproducible any
 `approximate=True` runs the refinement with EC-Diff's k-step noise approximation: the first
 `pre_steps` refinement steps are real cloud calls, then k approximated steps per real call, so a
 refinement of n steps makes about p + (n - p) / (k + 1) cloud calls instead of n.
+
+A refinement resumes from a `RefineCheckpoint` (the loop's whole state after some step, and the
+strength chosen at the start) exactly as it would have gone on, in another process if need be:
+`prepare(..., resume=plan.checkpoint(state))`.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import torch
 
 from ecdiff.conventions import DEFAULT_NUM_STEPS, MAX_PROMPT_CHARS, check_prompt
 from ecdiff.img2img import img2img_start_step
-from ecdiff.sampling import StepCallback
-from ecdiff.preparation import PreparedRun
-from ecdiff.strategies import ECDiff, StepKind
+from ecdiff.preparation import PreparedRun, prepare_run
+from ecdiff.sampling import SamplerState, StepCallback
+from ecdiff.strategies import CloudOnly, ECDiff, StepKind
 
 from .choosers import CloudStrengthFn
 from .embeddings import preview_images
@@ -77,6 +81,20 @@ class Refinement:
     compute_seconds: float  # strength prediction + denoising
 
 
+@dataclass(frozen=True)
+class RefineCheckpoint:
+    """A refinement part-way: the loop's state and the strength chosen at its start (which a resumed
+    run keeps, whoever chose it)."""
+
+    state: SamplerState
+    strength: float
+    strength_source: str
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+
 class Refiner:
     def __init__(self, pipe, guidance: float, config: RefineConfig = RefineConfig(),
                  predictor: Optional[CloudStrengthFn] = None) -> None:
@@ -90,13 +108,17 @@ class Refiner:
         return plan.refinement(plan.run.sample(on_step).latents)
 
     def prepare(self, prompt: str, seed: int, round_index: int, latents: torch.Tensor,
-                strength: Optional[float] = None, approximate: bool = False) -> "RefinePlan":
-        """Validate, choose the strength (request, predictor, default) and prepare the img2img run."""
+                strength: Optional[float] = None, approximate: bool = False,
+                resume: Optional[RefineCheckpoint] = None) -> "RefinePlan":
+        """Validate, choose the strength (request, predictor, default) and prepare the img2img run;
+        `resume`: the same refinement continued from a checkpoint of it (its strength is kept)."""
         check_prompt(prompt, self.config.max_prompt_chars)
         if round_index < 1:
             raise ValueError(f"a refinement follows at least one preview round; round_index must be >= 1, got {round_index}")
         started = time.perf_counter()
-        if strength is not None:
+        if resume is not None:
+            strength, source = check_strength(resume.strength), resume.strength_source
+        elif strength is not None:
             strength, source = check_strength(strength), "request"
         elif self.predictor is not None and (chosen := self.predictor(
                 prompt, preview_images(self.pipe, latents.to(self.pipe.device)))) is not None:
@@ -106,27 +128,38 @@ class Refiner:
         n = self.config.num_steps
         start = img2img_start_step(n, strength)
         strategy = self.config.strategy(start) if approximate else None
-        spec = RoundSpec(prompt, seed, round_index, n, strength, latents)
-        run = prepare_rounds(self.pipe, self.guidance, [spec], role="cloud", strategy=strategy)
-        return RefinePlan(run, strength, source, started)
+        if resume is None:
+            spec = RoundSpec(prompt, seed, round_index, n, strength, latents)
+            run = prepare_rounds(self.pipe, self.guidance, [spec], role="cloud", strategy=strategy)
+        else:
+            if not start <= resume.step < n:
+                raise ValueError(f"a checkpoint entering step {resume.step} is not within this refinement's "
+                                 f"steps [{start}, {n})")
+            run = prepare_run(strategy or CloudOnly(), prompts=prompt, num_steps=n, guidance=self.guidance,
+                              cloud=self.pipe, state=resume.state)
+        return RefinePlan(run, strength, source, start, started)
 
 
 @dataclass(frozen=True)
 class RefinePlan:
     """A prepared refinement: run it anywhere (in process, or on the cloud's engine), then wrap its end."""
 
-    run: PreparedRun
+    run: PreparedRun  # from `start_step`, or from a checkpoint's step when resumed
     strength: float
     strength_source: str
+    start_step: int  # the img2img start step the strength gives
     started: float  # perf_counter() when preparation began
 
+    def checkpoint(self, state: SamplerState) -> RefineCheckpoint:
+        return RefineCheckpoint(state, self.strength, self.strength_source)
+
     def refinement(self, latents: torch.Tensor) -> Refinement:
-        """The finished refinement; NaN or infinite latents (from an unsound preview latent) are a
-        ValueError, never a result."""
+        """The finished refinement (its counts are the whole refinement's, resumed or not); NaN or
+        infinite latents (from an unsound preview latent) are a ValueError, never a result."""
         if not bool(torch.isfinite(latents).all()):
             raise ValueError("the refinement ended with NaN or infinite latents: the preview latent is not sound")
         run = self.run
-        plan = run.strategy.plan(run.num_steps)[run.start_step:]
+        plan = run.strategy.plan(run.num_steps)[self.start_step:]
         return Refinement(latents.detach().to("cpu", torch.float32), self.strength, self.strength_source,
-                          run.start_step, run.num_steps, plan.count(StepKind.CLOUD), plan.count(StepKind.APPROX),
+                          self.start_step, run.num_steps, plan.count(StepKind.CLOUD), plan.count(StepKind.APPROX),
                           time.perf_counter() - self.started)

@@ -9,7 +9,7 @@ from ecdiff.denoiser import latent_shape, pipeline_denoiser
 from ecdiff.sampling import sample
 from ecdiff.loading import load_pair
 from ecdiff.diffusionx.engine import PreviewConfig, PreviewEngine
-from ecdiff.diffusionx.refine import RefineConfig, Refiner
+from ecdiff.diffusionx.refine import RefineCheckpoint, RefineConfig, Refiner
 from ecdiff.diffusionx.rounds import RoundSpec, round_noise, run_round, run_rounds
 from ecdiff.diffusionx.store import SessionNotFound, SessionStore, StoreConfig
 from ecdiff.strategies import EdgeOnly
@@ -90,6 +90,29 @@ def test_refiner_strength_sources(pair):
     assert plain.refine(PROMPTS[0], 1, 1, latents).strength == 0.5
     with pytest.raises(ValueError, match="round_index"):
         plain.refine(PROMPTS[0], 1, 0, latents)
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_a_refinement_resumed_from_any_checkpoint_ends_as_the_uninterrupted_one(pair, approximate):
+    """From the state after any step, in a fresh `prepare` whose predictor would choose otherwise: the
+    strength chosen at the start is kept and the end is the uninterrupted refinement's, bit for bit."""
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    refiner = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=10), lambda prompt, images: 0.65)
+    whole = refiner.refine(PROMPTS[0], 1, 1, latents, approximate=approximate)
+    plan = refiner.prepare(PROMPTS[0], 1, 1, latents, approximate=approximate)
+    states = []
+    plan.run.sampler().run(plan.run.initial_state(), on_state=lambda state: states.append(state.map(torch.Tensor.clone)))
+    states = [s for s in states if s.step < 10]
+    assert states and all(s.step > plan.start_step for s in states)
+    other = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=10), lambda prompt, images: 0.9)
+    for state in states:
+        resumed = other.prepare(PROMPTS[0], 1, 1, latents, approximate=approximate, resume=plan.checkpoint(state))
+        got = resumed.refinement(resumed.run.sampler().run(resumed.run.initial_state()).latents)
+        assert torch.equal(got.latents, whole.latents)
+        assert (got.strength, got.strength_source, got.start_step, got.cloud_calls, got.approx_steps) == (
+            0.65, "predictor", whole.start_step, whole.cloud_calls, whole.approx_steps)
+    with pytest.raises(ValueError, match="not within this refinement's steps"):
+        other.prepare(PROMPTS[0], 1, 1, latents, resume=RefineCheckpoint(states[0], 0.2, "request"))
 
 
 @pytest.mark.parametrize("rule", ["slope", "lsq", "quadratic"])

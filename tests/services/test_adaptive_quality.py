@@ -19,27 +19,19 @@ from ecdiff.services.background import BackgroundServices
 from ecdiff.services.config import CloudConfig, EdgeConfig
 from ecdiff.services.logs import JsonFormatter
 from ecdiff.strategies import ECDiff
-from ecdiff.strategy_config import Frontier, FrontierPoint
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2_grpc, strategy_pb2
 from ecdiff.wire.tensors import from_proto
 from support.exact_requests import exact_generate_request
+from support.tiny_ladder import ASKED, SERVED, STEPS, write_tiny_ladder
 from support.unet_calls import UNetCalls, wait_until
 
-STEPS = 10
 PROMPT = "a small red circle at the top left"
-# 5 cloud calls (0-3, 6); the frontier's points make 4 (0, 1, 4, 7) and 2 (0, 1).
-ASKED = dict(pre_steps=4, k=2, alpha=0.5, switch_step=9, rule="lsq", beta=0.3)
-SERVED = dict(pre_steps=2, k=2, alpha=0.5, switch_step=8, rule="lsq", beta=0.3)
 HOLD_S = 0.3  # the queued requests wait at least this long
 
 
 @pytest.fixture(scope="module")
 def services(tiny_pair, tmp_path_factory):
-    path = tmp_path_factory.mktemp("frontier") / "frontier.toml"
-    Frontier(STEPS, "tiny-cloud", "tiny-edge", (
-        FrontierPoint(**SERVED, cloud_calls=4, ssim=0.99, fidelity=80.0),
-        FrontierPoint(**{**SERVED, "switch_step": 2}, cloud_calls=2, ssim=0.9, fidelity=60.0),
-    )).write(path, "a ladder for the tiny pair at 10 steps (figures made up: the tests check the serving)")
+    path = write_tiny_ladder(tmp_path_factory.mktemp("frontier") / "frontier.toml")
     cloud = CloudConfig(max_batch=1, max_running=1, adaptive_quality=True, adaptive_queue=1, frontier_config=str(path),
                         metrics_port=0, predictors="none")
     with BackgroundServices(*tiny_pair, cloud, EdgeConfig(max_concurrency=4, predictors="none",

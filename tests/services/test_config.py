@@ -114,6 +114,7 @@ def test_adaptive_quality_settings_from_flags_file_and_environment(tmp_path):
     assert config.frontier() == Frontier.load()
     off = CloudConfig()
     assert (off.adaptive_quality, off.engine().adaptive_queue) == (False, 0)  # off unless the operator turns it on
+    assert off.frontier() is None  # no ladder to offer
     assert load_config(CloudConfig, "cloud", {}, environ={"ECDIFF_CLOUD_ADAPTIVE_QUALITY": "on"}).adaptive_quality
 
 

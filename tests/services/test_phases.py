@@ -8,10 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
+from ecdiff.diffusionx.refine import RefineConfig, Refiner
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from ecdiff.services.edge_phase import EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
+from ecdiff.services.refine_phase import RefineJob, RefinePhaseRunner
 from ecdiff.strategies import HybridSD
 from ecdiff.strategy_config import StrategyDefaults
 
@@ -126,6 +128,45 @@ def test_checkpoints_resume_the_cloud_phase_exactly(tiny_pair, cloud_runner, ref
                                                                    "switch_step": 8})
     offered = cloud_events(runner, dataclasses.replace(job, cheaper=(cheaper,)))
     assert all(e.checkpoint is None for e in offered[:-1])
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_checkpoints_resume_a_refinement_exactly(tiny_pair, cloud_runner, approximate):
+    """As for the cloud phase: a refinement runner with `checkpoint_every` attaches the refinement's state
+    (and strength) to a step about every n steps; `run(job, resume=...)` from any of them ends with the
+    same refinement, bit for bit, streaming only the steps after it."""
+    cloud = tiny_pair[0]
+    refiner = Refiner(cloud.pipe, cloud.guidance, RefineConfig(num_steps=STEPS))
+    runner = RefinePhaseRunner(refiner, cloud_runner.engine, cloud_runner.executor, checkpoint_every=3)
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(4))
+    job = RefineJob("a green diamond", 8, 1, latents, 0.8, approximate)
+
+    def refine(resume=None):
+        async def collect():
+            return [event async for event in runner.run(job, resume=resume)]
+
+        return asyncio.run(collect())
+
+    events = refine()
+    whole = events[-1]
+    # The engine ran it alone: the in-process refinement, from step 2 of 10.
+    expected = refiner.refine(job.prompt, job.seed, job.round_index, latents, job.strength, approximate)
+    assert torch.equal(whole.latents, expected.latents) and whole.start_step == 2
+    checkpoints = [e.checkpoint for e in events[:-1] if e.checkpoint is not None]
+    assert [c.step for c in checkpoints] == [5, 8]  # every step's latent exists (k 1): 3 steps apart, from 2
+    for checkpoint in checkpoints:
+        rest = refine(checkpoint)
+        assert [e.record.index for e in rest[:-1]] == list(range(checkpoint.step, STEPS))
+        assert torch.equal(rest[-1].latents, whole.latents)
+        assert (rest[-1].cloud_calls, rest[-1].approx_steps, rest[-1].strength, rest[-1].start_step) == (
+            whole.cloud_calls, whole.approx_steps, 0.8, 2)
+    # A plain cloud's runner checkpoints nothing.
+    plain = RefinePhaseRunner(refiner, cloud_runner.engine, cloud_runner.executor)
+
+    async def unchecked():
+        return [event async for event in plain.run(job)]
+
+    assert all(e.checkpoint is None for e in asyncio.run(unchecked())[:-1])
 
 
 def test_leaving_the_stream_stops_the_request_after_the_call_in_flight(tiny_pair, cloud_runner):

@@ -15,11 +15,13 @@ do not, and tests/conftest.py skips those at f < 1.
 
 `install_from_env()` wraps the UNets of the process's tiny pair (`ecdiff.loading`'s one build per
 process). tests/conftest.py calls it for the test process; service child processes started by
-tests get it through `child_env()` (tests/support/child/sitecustomize.py), with a gate too.
+tests get it through `child_env()` (tests/support/child/sitecustomize.py), with a gate too, and
+optionally a gate on loading a model.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import statistics
 import time
@@ -31,6 +33,9 @@ import torch
 PACE_ENV = "ECDIFF_TEST_PACE"
 # "N:PATH": the (N+1)-th and later UNet calls of a child process wait until PATH exists.
 GATE_ENV = "ECDIFF_TEST_GATE"
+# "PATH": a child's `ecdiff.loading.load_model` waits until PATH exists (a Ray replica that Ray
+# restarts stays STARTING, not ready, until the test lets it load its model).
+LOAD_GATE_ENV = "ECDIFF_TEST_LOAD_GATE"
 CHILD_DIR = Path(__file__).parent / "child"
 
 
@@ -114,9 +119,26 @@ def gate_unet(unet, spec: str) -> None:
     unet.register_forward_pre_hook(hold)
 
 
+def gate_loading(path: str) -> None:
+    """`ecdiff.loading.load_model` waits until PATH exists (patched before anything imports it by name)."""
+    loading = importlib.import_module("ecdiff.loading")
+    real, released = loading.load_model, Path(path)
+
+    def gated(*args, **kwargs):
+        deadline = time.monotonic() + 300
+        while not released.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real(*args, **kwargs)
+
+    loading.load_model = gated
+
+
 def install_from_env() -> Optional[float]:
-    """Pace (and, in a child, gate) the tiny pair's UNets as the environment says; the pace or None."""
-    pace, gate = pace_from_env(), os.environ.get(GATE_ENV)
+    """Pace (and, in a child, gate) the tiny pair's UNets and the model loading as the environment says;
+    the pace or None."""
+    pace, gate, load_gate = pace_from_env(), os.environ.get(GATE_ENV), os.environ.get(LOAD_GATE_ENV)
+    if load_gate:
+        gate_loading(load_gate)
     if pace is None and not gate:
         return None
     from ecdiff.loading import _tiny_pair
@@ -132,12 +154,14 @@ def install_from_env() -> Optional[float]:
     return pace
 
 
-def child_env(gate: Optional[str] = None) -> dict[str, str]:
+def child_env(gate: Optional[str] = None, load_gate: Optional[Path] = None) -> dict[str, str]:
     """Variables to set for a service child process (`ServiceProcess` copies os.environ): the
-    pace it inherits (and `gate`, "N:PATH") is installed at its start-up by
+    pace it inherits (and `gate`, "N:PATH", and `load_gate`) is installed at its start-up by
     tests/support/child/sitecustomize.py."""
     paths = [str(CHILD_DIR), str(CHILD_DIR.parent.parent), os.environ.get("PYTHONPATH", "")]
     env = {"PYTHONPATH": os.pathsep.join(filter(None, paths))}
     if gate:
         env[GATE_ENV] = gate
+    if load_gate:
+        env[LOAD_GATE_ENV] = str(load_gate)
     return env

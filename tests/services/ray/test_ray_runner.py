@@ -1,6 +1,6 @@
 """The front end's resume policy (services/ray_runner.py) without a Ray instance: a stand-in handle
-replays a real replica's events (CloudPhaseRunner on the tiny cloud) and loses the replica where a
-test says, with Ray's own exception."""
+replays a real replica's events (CloudPhaseRunner or RefinePhaseRunner on the tiny cloud) and loses the
+replica where a test says, with Ray's own exception."""
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
@@ -9,34 +9,53 @@ import pytest
 import torch
 from ray.exceptions import ActorDiedError, RayTaskError
 
+from ecdiff.diffusionx.refine import RefineConfig, Refinement, Refiner
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.services.cloud_phase import CloudHandoff, CloudJob, CloudPhaseLost, CloudPhaseRunner, CloudStep
-from ecdiff.services.ray_runner import RayCloudPhaseRunner
+from ecdiff.services.ray_runner import RayCloudPhaseRunner, RayRefinePhaseRunner
+from ecdiff.services.refine_phase import RefineJob, RefinePhaseRunner
 from ecdiff.strategies import ECDiff
 
 STEPS = 12
 JOB = CloudJob("a small red circle at the top left", 3, STEPS, ECDiff(2, 2, 0.5, 10))
+REFINE_JOB = RefineJob("a small red circle at the top left", 3, 1,
+                       torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(5)), 0.75, True)
 
 
 @pytest.fixture(scope="module")
-def replica(tiny_pair):
-    """What a replica streams (checkpoints every 3 steps), from the start or from a checkpoint."""
-    engine = DenoisingEngine(tiny_pair[0].pipe.unet)
+def runners(tiny_pair):
+    """A replica's runners (checkpoints every 3 steps) on one engine."""
+    cloud = tiny_pair[0]
+    engine = DenoisingEngine(cloud.pipe.unet)
     with ThreadPoolExecutor(1) as executor:
-        runner = CloudPhaseRunner(tiny_pair[0], engine, executor, checkpoint_every=3)
-
-        def events(resume=None):
-            async def collect():
-                return [event async for event in runner.run(JOB, resume=resume)]
-
-            return asyncio.run(collect())
-
-        yield events
+        refiner = Refiner(cloud.pipe, cloud.guidance, RefineConfig(num_steps=STEPS))
+        yield (CloudPhaseRunner(cloud, engine, executor, checkpoint_every=3),
+               RefinePhaseRunner(refiner, engine, executor, checkpoint_every=3))
     engine.close()
 
 
+def streamed(runner, job, resume=None):
+    async def collect():
+        return [event async for event in runner.run(job, resume=resume)]
+
+    return asyncio.run(collect())
+
+
+@pytest.fixture(scope="module")
+def replica(runners):
+    """What a replica streams for JOB, from the start or from a checkpoint."""
+    return lambda resume=None: streamed(runners[0], JOB, resume)
+
+
+@pytest.fixture(scope="module")
+def refining_replica(runners):
+    """What a replica streams for REFINE_JOB, from the start or from a checkpoint."""
+    return lambda resume=None: streamed(runners[1], REFINE_JOB, resume)
+
+
 class Response:
-    """One streaming call: its events, then `error` if given (the replica lost mid-stream)."""
+    """One streaming call: its events (one per list, as a replica sends events that were not ready
+    together), then `error` if given (the replica lost mid-stream)."""
 
     def __init__(self, events, error=None):
         self.events, self.error, self.cancelled = events, error, False
@@ -46,7 +65,7 @@ class Response:
 
     async def _stream(self):
         for event in self.events:
-            yield event
+            yield [event]
         if self.error is not None:
             raise self.error
 
@@ -55,7 +74,8 @@ class Response:
 
 
 class Handle:
-    """`handle.options(stream=True).denoise.remote(...)`: each call takes the next scripted response."""
+    """`handle.options(stream=True).denoise.remote(...)` (or `.refine`): each call takes the next scripted
+    response."""
 
     def __init__(self, *responses):
         self.responses, self.calls = list(responses), []
@@ -67,14 +87,16 @@ class Handle:
     def denoise(self):
         return self
 
+    refine = denoise
+
     def remote(self, job, timeout_s, request_id, resume):
         self.calls.append(resume)
         return self.responses.pop(0)
 
 
-def through(runner):
+def through(runner, job=JOB):
     async def collect():
-        return [event async for event in runner.run(JOB)]
+        return [event async for event in runner.run(job)]
 
     return asyncio.run(collect())
 
@@ -117,3 +139,24 @@ def test_a_replicas_own_error_is_not_resumed(replica):
     with pytest.raises(ValueError, match="bad latent"):
         through(RayCloudPhaseRunner(handle, max_resumes=2))
     assert len(handle.calls) == 1
+
+
+def test_a_lost_refinement_resumes_from_its_last_checkpoint_with_its_strength(refining_replica):
+    whole = refining_replica()
+    start = whole[-1].start_step  # 3 of 12
+    checkpoint = whole[5 - start].checkpoint  # entering step 6: 3 steps after the start
+    assert [e.record.index for e in whole[:-1] if e.checkpoint is not None] == [5, 8]
+    lost_after = 8 - start  # steps 3..7 streamed
+    responses = [Response(whole[:lost_after], ActorDiedError()), Response(refining_replica(resume=checkpoint))]
+    handle = Handle(*responses)
+    events = through(RayRefinePhaseRunner(handle, max_resumes=1), REFINE_JOB)
+    assert handle.calls == [None, checkpoint] and all(response.cancelled for response in responses)
+    # Every step once and in order, though steps 6 and 7 ran twice; the refinement is the uninterrupted one's.
+    assert [e.record.index for e in events[:-1]] == list(range(start, STEPS))
+    refined, expected = events[-1], whole[-1]
+    assert isinstance(refined, Refinement) and torch.equal(refined.latents, expected.latents)
+    assert (refined.strength, refined.start_step, refined.cloud_calls, refined.approx_steps) == (
+        expected.strength, expected.start_step, expected.cloud_calls, expected.approx_steps)
+    lost = [Response(whole[:2], ActorDiedError()) for _ in range(2)]
+    with pytest.raises(CloudPhaseLost, match="lost mid-stream: ActorDiedError"):
+        through(RayRefinePhaseRunner(Handle(*lost), max_resumes=1), REFINE_JOB)

@@ -1,0 +1,66 @@
+import asyncio
+
+import pytest
+
+from ecdiff.engine.work import QueueFull
+from ecdiff.services.ray_replica import _batches
+
+
+class Source:
+    """An event stream: `bursts` of events ready together, each burst after the consumer's next wait;
+    then `error`, if given. Records whether it was closed."""
+
+    def __init__(self, bursts, error=None, then_wait=False):
+        self.bursts, self.error, self.then_wait, self.closed = bursts, error, then_wait, False
+
+    async def stream(self):
+        try:
+            for burst in self.bursts:
+                await asyncio.sleep(0.01)  # the engine's next iteration
+                for event in burst:
+                    yield event
+            if self.error is not None:
+                raise self.error
+            if self.then_wait:  # a request still running on the engine
+                await asyncio.Event().wait()
+        finally:
+            self.closed = True
+
+
+def batches_of(source, take=None):
+    """The batches taken, and whether the source was closed when the stream was (asyncio.run would
+    close it later anyway)."""
+    async def collect():
+        out = []
+        stream = _batches(source.stream())
+        async for batch in stream:
+            out.append(batch)
+            if take is not None and len(out) == take:
+                break
+        await stream.aclose()
+        return out, source.closed
+
+    return asyncio.run(asyncio.wait_for(collect(), 10))
+
+
+def test_events_ready_together_travel_as_one_item_in_order():
+    source = Source([[0, 1, 2], [3], [4, 5]])
+    assert batches_of(source) == ([[0, 1, 2], [3], [4, 5]], True)
+
+
+def test_the_replicas_exception_comes_after_the_events_before_it():
+    source = Source([[0, 1], [2]], error=QueueFull("queue full"))
+
+    async def collect(seen):
+        async for batch in _batches(source.stream()):
+            seen.extend(batch)
+
+    seen = []
+    with pytest.raises(QueueFull, match="queue full"):
+        asyncio.run(collect(seen))
+    assert seen == [0, 1, 2]
+
+
+def test_leaving_early_closes_the_source_so_the_engine_request_is_cancelled():
+    source = Source([[0]], then_wait=True)
+    assert batches_of(source, take=1) == ([[0]], True)
