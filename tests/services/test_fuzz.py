@@ -387,7 +387,10 @@ def test_after_the_fuzzing_the_servers_serve_and_threads_fds_memory_are_flat(fuz
         replays.append(resources())
     REPORT["replays"] = {"requests": len(fuzz.recent), "after_first": replays[0], "after_second": replays[1]}
     assert replays[1]["rss_mb"] <= replays[0]["rss_mb"] + 10, replays
-    assert replays[1]["threads"] <= replays[0]["threads"] and replays[1]["fds"] <= replays[0]["fds"], replays
+    # One thread of slack: a server's worker pool starts a thread on demand when a request arrives
+    # while its last worker has not yet marked itself idle (seen in full-suite runs: +1); a leak per
+    # request grows by about as many threads as the replay has requests.
+    assert replays[1]["threads"] <= replays[0]["threads"] + 1 and replays[1]["fds"] <= replays[0]["fds"], replays
 
 
 async def _settle():
