@@ -91,7 +91,7 @@ _ENCODING = threading.Lock()
 # embeddings are kept per pipeline and handed back to `encode_prompt` (`negative_prompt_embeds`),
 # which then uses them exactly as if it had encoded them: half the text encoder's work per request.
 # Keyed by the negative prompts as given (a batch of N is its own entry: batched encoding rounds
-# differently); a few entries per pipeline, the first ones seen.
+# differently) and the text encoder's placement; a few entries per pipeline, the first ones seen.
 _NEGATIVE_EMBEDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _NEGATIVE_EMBEDS_PER_PIPE = 4
 
@@ -114,7 +114,8 @@ def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: floa
         return _video_conditioning(pipe, prompts, guidance_scale, negatives, batch)
     if takes_time_ids(model):
         return _text_time_conditioning(pipe, prompts, guidance_scale, negatives, batch)
-    key = negatives if isinstance(negatives, str) else tuple(negatives)
+    # A pipeline moved to another device or precision encodes anew.
+    key = (negatives if isinstance(negatives, str) else tuple(negatives), str(pipe.device), pipe.text_encoder.dtype)
     with _ENCODING:
         known = _NEGATIVE_EMBEDS.setdefault(pipe, {})
         cached = known.get(key) if guided else None

@@ -46,3 +46,14 @@ def test_unguided_conditioning_encodes_no_negative_prompt():
     calls = _encoder_calls(cloud)
     conditioning = encode_conditioning(cloud, PROMPTS[0], 1.0)
     assert calls[0] == 1 and conditioning.negative_embeds is None
+
+
+def test_a_pipeline_moved_to_another_precision_encodes_its_negative_prompt_anew():
+    cloud, _ = tiny_pipelines(seed=0)
+    encode_conditioning(cloud, PROMPTS[0], 7.0)
+    cloud.to(dtype=torch.bfloat16)
+    calls = _encoder_calls(cloud)
+    moved = encode_conditioning(cloud, PROMPTS[0], 7.0)
+    assert calls[0] == 2
+    positive, negative = _encoded_afresh(cloud, PROMPTS[0], 7.0)
+    assert moved.negative_embeds.dtype == torch.bfloat16 and torch.equal(moved.negative_embeds, negative)
