@@ -122,4 +122,3 @@ def prepare_run(
 
     return PreparedRun(strategy, num_steps, start_step, run_scheduler, start_latents,
                        bound(cloud, StepKind.CLOUD), bound(edge, StepKind.EDGE), resumed)
-

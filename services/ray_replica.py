@@ -3,8 +3,9 @@
 The constructor loads the cloud model and starts the engine (so a replica is ready only once it can
 serve). `denoise` runs one cloud phase on the engine and streams its typed events (`CloudStep`s, one
 carrying the loop's state every `resume_every` steps, then `CloudHandoff`: dataclasses and host
-tensors, no gRPC objects; in lists of the events ready together, to send fewer Ray items), from the seeded start or from such a checkpoint (`resume`: the front end
-resumes a stream whose replica died); `refine` runs one DiffusionX refinement on the same engine
+tensors, no gRPC objects; in lists of the events ready together, to send fewer Ray items), from
+the seeded start or from such a checkpoint (`resume`: the front end resumes a stream whose replica
+died); `refine` runs one DiffusionX refinement on the same engine
 (`RefineStep`s, checkpointed alike, then the `Refinement`), from its start or from such a checkpoint.
 The caller's gRPC front end converts them.
 Cancelling the stream (Ray cancels the generator) cancels the engine request at its next step
