@@ -23,7 +23,8 @@ requests served with a cheaper EC-Diff point (and which points), degraded result
 hostile outcomes by kind and status (and how many were not an expected status), batch occupancy
 (mean requests per UNet call, from the cloud's metrics), RSS, threads and open fds of every service
 process and its children (Ray's processes and replicas included; sampled every 0.5 s: peak, and
-after the warm-up the first, lowest, highest and last values and the RSS drift). Outputs:
+after the warm-up the first, lowest, highest and last values and the RSS drift), and the CPU
+seconds per request each of those processes and this one (the clients) used: where the cores went. Outputs:
 results.json, table.md and latency_vs_throughput.png under --out.
 """
 
@@ -90,6 +91,8 @@ class RunResult:
     processes: dict = field(default_factory=dict)  # role -> resource figures after the warm-up
     downgraded: int = 0  # valid requests served with a cheaper EC-Diff point
     served: dict = field(default_factory=dict)  # downgraded requests: "p P, k K, s S" served -> count
+    # role ("cloud", "edge", "clients") -> process name -> CPU seconds during the run: where the cores went
+    cpu_seconds: dict = field(default_factory=dict)
 
 
 def percentile(values: list[float], q: float) -> Optional[float]:
@@ -110,30 +113,46 @@ def scrape(port: int) -> dict[str, float]:
 
 
 class ProcessSampler(threading.Thread):
-    """(seconds, RSS MB, threads, open fds) of a process and its children every `every` seconds, until stopped."""
+    """(seconds, RSS MB, threads, open fds) of a process and its children every `every` seconds, until
+    stopped; and the CPU seconds each of them used meanwhile (`cpu_seconds`)."""
 
     def __init__(self, pid: int, every: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.process, self.every = psutil.Process(pid), every
         self.samples: list[tuple[float, float, int, int]] = []
+        self._cpu: dict[int, list] = {}  # pid -> [name, CPU seconds at the first look, at the last]
         self._halt, self._t0 = threading.Event(), time.monotonic()
 
     def run(self) -> None:
         while not self._halt.is_set():
-            rss, threads, fds = 0, 0, 0
-            for process in (self.process, *self.process.children(recursive=True)):
-                try:
+            self._look()
+            self._halt.wait(self.every)
+        self._look()  # the CPU used up to the stop
+
+    def _look(self) -> None:
+        rss, threads, fds = 0, 0, 0
+        for process in (self.process, *self.process.children(recursive=True)):
+            try:
+                with process.oneshot():
                     rss, threads, fds = (rss + process.memory_info().rss, threads + process.num_threads(),
                                          fds + process.num_fds())
-                except psutil.NoSuchProcess:  # a child that ended between the listing and the look
-                    continue
-            self.samples.append((round(time.monotonic() - self._t0, 2), rss / 2**20, threads, fds))
-            self._halt.wait(self.every)
+                    cpu = sum(process.cpu_times()[:2])
+                    self._cpu.setdefault(process.pid, [process.name(), cpu, cpu])[2] = cpu
+            except psutil.NoSuchProcess:  # a child that ended between the listing and the look
+                continue
+        self.samples.append((round(time.monotonic() - self._t0, 2), rss / 2**20, threads, fds))
 
     def stop(self) -> list[tuple[float, float, int, int]]:
         self._halt.set()
         self.join()
         return self.samples
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Process name -> CPU seconds (user + system) its processes used while sampled, largest first."""
+        totals: Counter = Counter()
+        for name, first, last in self._cpu.values():
+            totals[name] += last - first
+        return {name: round(seconds, 2) for name, seconds in totals.most_common()}
 
 
 def after_warm_up(samples: list[tuple[float, float, int, int]], warm_up_s: float) -> dict:
@@ -243,6 +262,7 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
     samplers = {service.role: ProcessSampler(service.proc.pid) for service in services}
     for sampler in samplers.values():
         sampler.start()
+    clients_cpu = sum(psutil.Process().cpu_times()[:2])
     degraded: Counter = Counter()
     served: Counter = Counter()
 
@@ -265,7 +285,10 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
                 await hostile.close()
 
     results, seconds = asyncio.run(go())
+    clients_cpu = sum(psutil.Process().cpu_times()[:2]) - clients_cpu
     samples = {role: sampler.stop() for role, sampler in samplers.items()}
+    cpu = {role: sampler.cpu_seconds() for role, sampler in samplers.items()}
+    cpu["clients"] = {"bench (this process)": round(clients_cpu, 2)}
     after = scrape(cloud.metrics_port)
     calls = int(after["ecdiff_unet_calls_total"] - before["ecdiff_unet_calls_total"])
     samples_served = after["ecdiff_unet_samples_total"] - before["ecdiff_unet_samples_total"]
@@ -288,7 +311,7 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
                      cloud_samples if args.duration and mode == "closed" else [], dict(degraded),
                      {kind: dict(statuses) for kind, statuses in hostile.items()}, unexpected,
                      {role: after_warm_up(s, warm_up_s) for role, s in samples.items()}, sum(served.values()),
-                     dict(served))
+                     dict(served), cpu)
 
 
 def start_services(args, cloud_kind: str, max_batch: int, adaptive: bool) -> list[ServiceProcess]:
@@ -352,6 +375,11 @@ def soak_lines(r: RunResult) -> str:
                      f"{rss['last']:.1f} MB (min {rss['min']:.1f}, max {rss['max']:.1f}, drift {p['rss_drift_mb']} MB), "
                      f"threads {threads['first']} -> {threads['last']} ({threads['min']}-{threads['max']}), "
                      f"fds {fds['first']} -> {fds['last']} ({fds['min']}-{fds['max']})")
+    if r.cpu_seconds and r.ok:
+        total = sum(s for names in r.cpu_seconds.values() for s in names.values())
+        lines.append(f"- CPU seconds per request served: {total / r.ok:.3f} in all ({total / r.seconds:.2f} cores busy); "
+                     + "; ".join(f"{role} " + ", ".join(f"{name} {s / r.ok:.3f}" for name, s in names.items() if s > 0)
+                                 for role, names in r.cpu_seconds.items()))
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .conditioning import denoising_model, encode_conditioning
+from .conditioning import denoising_model, encode_conditioning, pipeline_device
 from .conventions import initial_latents
 from .denoiser import BoundDenoiser, denoiser_for, latent_shape
 from .img2img import noised_to_start
@@ -92,7 +92,7 @@ def prepare_run(
     if sum(x is not None for x in (seeds, latents, img2img, state)) != 1:
         raise ValueError("give exactly one start: seeds (txt2img), latents, img2img, or a state")
     run_scheduler = fresh_scheduler(source, scheduler)
-    device = source.device
+    device = pipeline_device(source)
     resumed = None
     if state is not None:
         if not 0 <= state.step < num_steps or start_step not in (0, state.step):

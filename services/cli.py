@@ -98,6 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            f"(default {CloudConfig.resume_every})")
             p.add_argument("--max-resumes", type=int, help="resumes per request after lost replicas; 0 = none, the "
                            f"edge degrades (default {CloudConfig.max_resumes})")
+            p.add_argument("--stream-window-s", type=float, help="replicas send a stream's events that follow "
+                           "each other within this many seconds together (fewer Ray items, progress that much later) "
+                           f"(default {CloudConfig.stream_window_s:g})")
             p.add_argument("--ray-grpc-port", type=int, help="also serve CloudDenoiser through Ray Serve's own gRPC "
                            "proxy on this port (no TLS, tokens or our interceptors: for comparison, `ecdiff bench "
                            "ray-proxy`) (default: none)")

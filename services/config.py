@@ -150,6 +150,10 @@ class RayConfig:
     # none, resume from the start), at most `max_resumes` times per request (0: never; the edge then degrades).
     resume_every: int = 5
     max_resumes: int = 2
+    # A replica sends a stream's events that follow the first unsent one within this many seconds as
+    # one Ray item (the stream's end at once): each item costs CPU in the replica and the front end,
+    # and progress this much later costs the edge nothing (0: each engine iteration's events at once).
+    stream_window_s: float = 0.5
     # Also serve CloudDenoiser through Ray Serve's own gRPC proxy on this port, on the same replicas,
     # to compare it with our front end (`ecdiff bench ray-proxy`); None: no Ray proxy.
     grpc_port: Optional[int] = None
@@ -170,6 +174,8 @@ class RayConfig:
                f"upscale_delay_s must be >= 0, got {self.upscale_delay_s}")
         _check(self.resume_every >= 0, f"resume_every must be >= 0, got {self.resume_every}")
         _check(self.max_resumes >= 0, f"max_resumes must be >= 0, got {self.max_resumes}")
+        _check(math.isfinite(self.stream_window_s) and 0 <= self.stream_window_s <= 10,
+               f"stream_window_s must be in [0, 10] seconds, got {self.stream_window_s}")
         _check(self.grpc_port is None or 1 <= self.grpc_port <= 65535,
                f"grpc_port must be in [1, 65535], got {self.grpc_port}")
         _check(bool(self.app.strip()), "app must not be empty")
@@ -203,6 +209,7 @@ class CloudConfig(ServerConfig):
     upscale_delay_s: float = RayConfig.upscale_delay_s
     resume_every: int = RayConfig.resume_every
     max_resumes: int = RayConfig.max_resumes
+    stream_window_s: float = RayConfig.stream_window_s
     ray_grpc_port: Optional[int] = RayConfig.grpc_port
 
     def __post_init__(self) -> None:
@@ -233,7 +240,8 @@ class CloudConfig(ServerConfig):
                          replica_cpus=self.replica_cpus, replica_gpus=self.replica_gpus, min_replicas=self.min_replicas,
                          max_replicas=self.max_replicas, target_ongoing_requests=self.target_ongoing_requests,
                          upscale_delay_s=self.upscale_delay_s, resume_every=self.resume_every,
-                         max_resumes=self.max_resumes, grpc_port=self.ray_grpc_port)
+                         max_resumes=self.max_resumes, stream_window_s=self.stream_window_s,
+                         grpc_port=self.ray_grpc_port)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The constructor loads the cloud model and starts the engine (so a replica is ready only once it can
 serve). `denoise` runs one cloud phase on the engine and streams its typed events (`CloudStep`s, one
 carrying the loop's state every `resume_every` steps, then `CloudHandoff`: dataclasses and host
-tensors, no gRPC objects; in lists of the events ready together, to send fewer Ray items), from
+tensors, no gRPC objects; in lists of the events ready within `stream_window_s`, to send fewer Ray items), from
 the seeded start or from such a checkpoint (`resume`: the front end resumes a stream whose replica
 died); `refine` runs one DiffusionX refinement on the same engine
 (`RefineStep`s, checkpointed alike, then the `Refinement`), from its start or from such a checkpoint.
@@ -57,6 +57,7 @@ class ReplicaSpec:
     refine: RefineConfig
     predictors: Optional[str]  # DiffusionX's cloud predictor, as ServerConfig.predictors
     resume_every: int  # checkpoint the loop state of cloud phases and refinements every n steps; 0: never
+    stream_window_s: float  # events of a stream that follow each other within this many seconds travel together
     torch_threads: int
     stats_board: str  # the stats board actor's name
 
@@ -77,6 +78,7 @@ class CloudReplica:
         refiner = cloud_refiner_of(model, spec.refine, spec.predictors)
         self.refiner = RefinePhaseRunner(refiner, self.engine, self.executor, spec.resume_every)
         self.replica = serve.get_replica_context().replica_id.unique_id
+        self.stream_window_s = spec.stream_window_s
         self._stop = threading.Event()
         self._board = StatsBoardClient(spec.stats_board)
         self._board.put(self.replica, self.engine.snapshot())  # reachable from the first scrape on
@@ -91,13 +93,15 @@ class CloudReplica:
     async def denoise(self, job: CloudJob, timeout_s: Optional[float], request_id: str,
                       resume: Optional[SamplerState] = None):
         """`resume`: a checkpoint this or another replica streamed; the run continues from it."""
-        async for batch in _batches(self.runner.run(job, _deadline(timeout_s, request_id), request_id, resume)):
+        async for batch in _batches(self.runner.run(job, _deadline(timeout_s, request_id), request_id, resume),
+                                    self.stream_window_s):
             yield [_on_host(event) for event in batch]
 
     async def refine(self, job: RefineJob, timeout_s: Optional[float], request_id: str,
                      resume: Optional[RefineCheckpoint] = None):
         """`resume`: a checkpoint this or another replica streamed; the refinement continues from it."""
-        async for batch in _batches(self.refiner.run(job, _deadline(timeout_s, request_id), request_id, resume)):
+        async for batch in _batches(self.refiner.run(job, _deadline(timeout_s, request_id), request_id, resume),
+                                    self.stream_window_s):
             yield [_on_host(event) for event in batch]
 
     def check_health(self) -> None:
@@ -115,14 +119,17 @@ class CloudReplica:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def _batches(events: AsyncIterator) -> AsyncIterator[list]:
-    """`events` in lists of those that are ready together: every item of a Ray stream costs a
-    serialisation and a message each way, and one engine iteration ends several steps of a request at
-    once (an approximated run and the model step after it). The replica's own exception is raised
-    after the events before it; leaving (Ray cancelled the call) closes `events`, which cancels the
-    engine request."""
+async def _batches(events: AsyncIterator, window_s: float = 0.0) -> AsyncIterator[list]:
+    """`events` in lists: those ready together, and with `window_s` > 0 those that follow the first of
+    a list within `window_s` seconds (the stream's end is never held back). Every item of a Ray stream
+    costs a serialisation and a message each way, in the replica's process (whose GIL the engine
+    needs) and the front end's; one engine iteration ends several steps of a request at once (an
+    approximated run and the model step after it), and a window spanning iterations joins theirs. The
+    replica's own exception is raised after the events before it; leaving (Ray cancelled the call)
+    closes `events`, which cancels the engine request."""
     ready: asyncio.Queue = asyncio.Queue()
     done = object()
+    loop = asyncio.get_running_loop()
 
     async def pump() -> None:
         try:
@@ -137,8 +144,18 @@ async def _batches(events: AsyncIterator) -> AsyncIterator[list]:
     try:
         while True:
             batch = [await ready.get()]
-            while not ready.empty():
-                batch.append(ready.get_nowait())
+            flush_at = loop.time() + window_s
+            while batch[-1] is not done and not isinstance(batch[-1], _Raised):
+                if not ready.empty():
+                    batch.append(ready.get_nowait())
+                    continue
+                left = flush_at - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(ready.get(), left))
+                except asyncio.TimeoutError:
+                    break
             ended = batch[-1] is done
             failed = next((e for e in batch if isinstance(e, _Raised)), None)
             events_now = [e for e in batch if e is not done and not isinstance(e, _Raised)]

@@ -159,7 +159,7 @@ def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
     engine = config.engine()
     spec = ReplicaSpec(_absolute(config.model), config.device, config.dtype, config.guidance, engine,
                        diffusionx_assembly.refine_config(config), _absolute(config.predictors), ray_config.resume_every,
-                       config.torch_threads or max(1, int(ray_config.replica_cpus)), board_name)
+                       ray_config.stream_window_s, config.torch_threads or max(1, int(ray_config.replica_cpus)), board_name)
     scaling = (dict(autoscaling_config=dict(min_replicas=ray_config.min_replicas, max_replicas=ray_config.max_replicas,
                                             initial_replicas=ray_config.replicas,
                                             target_ongoing_requests=ray_config.target_ongoing_requests,

@@ -17,7 +17,11 @@ def test_load_bench_compares_engine_settings_on_tiny_models(tmp_path):
         assert run["ok"] == run["requests"] == 6 and run["errors"] == {}
         assert run["p50"] <= run["p95"] <= run["p99"]
         assert run["peak_rss_mb"] > 0 and run["peak_threads"] > 0
+        # Where the cores went: the cloud process computed, and the clients here spent some too.
+        assert set(run["cpu_seconds"]) == {"cloud", "clients"} and sum(run["cpu_seconds"]["cloud"].values()) > 0
+        assert run["cpu_seconds"]["clients"]["bench (this process)"] > 0
     assert runs[0]["batch_occupancy"] == 1.0  # one request per UNet call
+    assert "CPU seconds per request served" in (out / "table.md").read_text()
     assert runs[1]["batch_occupancy"] >= 1.0
     assert "| max batch |" in (out / "table.md").read_text()
 
@@ -53,7 +57,9 @@ def test_load_bench_against_ray_serve_replicas_sums_their_metrics(tmp_path):
     assert run["cloud"] == "ray:2" and run["ok"] == run["requests"] == 8 and run["errors"] == {}
     # The replicas' engines report through the front end's exporter (one series per replica).
     assert run["unet_calls"] > 0 and run["batch_occupancy"] >= 1.0
-    assert "| ray:2 | 4 | 4 clients |" in (out / "table.md").read_text()
+    # The replicas are the front end's grandchildren (through Ray's raylet): their CPU is counted.
+    assert any(name.startswith("ray::ServeReplica") for name in run["cpu_seconds"]["cloud"])
+    assert "| ray:2 | 4 | off | 4 clients |" in (out / "table.md").read_text()
 
 
 def test_load_bench_compares_adaptive_quality_on_and_off(tmp_path):

@@ -1,6 +1,10 @@
+import pytest
 import torch
 
-from ecdiff.conditioning import encode_conditioning
+from ecdiff.conditioning import encode_conditioning, pipeline_device
+from ecdiff.models.tiny_families import FAMILIES, tiny_family
+from ecdiff.preparation import prepare_run
+from ecdiff.strategies import CloudOnly
 from ecdiff.tiny_models import tiny_pipelines
 
 PROMPTS = ["a small red circle at the top left on a white background", "two blue squares"]
@@ -57,3 +61,17 @@ def test_a_pipeline_moved_to_another_precision_encodes_its_negative_prompt_anew(
     assert calls[0] == 2
     positive, negative = _encoded_afresh(cloud, PROMPTS[0], 7.0)
     assert moved.negative_embeds.dtype == torch.bfloat16 and torch.equal(moved.negative_embeds, negative)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pipeline_device_is_where_diffusers_puts_the_pipeline(family):
+    pipe = tiny_family(family)["edge"]
+    assert pipeline_device(pipe) == pipe.device
+
+
+def test_preparing_a_run_never_asks_diffusers_for_the_pipelines_device(monkeypatch):
+    """`DiffusionPipeline.device` walks every module: a few ms per request on the serving path."""
+    cloud, _ = tiny_pipelines(seed=0)
+    monkeypatch.setattr(type(cloud), "device", property(lambda self: pytest.fail("DiffusionPipeline.device called")))
+    run = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=10, guidance=7.0, cloud=cloud, seeds=1)
+    assert run.latents.device == next(cloud.unet.parameters()).device and run.cloud is not None

@@ -67,12 +67,12 @@ def test_serve_help_offers_only_the_roles_flags(capsys, role, own, other):
 def test_ray_settings_from_flags_file_and_environment(tmp_path):
     path = tmp_path / "services.toml"
     path.write_text("[cloud]\nray = true\nreplicas = 2\nmin_replicas = 1\nmax_replicas = 4\n")
-    env = {"ECDIFF_CLOUD_REPLICA_CPUS": "0.5", "ECDIFF_CLOUD_RAY_ADDRESS": "auto"}
+    env = {"ECDIFF_CLOUD_REPLICA_CPUS": "0.5", "ECDIFF_CLOUD_RAY_ADDRESS": "auto", "ECDIFF_CLOUD_STREAM_WINDOW_S": "0"}
     config = load_config(CloudConfig, "cloud", {"replica_gpus": 1.0, "max_resumes": 0}, str(path), environ=env)
     ray = config.ray_config()
     assert (ray.resume_every, ray.max_resumes, ray.grpc_port) == (RayConfig.resume_every, 0, None)
     assert config.ray and ray.autoscaling and (ray.min_replicas, ray.replicas, ray.max_replicas) == (1, 2, 4)
-    assert (ray.replica_cpus, ray.replica_gpus, ray.address) == (0.5, 1.0, "auto")
+    assert (ray.replica_cpus, ray.replica_gpus, ray.address, ray.stream_window_s) == (0.5, 1.0, "auto", 0.0)
     assert not CloudConfig().ray and not CloudConfig().ray_config().autoscaling
     assert {"ray", "replicas"} <= {f.name for f in fields(CloudConfig)} - {f.name for f in fields(EdgeConfig)}
 
@@ -87,6 +87,8 @@ def test_ray_settings_from_flags_file_and_environment(tmp_path):
     ({"ray_app": " "}, "app must not be empty"),
     ({"resume_every": -1}, "resume_every must be >= 0"),
     ({"max_resumes": -1}, "max_resumes must be >= 0"),
+    ({"stream_window_s": -0.1}, "stream_window_s must be in"),
+    ({"stream_window_s": float("nan")}, "stream_window_s must be in"),
     ({"ray_grpc_port": 70000}, "grpc_port must be in"),
 ])
 def test_bad_ray_settings_are_refused(values, fragment):

@@ -1,4 +1,5 @@
 import asyncio
+import time
 
 import pytest
 
@@ -27,12 +28,12 @@ class Source:
             self.closed = True
 
 
-def batches_of(source, take=None):
+def batches_of(source, take=None, window_s=0.0):
     """The batches taken, and whether the source was closed when the stream was (asyncio.run would
     close it later anyway)."""
     async def collect():
         out = []
-        stream = _batches(source.stream())
+        stream = _batches(source.stream(), window_s)
         async for batch in stream:
             out.append(batch)
             if take is not None and len(out) == take:
@@ -64,3 +65,28 @@ def test_the_replicas_exception_comes_after_the_events_before_it():
 def test_leaving_early_closes_the_source_so_the_engine_request_is_cancelled():
     source = Source([[0]], then_wait=True)
     assert batches_of(source, take=1) == ([[0]], True)
+
+
+def test_a_window_joins_the_events_of_several_engine_iterations_and_never_holds_back_the_end():
+    source = Source([[0, 1], [2], [3, 4]])  # 10 ms apart
+    started = time.monotonic()
+    assert batches_of(source, window_s=5.0) == ([[0, 1, 2, 3, 4]], True)
+    assert time.monotonic() - started < 2.5  # the end went at once, not at the window's close
+
+
+def test_a_window_sends_what_it_holds_when_it_closes():
+    source = Source([[0], [1]], then_wait=True)  # a request still running after two iterations
+    assert batches_of(source, take=1, window_s=0.2) == ([[0, 1]], True)
+
+
+def test_with_a_window_the_replicas_exception_still_comes_after_the_events_before_it():
+    source = Source([[0, 1], [2]], error=QueueFull("queue full"))
+
+    async def collect(seen):
+        async for batch in _batches(source.stream(), 5.0):
+            seen.append(batch)
+
+    seen = []
+    with pytest.raises(QueueFull, match="queue full"):
+        asyncio.run(asyncio.wait_for(collect(seen), 2.5))
+    assert seen == [[0, 1, 2]]
