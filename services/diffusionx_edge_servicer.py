@@ -123,6 +123,11 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
                                          what="refined.latents")
                 except TensorError as exc:
                     failure = f"the cloud sent a malformed latent: {exc}"
+            outside = [] if failure is not None else \
+                [step for step in refined.resumed_at if not 0 <= step < refined.num_steps]
+            if outside:
+                failure = (f"the cloud sent a malformed event: refined.resumed_at {outside[:3]} outside the "
+                           f"refinement's steps [0, {refined.num_steps})")
             if failure is not None:
                 if request.require_cloud:
                     raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{failure}; require_cloud is set")
@@ -140,7 +145,8 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
                 transfer_seconds=transfer_seconds(cloud_wall, refined.cloud_compute_seconds),
                 total_seconds=time.perf_counter() - started, cloud_calls=refined.cloud_calls,
                 approx_steps=refined.approx_steps, bytes_to_cloud=traffic.bytes_to_cloud,
-                bytes_from_cloud=traffic.bytes_from_cloud, degraded=failure is not None, degraded_reason=failure or "")
+                bytes_from_cloud=traffic.bytes_from_cloud, degraded=failure is not None, degraded_reason=failure or "",
+                cloud_resumed_at=refined.resumed_at)
             result = diffusionx_pb2.RoundResult(session_id=request.session_id, prompt=final.prompt, image_png=image,
                                                 summary=summary)
             if request.return_latents:

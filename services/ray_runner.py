@@ -11,7 +11,7 @@ A replica that dies mid-stream (Ray's ActorDiedError and kin): the cloud phase o
 resumes on another replica (Ray's router no longer picks the dead one) from the last checkpoint the
 lost one streamed (the loop's whole state, every `resume_every` steps; a refinement's also keeps its
 strength), or from the start when none came, at most `max_resumes` times per request; the caller
-sees one stream with every step once, and a cloud phase's handoff says where it resumed. Past that,
+sees one stream with every step once, and the handoff or the refinement says where it resumed. Past that,
 the loss is `CloudPhaseLost` (UNAVAILABLE) and the edge finishes from its last latent (degraded).
 """
 
@@ -104,7 +104,7 @@ class RayRefinePhaseRunner(ResumingRunner):
     def resumed(self, refinement: Refinement, resumed_at: list[int], counts: Counter,
                 wall_seconds: float) -> Refinement:
         """Its counts are the whole refinement's already; the time lost with a replica is the cloud's."""
-        return replace(refinement, compute_seconds=wall_seconds)
+        return replace(refinement, compute_seconds=wall_seconds, resumed_at=tuple(resumed_at))
 
 
 def seconds_left(deadline: Optional[float]) -> Optional[float]:

@@ -79,6 +79,7 @@ class Refinement:
     cloud_calls: int
     approx_steps: int
     compute_seconds: float  # strength prediction + denoising
+    resumed_at: tuple[int, ...] = ()  # steps from which a served refinement resumed on another replica
 
 
 @dataclass(frozen=True)

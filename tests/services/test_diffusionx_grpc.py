@@ -242,3 +242,24 @@ def test_a_nan_refinement_from_the_cloud_is_not_decoded_the_preview_comes_back_d
     s = events[-1].result.summary
     assert s.degraded and "the cloud sent a malformed latent: refined.latents: contains NaN" in s.degraded_reason
     assert torch.equal(latents(events[-1].result), latents(preview))
+
+
+@pytest.mark.parametrize("resumed_at, degraded", [([3], False), ([0, 3], False), ([-1], True), ([99], True)])
+def test_where_the_refinement_resumed_reaches_the_summary_and_an_impossible_step_is_refused(
+        tiny_pair, resumed_at, degraded):
+    """A Ray cloud's Refined says where a refinement resumed after a lost replica (tested end to end in
+    tests/services/ray); here a cloud claims it, truthfully or not."""
+    def tamper(event):
+        if event.HasField("refined"):
+            event.refined.resumed_at.extend(resumed_at)
+        return event
+
+    with start(tiny_pair, ":memory:") as services, tampering_cloud(services, tamper) as liar:
+        preview, events = _preview_then_finalize(services, tiny_pair[1], liar)
+    s = events[-1].result.summary
+    assert s.degraded == degraded
+    if degraded:
+        assert "refined.resumed_at" in s.degraded_reason and list(s.cloud_resumed_at) == []
+        assert torch.equal(latents(events[-1].result), latents(preview))
+    else:
+        assert list(s.cloud_resumed_at) == resumed_at

@@ -157,6 +157,7 @@ def test_a_lost_refinement_resumes_from_its_last_checkpoint_with_its_strength(re
     assert isinstance(refined, Refinement) and torch.equal(refined.latents, expected.latents)
     assert (refined.strength, refined.start_step, refined.cloud_calls, refined.approx_steps) == (
         expected.strength, expected.start_step, expected.cloud_calls, expected.approx_steps)
+    assert (refined.resumed_at, expected.resumed_at) == ((6,), ())
     lost = [Response(whole[:2], ActorDiedError()) for _ in range(2)]
     with pytest.raises(CloudPhaseLost, match="lost mid-stream: ActorDiedError"):
         through(RayRefinePhaseRunner(Handle(*lost), max_resumes=1), REFINE_JOB)

@@ -466,6 +466,7 @@ def test_a_refinement_whose_replica_is_killed_mid_stream_resumes_on_the_other_fr
     refined = events[-1].refined
     assert torch.equal(from_proto(refined.latents, max_elements=1 << 16), expected.latents)
     assert (refined.start_step, refined.cloud_calls, refined.strength_source) == (0, steps, "request")
+    assert list(refined.resumed_at) == [5]  # says where it resumed
     (survivor,) = set(calls_before) - serving
     # It resumed from the checkpoint: the survivor ran steps 5-7 only.
     eventually(lambda: replicas(services)[survivor].stats.unet_calls == calls_before[survivor] + 3,
