@@ -51,4 +51,4 @@ class CloudRefinerServicer(diffusionx_pb2_grpc.CloudRefinerServicer):
             latents=to_proto(event.latents), strength=event.strength, strength_source=event.strength_source,
             start_step=event.start_step, num_steps=event.num_steps, cloud_calls=event.cloud_calls,
             approx_steps=event.approx_steps, cloud_compute_seconds=event.compute_seconds, model_name=self.model_name,
-            resumed_at=event.resumed_at))
+            resumed_at=event.resumed_at, cloud_queue_seconds=event.queue_seconds))

@@ -142,11 +142,11 @@ class EdgeSessionsServicer(diffusionx_pb2_grpc.EdgeSessionsServicer):
                 round=final.round_index, strength=refined.strength, strength_source=refined.strength_source,
                 steps_run=refined.num_steps - refined.start_step, num_steps=refined.num_steps,
                 decode_seconds=time.perf_counter() - decode_started, cloud_compute_seconds=refined.cloud_compute_seconds,
-                transfer_seconds=transfer_seconds(cloud_wall, refined.cloud_compute_seconds),
+                transfer_seconds=transfer_seconds(cloud_wall, refined.cloud_compute_seconds, refined.cloud_queue_seconds),
                 total_seconds=time.perf_counter() - started, cloud_calls=refined.cloud_calls,
                 approx_steps=refined.approx_steps, bytes_to_cloud=traffic.bytes_to_cloud,
                 bytes_from_cloud=traffic.bytes_from_cloud, degraded=failure is not None, degraded_reason=failure or "",
-                cloud_resumed_at=refined.resumed_at)
+                cloud_resumed_at=refined.resumed_at, cloud_queue_seconds=refined.cloud_queue_seconds)
             result = diffusionx_pb2.RoundResult(session_id=request.session_id, prompt=final.prompt, image_png=image,
                                                 summary=summary)
             if request.return_latents:

@@ -103,8 +103,10 @@ class RayRefinePhaseRunner(ResumingRunner):
 
     def resumed(self, refinement: Refinement, resumed_at: list[int], counts: Counter,
                 wall_seconds: float) -> Refinement:
-        """Its counts are the whole refinement's already; the time lost with a replica is the cloud's."""
-        return replace(refinement, compute_seconds=wall_seconds, resumed_at=tuple(resumed_at))
+        """Its counts are the whole refinement's already; the time lost with a replica is the cloud's
+        (the front end's wall time since the first submission, less the last replica's queueing)."""
+        return replace(refinement, compute_seconds=max(0.0, wall_seconds - refinement.queue_seconds),
+                       resumed_at=tuple(resumed_at))
 
 
 def seconds_left(deadline: Optional[float]) -> Optional[float]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import AsyncIterator, Optional, Protocol
 
 import torch
@@ -71,9 +72,15 @@ class RefinePhaseRunner:
     async def run(self, job: RefineJob, deadline: Optional[float] = None, request_id: str = "",
                   resume: Optional[RefineCheckpoint] = None) -> AsyncIterator[RefineStep | Refinement]:
         """`resume`: continue the refinement from this checkpoint of it instead of its img2img start."""
-        # The core checks its inputs (a ValueError is INVALID_ARGUMENT) before any model call.
-        plan = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: self.refiner.prepare(
-            job.prompt, job.seed, job.round_index, job.latents, job.strength, job.approximate, resume))
+        asked = time.perf_counter()
+
+        def prepare():
+            # The core checks its inputs (a ValueError is INVALID_ARGUMENT) before any model call.
+            plan = self.refiner.prepare(job.prompt, job.seed, job.round_index, job.latents, job.strength,
+                                        job.approximate, resume)
+            return plan, time.perf_counter()
+
+        plan, prepared = await asyncio.get_running_loop().run_in_executor(self.executor, prepare)
         run = plan.run
         events = engine_events(self.engine, run, run.num_steps, deadline=deadline, request_id=request_id,
                                keep_state=checkpoints(self.checkpoint_every, run.start_step, run.num_steps))
@@ -82,4 +89,7 @@ class RefinePhaseRunner:
                 if isinstance(event, EngineStep):
                     yield RefineStep(event.record, None if event.state is None else plan.checkpoint(event.state))
                 else:
-                    yield plan.refinement(event.state.latents)
+                    # Compute as the cloud phase counts it: preparing and the engine's steps, not the waits.
+                    yield replace(plan.refinement(event.state.latents),
+                                  compute_seconds=(prepared - plan.started) + event.run_seconds,
+                                  queue_seconds=(plan.started - asked) + event.queued_seconds)

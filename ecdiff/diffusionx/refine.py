@@ -79,6 +79,7 @@ class Refinement:
     cloud_calls: int
     approx_steps: int
     compute_seconds: float  # strength prediction + denoising
+    queue_seconds: float = 0.0  # a served refinement: waiting for a preparing thread and in the engine's queue
     resumed_at: tuple[int, ...] = ()  # steps from which a served refinement resumed on another replica
 
 

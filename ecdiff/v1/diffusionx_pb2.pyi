@@ -46,7 +46,7 @@ class FinalizeRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., strength: _Optional[float] = ..., approximate: _Optional[bool] = ..., return_latents: _Optional[bool] = ..., require_cloud: _Optional[bool] = ...) -> None: ...
 
 class RoundSummary(_message.Message):
-    __slots__ = ("round", "strength", "strength_source", "steps_run", "num_steps", "edge_compute_seconds", "decode_seconds", "cloud_compute_seconds", "transfer_seconds", "total_seconds", "cloud_calls", "approx_steps", "bytes_to_cloud", "bytes_from_cloud", "degraded", "degraded_reason", "cloud_resumed_at")
+    __slots__ = ("round", "strength", "strength_source", "steps_run", "num_steps", "edge_compute_seconds", "decode_seconds", "cloud_compute_seconds", "transfer_seconds", "total_seconds", "cloud_calls", "approx_steps", "bytes_to_cloud", "bytes_from_cloud", "degraded", "degraded_reason", "cloud_resumed_at", "cloud_queue_seconds")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class RoundSummary(_message.Message):
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
     CLOUD_RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_QUEUE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     round: int
     strength: float
     strength_source: str
@@ -81,7 +82,8 @@ class RoundSummary(_message.Message):
     degraded: bool
     degraded_reason: str
     cloud_resumed_at: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, round: _Optional[int] = ..., strength: _Optional[float] = ..., strength_source: _Optional[str] = ..., steps_run: _Optional[int] = ..., num_steps: _Optional[int] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., cloud_resumed_at: _Optional[_Iterable[int]] = ...) -> None: ...
+    cloud_queue_seconds: float
+    def __init__(self, round: _Optional[int] = ..., strength: _Optional[float] = ..., strength_source: _Optional[str] = ..., steps_run: _Optional[int] = ..., num_steps: _Optional[int] = ..., edge_compute_seconds: _Optional[float] = ..., decode_seconds: _Optional[float] = ..., cloud_compute_seconds: _Optional[float] = ..., transfer_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., bytes_to_cloud: _Optional[int] = ..., bytes_from_cloud: _Optional[int] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., cloud_resumed_at: _Optional[_Iterable[int]] = ..., cloud_queue_seconds: _Optional[float] = ...) -> None: ...
 
 class RoundResult(_message.Message):
     __slots__ = ("session_id", "prompt", "image_png", "summary", "latents")
@@ -124,7 +126,7 @@ class RefineRequest(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., seed: _Optional[int] = ..., round: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strength: _Optional[float] = ..., approximate: _Optional[bool] = ...) -> None: ...
 
 class Refined(_message.Message):
-    __slots__ = ("latents", "strength", "strength_source", "start_step", "num_steps", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "resumed_at")
+    __slots__ = ("latents", "strength", "strength_source", "start_step", "num_steps", "cloud_calls", "approx_steps", "cloud_compute_seconds", "model_name", "resumed_at", "cloud_queue_seconds")
     LATENTS_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +137,7 @@ class Refined(_message.Message):
     CLOUD_COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_QUEUE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     latents: _tensor_pb2.Tensor
     strength: float
     strength_source: str
@@ -145,7 +148,8 @@ class Refined(_message.Message):
     cloud_compute_seconds: float
     model_name: str
     resumed_at: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strength: _Optional[float] = ..., strength_source: _Optional[str] = ..., start_step: _Optional[int] = ..., num_steps: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., resumed_at: _Optional[_Iterable[int]] = ...) -> None: ...
+    cloud_queue_seconds: float
+    def __init__(self, latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., strength: _Optional[float] = ..., strength_source: _Optional[str] = ..., start_step: _Optional[int] = ..., num_steps: _Optional[int] = ..., cloud_calls: _Optional[int] = ..., approx_steps: _Optional[int] = ..., cloud_compute_seconds: _Optional[float] = ..., model_name: _Optional[str] = ..., resumed_at: _Optional[_Iterable[int]] = ..., cloud_queue_seconds: _Optional[float] = ...) -> None: ...
 
 class RefineEvent(_message.Message):
     __slots__ = ("step", "refined")

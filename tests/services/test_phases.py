@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -204,3 +205,28 @@ def test_leaving_the_stream_stops_the_request_after_the_call_in_flight(tiny_pair
         release.set()
         handle.remove()
     assert len(calls) == 3 and cloud_runner.engine.running == 0
+
+
+def test_a_refinement_reports_its_waiting_apart_from_its_compute(tiny_pair):
+    """As a cloud phase does: the time waiting for a preparing thread (or in the engine's queue) is
+    queueing, not compute; the edge takes both from its wall time to get the transfer."""
+    cloud = tiny_pair[0]
+    hold_s = 0.4
+    engine = DenoisingEngine(cloud.pipe.unet)
+    try:
+        with ThreadPoolExecutor(1) as executor:
+            runner = RefinePhaseRunner(Refiner(cloud.pipe, cloud.guidance, RefineConfig(num_steps=STEPS)), engine, executor)
+            job = RefineJob("a green diamond", 8, 1, torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(4)),
+                            0.8, False)
+
+            async def refine():
+                executor.submit(time.sleep, hold_s)  # the only preparing thread is busy
+                started = time.perf_counter()
+                events = [event async for event in runner.run(job)]
+                return events[-1], time.perf_counter() - started
+
+            refinement, wall = asyncio.run(refine())
+    finally:
+        engine.close()
+    assert refinement.queue_seconds >= hold_s
+    assert 0 < refinement.compute_seconds and refinement.compute_seconds + refinement.queue_seconds <= wall
