@@ -13,8 +13,9 @@ requests batched beside it).
 
 A runner made with `checkpoint_every` n attaches the loop's whole state to a `CloudStep` about every
 n steps, and `run(job, resume=step.checkpoint)` continues a run from it exactly as it would have gone
-on: the Ray Serve front end resumes a stream on another replica so (services/ray_runner.py). A job
-that offers cheaper plans gets no checkpoints (they would belong to whichever plan the engine chose).
+on: the Ray Serve front end resumes a stream on another replica so (services/ray_runner.py). The
+engine chooses a job's plan once, before its first step; a checkpoint of a job that offers cheaper
+plans says which it serves (`CloudStep.downgrade`), and the run resumes with that plan as the job's.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class CloudStep:
     record: StepRecord
     latents: Optional[torch.Tensor]  # only at the steps the job asked for
     checkpoint: Optional[SamplerState] = None  # the loop's whole state after this step, when checkpointed
+    # With a checkpoint: the engine serves job.cheaper[downgrade.index], whose state it is (None: job.strategy's).
+    downgrade: Optional[Downgrade] = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ class CloudPhaseRunner:
     async def run(self, job: CloudJob, deadline: Optional[float] = None, request_id: str = "",
                   resume: Optional[SamplerState] = None) -> AsyncIterator[CloudStep | CloudHandoff]:
         """`resume`: continue `job.strategy`'s plan from this checkpointed state instead of the seeded
-        start (its cheaper plans are then not offered: the state is that plan's)."""
+        start (its cheaper plans are then not offered: the state is that plan's; a checkpoint of a
+        cheaper plan resumes with that plan as `job.strategy`)."""
         asked = time.perf_counter()
         start = dict(seeds=job.seed) if resume is None else dict(state=resume)
 
@@ -135,7 +139,7 @@ class CloudPhaseRunner:
             return send
 
         counts = {StepKind.CLOUD: 0, StepKind.APPROX: 0}
-        keep_state = None if cheaper else checkpoints(self.checkpoint_every, run.start_step, switch)
+        keep_state = checkpoints(self.checkpoint_every, run.start_step, switch)
         events = engine_events(self.engine, run, switch, keep_latents=keep, keep_state=keep_state,
                                deadline=deadline, request_id=request_id, cheaper=cheaper)
         # Closed with this generator, not later by the garbage collector: leaving cancels the request at once.
@@ -143,7 +147,7 @@ class CloudPhaseRunner:
             async for event in events:
                 if isinstance(event, EngineStep):
                     counts[event.record.kind] += 1
-                    yield CloudStep(event.record, event.latents, event.state)
+                    yield CloudStep(event.record, event.latents, event.state, event.downgrade)
                 else:
                     served = job.strategy if event.downgrade is None else job.cheaper[event.downgrade.index]
                     yield CloudHandoff(step=served.handoff_step(job.num_steps), latents=event.state.latents,

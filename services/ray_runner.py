@@ -10,7 +10,8 @@ as itself, so the servicer maps it to the same status code as on a plain cloud.
 A replica that dies mid-stream (Ray's ActorDiedError and kin): the cloud phase or the refinement
 resumes on another replica (Ray's router no longer picks the dead one) from the last checkpoint the
 lost one streamed (the loop's whole state, every `resume_every` steps; a refinement's also keeps its
-strength), or from the start when none came, at most `max_resumes` times per request; the caller
+strength; a cloud phase's names the cheaper plan the engine served, which the resumed job then runs
+as its own), or from the start when none came, at most `max_resumes` times per request; the caller
 sees one stream with every step once, and the handoff or the refinement says where it resumed. Past that,
 the loss is `CloudPhaseLost` (UNAVAILABLE) and the edge finishes from its last latent (degraded).
 """
@@ -29,9 +30,10 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import ReplicaUnavailableError
 
 from ecdiff.diffusionx.refine import Refinement
+from ecdiff.engine.work import Downgrade
 from ecdiff.strategies import StepKind
 
-from .cloud_phase import CloudHandoff, CloudPhaseLost, CloudStep
+from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseLost, CloudStep
 from .refine_phase import RefineStep
 
 log = logging.getLogger(__name__)
@@ -54,19 +56,23 @@ class ResumingRunner(ABC):
         started = time.perf_counter()
         call = getattr(self.handle, self.method)
         checkpoint = None
+        served = None  # the engine's choice among the job's cheaper plans that the checkpoint belongs to
         sent = 0  # steps [0, sent) were passed on; a resumed replica repeats those after its checkpoint
         counts: Counter = Counter()  # steps passed on, by kind
         resumed_at: list[int] = []  # the step each resume started from (0: from the start)
         while True:
             try:
                 async with contextlib.aclosing(replica_stream(call.remote(
-                        job, seconds_left(deadline), request_id, checkpoint))) as events:
+                        self.job_to_resume(job, served), seconds_left(deadline), request_id, checkpoint))) as events:
                     async for event in events:
                         if not isinstance(event, (CloudStep, RefineStep)):
-                            yield self.resumed(event, resumed_at, counts, time.perf_counter() - started) \
+                            yield self.resumed(event, resumed_at, counts, time.perf_counter() - started, served) \
                                 if resumed_at else event
                             return
-                        checkpoint = event.checkpoint or checkpoint
+                        if event.checkpoint is not None:
+                            checkpoint = event.checkpoint
+                            # A resumed run serves one plan, so its checkpoints name none: keep the first's.
+                            served = self.plan_of(event) or served
                         if event.record.index >= sent:
                             sent = event.record.index + 1
                             counts[event.record.kind] += 1
@@ -80,29 +86,48 @@ class ResumingRunner(ABC):
                     "step": resumed_at[-1], "resumes": len(resumed_at), "reason": str(lost)}})
 
     @abstractmethod
-    def resumed(self, end, resumed_at: list[int], counts: Counter, wall_seconds: float):
-        """The stream's last event when it resumed (`resumed_at` not empty)."""
+    def resumed(self, end, resumed_at: list[int], counts: Counter, wall_seconds: float, served):
+        """The stream's last event when it resumed (`resumed_at` not empty); `served`: `plan_of` the
+        checkpoint it resumed from."""
+
+    def plan_of(self, step):
+        """Which of the job's plans a checkpointed step's state belongs to; None: the job's own."""
+        return None
+
+    def job_to_resume(self, job, served):
+        """The job to send a replica that resumes from a checkpoint of the plan `served`."""
+        return job
 
 
 class RayCloudPhaseRunner(ResumingRunner):
     method, what = "denoise", "cloud"
 
     def resumed(self, handoff: CloudHandoff, resumed_at: list[int], counts: Counter,
-                wall_seconds: float) -> CloudHandoff:
+                wall_seconds: float, served: Optional[Downgrade]) -> CloudHandoff:
         """The handoff of a phase that resumed: its steps counted once each, the time lost with a replica
         counted as the cloud's compute (the front end's wall time since the first submission, less the
-        last replica's queueing)."""
+        last replica's queueing), and the cheaper plan the first replica's engine chose, which the
+        resumed replicas ran as the job's own."""
         if resumed_at[-1] > 0:  # the last replica ran only the steps after its checkpoint
             handoff = replace(handoff, cloud_calls=counts[StepKind.CLOUD], approx_steps=counts[StepKind.APPROX])
+        if served is not None:
+            handoff = replace(handoff, downgrade=served)
         return replace(handoff, compute_seconds=max(0.0, wall_seconds - handoff.queue_seconds),
                        resumed_at=tuple(resumed_at))
+
+    def plan_of(self, step: CloudStep) -> Optional[Downgrade]:
+        return step.downgrade
+
+    def job_to_resume(self, job: CloudJob, served: Optional[Downgrade]) -> CloudJob:
+        """The served cheaper plan becomes the job's own (its state is that plan's; no other is offered)."""
+        return job if served is None else replace(job, strategy=job.cheaper[served.index], cheaper=())
 
 
 class RayRefinePhaseRunner(ResumingRunner):
     method, what = "refine", "refinement"
 
     def resumed(self, refinement: Refinement, resumed_at: list[int], counts: Counter,
-                wall_seconds: float) -> Refinement:
+                wall_seconds: float, served: None) -> Refinement:
         """Its counts are the whole refinement's already; the time lost with a replica is the cloud's
         (the front end's wall time since the first submission, less the last replica's queueing)."""
         return replace(refinement, compute_seconds=max(0.0, wall_seconds - refinement.queue_seconds),

@@ -17,7 +17,7 @@ import torch
 from ..preparation import PreparedRun
 from ..sampling import SamplerState, StepRecord
 from .core import DenoisingEngine
-from .work import CheaperPlan, EngineResult, EngineWork
+from .work import CheaperPlan, Downgrade, EngineResult, EngineWork
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class EngineStep:
     latents: Optional[torch.Tensor]  # a private copy, only for the steps `keep_latents` chose
     # A private copy of the loop's whole state after this step, only for the steps `keep_state` chose.
     state: Optional[SamplerState] = None
+    # With a state: the cheaper plan the engine serves, whose state it is (None: the request's own plan).
+    downgrade: Optional[Downgrade] = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ async def engine_events(engine: DenoisingEngine, run: PreparedRun, stop: int, *,
         keep = keep_latents(record, latents, work.served[1])
         kept = latents.clone() if keep and latents is not None else None
         state = kept_state.pop() if kept_state else None
-        loop.call_soon_threadsafe(events.put_nowait, EngineStep(record, kept, state))
+        served = work.downgrade if state is not None else None
+        loop.call_soon_threadsafe(events.put_nowait, EngineStep(record, kept, state, served))
 
     def on_state(state: SamplerState) -> None:  # called just before the same step's on_step
         if keep_state(state):

@@ -10,13 +10,16 @@ import pytest
 import torch
 
 from ecdiff.diffusionx.refine import RefineConfig, Refiner
+from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
 from ecdiff.services.edge_phase import EdgeJob, EdgeOutcome, EdgePhaseRunner, EdgeStep
 from ecdiff.services.refine_phase import RefineJob, RefinePhaseRunner
-from ecdiff.strategies import HybridSD
+from ecdiff.strategies import CloudOnly, HybridSD
 from ecdiff.strategy_config import StrategyDefaults
+
+from support.unet_calls import UNetCalls, wait_until
 
 STEPS = 10
 
@@ -124,11 +127,56 @@ def test_checkpoints_resume_the_cloud_phase_exactly(tiny_pair, cloud_runner, ref
         rest = asyncio.run(resumed())
         assert [e.record.index for e in rest[:-1]] == list(range(checkpoint.step, handoff.step))
         assert torch.equal(rest[-1].latents, handoff.latents) and rest[-1].timesteps == handoff.timesteps
-    # A job that offers cheaper plans gets none: its state would be whichever plan the engine served.
-    cheaper, _ = StrategyDefaults.load().resolve("ecdiff", STEPS, {"pre_steps": 2, "k": 3, "alpha": 0.5,
-                                                                   "switch_step": 8})
-    offered = cloud_events(runner, dataclasses.replace(job, cheaper=(cheaper,)))
-    assert all(e.checkpoint is None for e in offered[:-1])
+    # A job that offers cheaper plans, served its own: the same checkpoints, naming no cheaper plan.
+    offered = cloud_events(runner, dataclasses.replace(job, cheaper=(CHEAPER,)))
+    assert offered[-1].downgrade is None
+    assert [(e.checkpoint.step, e.downgrade) for e in offered[:-1] if e.checkpoint is not None] == [(4, None), (7, None)]
+
+
+CHEAPER = StrategyDefaults.load().resolve("ecdiff", STEPS, {"pre_steps": 2, "k": 3, "alpha": 0.5, "switch_step": 8})[0]
+
+
+def test_a_downgraded_job_is_checkpointed_with_the_plan_served_and_resumes_that_plan_exactly(tiny_pair, reference):
+    """The engine chose the cheaper plan (a request waited: adaptive_queue 1): each checkpoint says so,
+    and the job resumed with that plan as its own continues to the same handoff, bit for bit."""
+    cloud = tiny_pair[0]
+    own, _ = StrategyDefaults.load().resolve("ecdiff", STEPS, {"pre_steps": 2, "k": 2, "alpha": 0.5, "switch_step": 9})
+    job = CloudJob("a green diamond", 8, STEPS, own, cheaper=(CHEAPER,))
+    engine = DenoisingEngine(cloud.pipe.unet, EngineConfig(max_batch=1, max_running=1, adaptive_quality=True,
+                                                           adaptive_queue=1))
+    try:
+        with ThreadPoolExecutor(2) as executor:
+            runner = CloudPhaseRunner(cloud, engine, executor, checkpoint_every=3)
+            results = {}
+            with UNetCalls(cloud.pipe.unet, hold_at=1) as held:
+                threads = []
+                for name, queued, one in (("first", 0, CloudJob("a red circle", 1, STEPS, CloudOnly())),
+                                          ("second", 1, CloudJob("a red circle", 2, STEPS, CloudOnly())),
+                                          ("job", None, job)):
+                    threads.append(threading.Thread(target=lambda n=name, j=one: results.__setitem__(n, cloud_events(runner, j))))
+                    threads[-1].start()
+                    if queued is not None:  # the first runs (held at its first call), then the second waits
+                        wait_until(lambda q=queued: held.held.is_set() and engine.queued == q, f"{queued} requests wait")
+                wait_until(lambda: engine.queued == 2, "the job waits behind the second")
+                held.release.set()
+                for thread in threads:
+                    thread.join(120)
+            events = results["job"]
+            handoff = events[-1]
+            assert handoff.downgrade is not None and handoff.downgrade.index == 0 and handoff.step == 8
+            assert torch.equal(handoff.latents, reference(CHEAPER, job.prompt, job.seed, STEPS).handoff)  # batches of one
+            kept = [e for e in events[:-1] if e.checkpoint is not None]
+            assert kept and all(e.downgrade == handoff.downgrade for e in kept)
+            for step in kept:
+                async def resumed():
+                    served_as_own = dataclasses.replace(job, strategy=CHEAPER, cheaper=())
+                    return [event async for event in runner.run(served_as_own, resume=step.checkpoint)]
+
+                rest = asyncio.run(resumed())
+                assert [e.record.index for e in rest[:-1]] == list(range(step.checkpoint.step, 8))
+                assert torch.equal(rest[-1].latents, handoff.latents) and rest[-1].downgrade is None
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize("approximate", [False, True])

@@ -4,6 +4,7 @@ replica where a test says, with Ray's own exception."""
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from ray.exceptions import ActorDiedError, RayTaskError
 
 from ecdiff.diffusionx.refine import RefineConfig, Refinement, Refiner
 from ecdiff.engine.core import DenoisingEngine
+from ecdiff.engine.work import Downgrade
 from ecdiff.services.cloud_phase import CloudHandoff, CloudJob, CloudPhaseLost, CloudPhaseRunner, CloudStep
 from ecdiff.services.ray_runner import RayCloudPhaseRunner, RayRefinePhaseRunner
 from ecdiff.services.refine_phase import RefineJob, RefinePhaseRunner
@@ -78,7 +80,7 @@ class Handle:
     response."""
 
     def __init__(self, *responses):
-        self.responses, self.calls = list(responses), []
+        self.responses, self.calls, self.jobs = list(responses), [], []
 
     def options(self, stream):
         return self
@@ -91,6 +93,7 @@ class Handle:
 
     def remote(self, job, timeout_s, request_id, resume):
         self.calls.append(resume)
+        self.jobs.append(job)
         return self.responses.pop(0)
 
 
@@ -118,6 +121,24 @@ def test_a_lost_replica_resumes_from_its_last_checkpoint_and_the_stream_is_whole
     assert (handoff.cloud_calls, handoff.approx_steps, handoff.resumed_at) == (
         expected.cloud_calls, expected.approx_steps, (7,))
     assert expected.resumed_at == ()
+
+
+def test_a_lost_replica_that_served_a_cheaper_plan_resumes_that_plan_and_the_handoff_still_says_so(replica):
+    """The lost replica's engine served JOB's strategy as the cheaper plan of a job that asked for another
+    (its checkpoints say so): the survivor gets that plan as the job's own, with no cheaper plans, and
+    the handoff reports the downgrade the first engine chose."""
+    whole = replica()
+    served = Downgrade(0, "queue", "cloud engine under load: 1 requests queued (adaptive_queue 1)")
+    asked = replace(JOB, strategy=ECDiff(2, 1, 0.5, 11), cheaper=(JOB.strategy,))
+    first = [replace(e, downgrade=served) if isinstance(e, CloudStep) and e.checkpoint is not None else e
+             for e in whole[:9]]
+    handle = Handle(Response(first, ActorDiedError()), Response(replica(resume=whole[6].checkpoint)))
+    events = through(RayCloudPhaseRunner(handle, max_resumes=1), asked)
+    assert handle.jobs == [asked, JOB] and handle.calls == [None, whole[6].checkpoint]
+    assert [e.record.index for e in events[:-1]] == list(range(10))
+    handoff = events[-1]
+    assert handoff.downgrade == served and handoff.resumed_at == (7,) and handoff.step == whole[-1].step
+    assert torch.equal(handoff.latents, whole[-1].latents)
 
 
 def test_without_a_checkpoint_it_starts_again_and_past_max_resumes_the_loss_is_reported(replica):
