@@ -137,7 +137,10 @@ class ProcessSampler(threading.Thread):
                     rss, threads, fds = (rss + process.memory_info().rss, threads + process.num_threads(),
                                          fds + process.num_fds())
                     cpu = sum(process.cpu_times()[:2])
-                    self._cpu.setdefault(process.pid, [process.name(), cpu, cpu])[2] = cpu
+                    if process.pid in self._cpu:
+                        self._cpu[process.pid][2] = cpu
+                    else:
+                        self._cpu[process.pid] = [process.name(), cpu, cpu]
             except psutil.NoSuchProcess:  # a child that ended between the listing and the look
                 continue
         self.samples.append((round(time.monotonic() - self._t0, 2), rss / 2**20, threads, fds))

@@ -162,14 +162,15 @@ def _text_time_conditioning(pipe, prompts, guidance_scale: float, negatives, bat
     what the pipeline does without one: zero embeddings when the folder says force_zeros_for_empty_prompt."""
     guided = guidance_scale > 1.0
     empty = negatives == NEGATIVE_PROMPT or (isinstance(negatives, list) and not any(negatives))
+    device = pipeline_device(pipe)
     with _ENCODING:
         positive, negative, pooled, negative_pooled = pipe.encode_prompt(
-            prompts, device=pipeline_device(pipe), num_images_per_prompt=1, do_classifier_free_guidance=guided,
+            prompts, device=device, num_images_per_prompt=1, do_classifier_free_guidance=guided,
             negative_prompt=None if empty or not guided else negatives)
     size = default_image_size(pipe)
     time_ids = pipe._get_add_time_ids(size, (0, 0), size, dtype=positive.dtype,
                                       text_encoder_projection_dim=pipe.text_encoder_2.config.projection_dim)
-    time_ids = time_ids.to(pipeline_device(pipe)).repeat(batch, 1)
+    time_ids = time_ids.to(device).repeat(batch, 1)
     added = {"text_embeds": pooled, "time_ids": time_ids}
     negative_added = {"text_embeds": negative_pooled, "time_ids": time_ids} if guided else {}
     return Conditioning(positive, negative if guided else None, (float(guidance_scale),) * batch, added, negative_added)

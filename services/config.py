@@ -151,8 +151,8 @@ class RayConfig:
     resume_every: int = 5
     max_resumes: int = 2
     # A replica sends a stream's events that follow the first unsent one within this many seconds as
-    # one Ray item (the stream's end at once): each item costs CPU in the replica and the front end,
-    # and progress this much later costs the edge nothing (0: each engine iteration's events at once).
+    # one Ray item (the stream's end at once): each item costs CPU in the replica and the front end;
+    # progress reaches the edge up to this much later (0: each engine iteration's events at once).
     stream_window_s: float = 0.5
     # Also serve CloudDenoiser through Ray Serve's own gRPC proxy on this port, on the same replicas,
     # to compare it with our front end (`ecdiff bench ray-proxy`); None: no Ray proxy.

@@ -156,13 +156,13 @@ async def _batches(events: AsyncIterator, window_s: float = 0.0) -> AsyncIterato
                     batch.append(await asyncio.wait_for(ready.get(), left))
                 except asyncio.TimeoutError:
                     break
-            ended = batch[-1] is done
-            failed = next((e for e in batch if isinstance(e, _Raised)), None)
-            events_now = [e for e in batch if e is not done and not isinstance(e, _Raised)]
+            last = batch[-1]  # the end (done, or the replica's exception) can only come last
+            ended = last is done or isinstance(last, _Raised)
+            events_now = batch[:-1] if ended else batch
             if events_now:
                 yield events_now
-            if failed is not None:
-                raise failed.exception
+            if isinstance(last, _Raised):
+                raise last.exception
             if ended:
                 return
     finally:
