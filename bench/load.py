@@ -52,7 +52,7 @@ from ecdiff.cli_options import apply_torch_threads, placement_flags, placement_f
 from ecdiff.engine.config import EngineConfig
 from ecdiff.conventions import DEFAULT_NUM_STEPS
 from ecdiff.search.chart import PALETTE, Chart
-from ecdiff.services.config import CHANNEL_OPTIONS
+from ecdiff.services.config import CHANNEL_OPTIONS, REPLICA_STATS_EVERY_S
 from ecdiff.services.process import ServiceProcess
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2, cloud_pb2_grpc, edge_pb2, edge_pb2_grpc, strategy_pb2
@@ -110,6 +110,19 @@ def scrape(port: int) -> dict[str, float]:
         for sample in family.samples:
             totals[sample.name] += sample.value
     return dict(totals)
+
+
+def settled_scrape(port: int, publication_s: float, attempts: int = 10) -> dict[str, float]:
+    """`scrape`, for a cloud whose figures reach the exporter up to `publication_s` late (Ray replicas
+    publish their engine's periodically): scraped again after each publication until the UNet call
+    count holds still (it does between runs: the engines are idle)."""
+    figures = scrape(port)
+    for _ in range(attempts if publication_s > 0 else 0):
+        time.sleep(1.5 * publication_s)
+        previous, figures = figures, scrape(port)
+        if figures.get("ecdiff_unet_calls_total") == previous.get("ecdiff_unet_calls_total"):
+            break
+    return figures
 
 
 class ProcessSampler(threading.Thread):
@@ -261,7 +274,8 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
     target = services[-1].target
     defaults = StrategyDefaults.load(args.strategy_config)
     strategies = args.strategies.split(",")
-    before = scrape(cloud.metrics_port)
+    publication_s = 0.0 if cloud_kind == "plain" else REPLICA_STATS_EVERY_S
+    before = settled_scrape(cloud.metrics_port, publication_s)
     samplers = {service.role: ProcessSampler(service.proc.pid) for service in services}
     for sampler in samplers.values():
         sampler.start()
@@ -292,7 +306,7 @@ def run_one(services: list[ServiceProcess], args, cloud_kind: str, max_batch: in
     samples = {role: sampler.stop() for role, sampler in samplers.items()}
     cpu = {role: sampler.cpu_seconds() for role, sampler in samplers.items()}
     cpu["clients"] = {"bench (this process)": round(clients_cpu, 2)}
-    after = scrape(cloud.metrics_port)
+    after = settled_scrape(cloud.metrics_port, publication_s)
     calls = int(after["ecdiff_unet_calls_total"] - before["ecdiff_unet_calls_total"])
     samples_served = after["ecdiff_unet_samples_total"] - before["ecdiff_unet_samples_total"]
     valid = [(s, status) for s, status, kind in results if kind == "valid"]

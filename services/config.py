@@ -46,6 +46,9 @@ MAX_RECEIVE_BYTES = 1 << 20
 MAX_CLOUD_MESSAGE_BYTES = 8 << 20
 MAX_SEND_BYTES = 64 << 20
 CONFIG_ENV = "ECDIFF_SERVICES_CONFIG"
+# A Ray replica sends its engine's snapshot to the front end's exporter this often (so its metrics
+# lag by up to this much).
+REPLICA_STATS_EVERY_S = 1.0
 
 CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),

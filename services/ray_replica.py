@@ -10,7 +10,7 @@ died); `refine` runs one DiffusionX refinement on the same engine
 The caller's gRPC front end converts them.
 Cancelling the stream (Ray cancels the generator) cancels the engine request at its next step
 boundary; the deadline travels as seconds left, since replicas may run on other machines' clocks.
-Every `STATS_EVERY_S` the replica sends its engine's snapshot to the stats board (services/ray_stats.py).
+Every `REPLICA_STATS_EVERY_S` (services/config.py) the replica sends its engine's snapshot to the stats board (services/ray_stats.py).
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from ecdiff.placement import Placement
 from ecdiff.sampling import SamplerState
 
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
+from .config import REPLICA_STATS_EVERY_S
 from .identity import ModelIdentity, identity_of
 from .logs import request_id as request_id_var
 from .ray_stats import StatsBoardClient
 from .refine_phase import RefineJob, RefinePhaseRunner, RefineStep, cloud_refiner_of
 
 log = logging.getLogger(__name__)
-STATS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class CloudReplica:
             raise RuntimeError("the engine thread stopped")
 
     def _publish(self) -> None:
-        while not self._stop.wait(STATS_EVERY_S):
+        while not self._stop.wait(REPLICA_STATS_EVERY_S):
             self._board.put(self.replica, self.engine.snapshot())
 
     def __del__(self) -> None:  # Ray Serve calls it when it stops the replica

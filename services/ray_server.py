@@ -124,6 +124,9 @@ class RayCloudApp:
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
+        # The handle's router pushes metrics to Serve's controller from a thread of this process; left
+        # running, its next push after ray.shutdown (ours, or the owner's) starts a new local Ray.
+        self.handle.shutdown()
         if self.own_instance:  # all of it goes
             serve.shutdown()
         else:  # a cluster we joined, or the Ray of this process's owner: only our application goes

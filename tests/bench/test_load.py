@@ -1,7 +1,10 @@
+import http.server
 import json
+import threading
 
 import pytest
 
+from ecdiff.bench.load import settled_scrape
 from ecdiff.cli import main
 from ecdiff.strategy_config import Frontier, FrontierPoint, StrategyDefaults, StrategyParams
 
@@ -80,3 +83,27 @@ def test_load_bench_compares_adaptive_quality_on_and_off(tmp_path):
     assert on["downgraded"] >= 1 and on["served"] == {"p 2, k 2, s 8": on["downgraded"]}
     assert off["downgraded"] == 0 and off["served"] == {}
     assert "| plain | 1 | on | 4 clients |" in (out / "table.md").read_text()
+
+
+def test_settled_scrape_waits_for_late_published_figures():
+    """A Ray cloud's replicas publish their engines' figures periodically: the count read right after a
+    run may lack the last calls, so the bench scrapes again until it holds still."""
+    published = iter([3, 3, 4, 5, 5])  # the first call reads the first; the second waits out 3 and 4
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"# TYPE ecdiff_unet_calls counter\necdiff_unet_calls_total {next(published)}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        assert settled_scrape(port, 0.0)["ecdiff_unet_calls_total"] == 3  # a plain cloud's are current
+        assert settled_scrape(port, 0.01)["ecdiff_unet_calls_total"] == 5
+        server.shutdown()

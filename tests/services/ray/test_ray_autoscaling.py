@@ -1,6 +1,7 @@
 """Autoscaling on Ray Serve (services/ray_server.py): a cloud started with one replica (bounds 1..2,
 one ongoing request per replica as the target, no upscale delay) grows to two replicas under a
-steady load of concurrent streams, every request is served meanwhile, and the new replica serves."""
+steady load of concurrent streams, every request is served meanwhile, and the new replica serves.
+Once stopped, it leaves nothing behind that would start Ray again in this process."""
 
 import asyncio
 import threading
@@ -9,6 +10,7 @@ import time
 import grpc
 import pytest
 import ray
+from ray.serve._private.constants import RAY_SERVE_HANDLE_AUTOSCALING_METRIC_PUSH_INTERVAL_S
 
 from ecdiff.services.config import CloudConfig
 from ecdiff.services.ray_server import start_cloud_ray
@@ -80,3 +82,7 @@ def test_one_replica_scales_to_two_under_load():
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         ray.shutdown()
+    # An autoscaling handle's router pushes metrics from a thread of this process: if it outlived the
+    # stop, its next push would start a new local Ray here (and the next ray.init would fail).
+    time.sleep(RAY_SERVE_HANDLE_AUTOSCALING_METRIC_PUSH_INTERVAL_S + 2)
+    assert not ray.is_initialized()

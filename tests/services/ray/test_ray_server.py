@@ -164,11 +164,20 @@ def test_model_info_health_and_per_replica_metrics(services, tiny_pair):
     assert health(services.cloud.target, "ecdiff.v1.CloudDenoiser") == SERVING
     eventually(lambda: len(replicas(services)) == 2, "both replicas report their engine's metrics")
     # The front end's Prometheus exporter: each replica's engine, labelled, beside the RPCs.
-    text = urllib.request.urlopen(f"http://127.0.0.1:{services.cloud.metrics_port}/metrics", timeout=30).read().decode()
-    calls = {s.labels["replica"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
-             if s.name == "ecdiff_unet_calls_total"}
-    assert set(calls) == set(replicas(services)) and sum(calls.values()) > 0  # the strategies' requests ran
-    assert "ecdiff_rpcs_total" in text
+    scraped = {}
+
+    def scrape_shows_the_strategies_requests():
+        scraped["text"] = urllib.request.urlopen(f"http://127.0.0.1:{services.cloud.metrics_port}/metrics",
+                                                 timeout=30).read().decode()
+        scraped["calls"] = {s.labels["replica"]: s.value for f in text_string_to_metric_families(scraped["text"])
+                            for s in f.samples if s.name == "ecdiff_unet_calls_total"}
+        return sum(scraped["calls"].values()) > 0
+
+    # Replicas publish every REPLICA_STATS_EVERY_S: on a fast machine the strategies' requests may all have run
+    # since the last publication.
+    eventually(scrape_shows_the_strategies_requests, "the scraped replica metrics count the strategies' UNet calls")
+    assert set(scraped["calls"]) == set(replicas(services))
+    assert "ecdiff_rpcs_total" in scraped["text"]
 
 
 def diffusionx_session(edge_target, approximate):
