@@ -9,6 +9,7 @@ some steps (`keep_state`: resumable checkpoints).
 from __future__ import annotations
 
 import asyncio
+import weakref
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Optional
 
@@ -56,6 +57,7 @@ async def engine_events(engine: DenoisingEngine, run: PreparedRun, stop: int, *,
         # Asked at every step (the caller may track state across steps); copied on the engine's
         # thread, so the request's next step cannot race the caller's reading. The engine chose the
         # served plan before the first step.
+        work = work_ref()  # alive: the engine holds it while it calls back
         keep = keep_latents(record, latents, work.served[1])
         kept = latents.clone() if keep and latents is not None else None
         state = kept_state.pop() if kept_state else None
@@ -71,6 +73,9 @@ async def engine_events(engine: DenoisingEngine, run: PreparedRun, stop: int, *,
 
     work = EngineWork(run, stop, on_step, on_end, deadline, request_id, None if keep_state is None else on_state,
                       cheaper=cheaper)
+    # Weakly: work -> on_step -> work would be a reference cycle, and the request's run (its tensors,
+    # scheduler, conditioning) would outlive it until a full garbage collection, minutes later.
+    work_ref = weakref.ref(work)
     ticket = engine.submit(work)
     ended = False
     try:
