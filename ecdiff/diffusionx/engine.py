@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch
 
+from ecdiff.conditioning import pipeline_device
 from ecdiff.conventions import MAX_PROMPT_CHARS, check_prompt, check_seed
 from ecdiff.images import decode_images, png_bytes
 from ecdiff.sampling import StepCallback
@@ -110,7 +111,7 @@ class PreviewEngine:
         else:
             chosen = None
             if self.predictor is not None:
-                chosen = self.predictor(last.prompt, prompt, preview_images(self.pipe, last.latents.to(self.pipe.device)))
+                chosen = self.predictor(last.prompt, prompt, preview_images(self.pipe, last.latents.to(pipeline_device(self.pipe))))
             # The predictor abstains (None) where it cannot read the prompt.
             strength, source = (chosen, "predictor") if chosen is not None else (self.config.default_strength, "default")
         choosing = time.perf_counter() - started
@@ -125,7 +126,7 @@ class PreviewEngine:
         return FinalizeInput(last.prompt, seed, last.index + 1, last.latents)
 
     def decode(self, latents: torch.Tensor) -> bytes:
-        return png_bytes(decode_images(self.pipe, latents.to(self.pipe.device))[0])
+        return png_bytes(decode_images(self.pipe, latents.to(pipeline_device(self.pipe)))[0])
 
     def _revisable(self, session_id: str, prompt: str, strength: Optional[float]) -> tuple[int, Round]:
         check_prompt(prompt, self.config.max_prompt_chars)

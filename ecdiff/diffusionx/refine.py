@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch
 
+from ecdiff.conditioning import pipeline_device
 from ecdiff.conventions import DEFAULT_NUM_STEPS, MAX_PROMPT_CHARS, check_prompt
 from ecdiff.img2img import img2img_start_step
 from ecdiff.preparation import PreparedRun, prepare_run
@@ -123,7 +124,7 @@ class Refiner:
         elif strength is not None:
             strength, source = check_strength(strength), "request"
         elif self.predictor is not None and (chosen := self.predictor(
-                prompt, preview_images(self.pipe, latents.to(self.pipe.device)))) is not None:
+                prompt, preview_images(self.pipe, latents.to(pipeline_device(self.pipe))))) is not None:
             strength, source = chosen, "predictor"
         else:  # no predictor, or it abstained
             strength, source = self.config.default_strength, "default"

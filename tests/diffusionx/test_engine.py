@@ -198,3 +198,16 @@ def test_the_edge_predictor_sees_both_prompts_and_the_previous_preview_and_may_a
     third = engine.revise(first.session_id, "abstain, please")
     assert (third.strength, third.strength_source) == (PreviewConfig().default_strength, "default")
     assert seen[0][:2] == (PROMPTS[0], PROMPTS[1]) and seen[0][2][:2] == (1, 3)  # one decoded RGB preview
+
+
+def test_previews_and_refinements_never_ask_diffusers_for_the_pipelines_device(pair, monkeypatch):
+    """`DiffusionPipeline.device` walks every module of every component: milliseconds per call."""
+    for pipe in (pair.edge, pair.cloud):
+        monkeypatch.setattr(type(pipe), "device", property(lambda self: pytest.fail("DiffusionPipeline.device called")))
+    engine = PreviewEngine(pair.edge, pair.guidance, SessionStore(), PreviewConfig(num_steps=4),
+                           lambda previous, prompt, images: 0.6)
+    first = engine.start(PROMPTS[0], seed=1)
+    second = engine.revise(first.session_id, PROMPTS[1])
+    assert second.strength_source == "predictor" and second.image_png
+    refiner = Refiner(pair.cloud, pair.guidance, RefineConfig(num_steps=6), lambda prompt, images: 0.5)
+    assert refiner.refine(PROMPTS[1], 1, 1, second.latents).strength_source == "predictor"
