@@ -10,7 +10,8 @@ died); `refine` runs one DiffusionX refinement on the same engine
 The caller's gRPC front end converts them.
 Cancelling the stream (Ray cancels the generator) cancels the engine request at its next step
 boundary; the deadline travels as seconds left, since replicas may run on other machines' clocks.
-Every `REPLICA_STATS_EVERY_S` (services/config.py) the replica sends its engine's snapshot to the stats board (services/ray_stats.py).
+Every `REPLICA_STATS_EVERY_S` (services/config.py) the replica sends its engine's snapshot to the stats
+board (services/ray_stats.py).
 """
 
 from __future__ import annotations

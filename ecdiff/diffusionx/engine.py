@@ -111,7 +111,8 @@ class PreviewEngine:
         else:
             chosen = None
             if self.predictor is not None:
-                chosen = self.predictor(last.prompt, prompt, preview_images(self.pipe, last.latents.to(pipeline_device(self.pipe))))
+                previous = preview_images(self.pipe, last.latents.to(pipeline_device(self.pipe)))
+                chosen = self.predictor(last.prompt, prompt, previous)
             # The predictor abstains (None) where it cannot read the prompt.
             strength, source = (chosen, "predictor") if chosen is not None else (self.config.default_strength, "default")
         choosing = time.perf_counter() - started
