@@ -117,7 +117,9 @@ def settled_scrape(port: int, publication_s: float, attempts: int = 10) -> dict[
     publish their engine's periodically): scraped again after each publication until the UNet call
     count holds still (it does between runs: the engines are idle)."""
     figures = scrape(port)
-    for _ in range(attempts if publication_s > 0 else 0):
+    if publication_s <= 0:
+        return figures
+    for _ in range(attempts):
         time.sleep(1.5 * publication_s)
         previous, figures = figures, scrape(port)
         if figures.get("ecdiff_unet_calls_total") == previous.get("ecdiff_unet_calls_total"):

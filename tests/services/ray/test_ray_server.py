@@ -135,6 +135,23 @@ def eventually(condition, what, timeout=60.0):
     wait_until(slow_condition, what, timeout)
 
 
+def read_until(read, condition, what, timeout=60.0):
+    """`read()` until `condition` holds on one value; that value (judged and used from one read: a
+    killed replica's board entry lingers 10 s, a new one's may lag a second)."""
+    seen = {}
+
+    def holds():
+        seen["value"] = read()
+        return condition(seen["value"])
+
+    eventually(holds, what, timeout)
+    return seen["value"]
+
+
+def board_until(services, condition, what, timeout=60.0):
+    return read_until(lambda: replicas(services), condition, what, timeout)
+
+
 def health(target, service=""):
     with grpc.insecure_channel(target) as channel:
         return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
@@ -164,20 +181,18 @@ def test_model_info_health_and_per_replica_metrics(services, tiny_pair):
     assert health(services.cloud.target, "ecdiff.v1.CloudDenoiser") == SERVING
     eventually(lambda: len(replicas(services)) == 2, "both replicas report their engine's metrics")
     # The front end's Prometheus exporter: each replica's engine, labelled, beside the RPCs.
-    scraped = {}
-
-    def scrape_shows_the_strategies_requests():
-        scraped["text"] = urllib.request.urlopen(f"http://127.0.0.1:{services.cloud.metrics_port}/metrics",
-                                                 timeout=30).read().decode()
-        scraped["calls"] = {s.labels["replica"]: s.value for f in text_string_to_metric_families(scraped["text"])
-                            for s in f.samples if s.name == "ecdiff_unet_calls_total"}
-        return sum(scraped["calls"].values()) > 0
+    def scrape():
+        text = urllib.request.urlopen(f"http://127.0.0.1:{services.cloud.metrics_port}/metrics", timeout=30).read().decode()
+        calls = {s.labels["replica"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
+                 if s.name == "ecdiff_unet_calls_total"}
+        return text, calls
 
     # Replicas publish every REPLICA_STATS_EVERY_S: on a fast machine the strategies' requests may all have run
     # since the last publication.
-    eventually(scrape_shows_the_strategies_requests, "the scraped replica metrics count the strategies' UNet calls")
-    assert set(scraped["calls"]) == set(replicas(services))
-    assert "ecdiff_rpcs_total" in scraped["text"]
+    text, calls = read_until(scrape, lambda scraped: sum(scraped[1].values()) > 0,
+                             "the scraped replica metrics count the strategies' UNet calls")
+    assert set(calls) == set(replicas(services))
+    assert "ecdiff_rpcs_total" in text
 
 
 def diffusionx_session(edge_target, approximate):
@@ -422,14 +437,9 @@ def killed_mid_stream(services, call, reached, below):
         events.append(event)
         if reached(events):
             break
-    seen = {}
-
-    def one_running():  # judged and named from one read of the board
-        seen["replicas"] = replicas(services)
-        return sum(s.running for s in seen["replicas"].values()) == 1
-
-    eventually(one_running, "the request waits on a replica")
-    serving = {r for r, s in seen["replicas"].items() if s.running}
+    board = board_until(services, lambda board: sum(s.running for s in board.values()) == 1,
+                        "the request waits on a replica")
+    serving = {r for r, s in board.items() if s.running}
     kill(serving)
     below.unlink()
     return events + list(call), serving
@@ -454,10 +464,9 @@ def test_a_replica_killed_mid_stream_the_stream_resumes_on_the_other_from_its_ch
         assert cloud_steps(events) == list(range(steps))
         expected = reference(CloudOnly(), PROMPT, 7, steps)
         assert torch.equal(from_proto(result.latents, max_elements=1 << 16), expected.latents)
-        # A new replica serves beside the survivor (one read of the board: a replica's entry may be
-        # a second old).
-        eventually(lambda: (lambda now: len(now) == 2 and not serving & now and now - before)(set(replicas(services))),
-                   "Ray replaced the killed replica", timeout=120)
+        # A new replica serves beside the survivor.
+        board_until(services, lambda board: len(board) == 2 and not serving & set(board) and set(board) - before,
+                    "Ray replaced the killed replica", timeout=120)
 
 
 def test_a_refinement_whose_replica_is_killed_mid_stream_resumes_on_the_other_from_its_checkpoint(
@@ -471,14 +480,10 @@ def test_a_refinement_whose_replica_is_killed_mid_stream_resumes_on_the_other_fr
     scheduler.set_timesteps(steps)
     preview = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(9))
     expected = Refiner(cloud.pipe, cloud.guidance, RefineConfig(num_steps=steps)).refine(PROMPT, 9, 1, preview, 1.0)
-    idle = {}
-
-    def two_idle_replicas():  # after a replaced replica: both on the board, nothing running
-        idle["replicas"] = replicas(services)
-        return len(idle["replicas"]) == 2 and not any(s.running or s.queued for s in idle["replicas"].values())
-
-    eventually(two_idle_replicas, "two idle replicas", timeout=120)
-    calls_before = {r: s.stats.unet_calls for r, s in idle["replicas"].items()}
+    # After a replaced replica: both on the board, nothing running.
+    idle = board_until(services, lambda board: len(board) == 2 and not any(s.running or s.queued for s in board.values()),
+                       "two idle replicas", timeout=120)
+    calls_before = {r: s.stats.unet_calls for r, s in idle.items()}
     with partly_gated(gate, int(scheduler.timesteps[6]) + 1) as below:
         with grpc.insecure_channel(services.cloud.target) as channel:
             call = diffusionx_pb2_grpc.CloudRefinerStub(channel).Refine(diffusionx_pb2.RefineRequest(
@@ -494,8 +499,8 @@ def test_a_refinement_whose_replica_is_killed_mid_stream_resumes_on_the_other_fr
     # It resumed from the checkpoint: the survivor ran steps 5-7 only.
     eventually(lambda: replicas(services)[survivor].stats.unet_calls == calls_before[survivor] + 3,
                "the other replica reports the resumed steps' UNet calls")
-    eventually(lambda: (lambda now: len(now) == 2 and not serving & now)(set(replicas(services))),
-               "Ray replaced the killed replica", timeout=120)  # one read: the killed one's entry lingers 10 s
+    board_until(services, lambda board: len(board) == 2 and not serving & set(board),
+                "Ray replaced the killed replica", timeout=120)
 
 
 def test_every_replica_killed_mid_stream_the_stream_resumes_once_ray_restarted_them(services, gate, loading, reference):
