@@ -7,7 +7,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_launch import empty_flat, flat, launch_config
+from .triton_launch import empty_flat, flat, launch_config, on_device
 
 
 @triton.jit
@@ -50,8 +50,9 @@ def approx_steps_triton(x, eps, delta, f, g, curvature=None):
     n = x_flat.numel()
     if n:
         grid, meta = launch_config(n)
-        _approx_steps_kernel[grid](x_flat, eps_flat, delta_flat, curvature_flat, f32, g32, x_out, eps_out, delta_out,
-                                   n, f32.numel(), HAS_CURVATURE=curvature is not None, **meta)
+        with on_device(x):
+            _approx_steps_kernel[grid](x_flat, eps_flat, delta_flat, curvature_flat, f32, g32, x_out, eps_out,
+                                       delta_out, n, f32.numel(), HAS_CURVATURE=curvature is not None, **meta)
     if curvature is None:
         return x_out.view(x.shape), eps_out.view(x.shape)
     return x_out.view(x.shape), eps_out.view(x.shape), delta_out.view(x.shape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_launch import empty_flat, flat, launch_config
+from .triton_launch import empty_flat, flat, launch_config, on_device
 
 
 @triton.jit
@@ -38,8 +38,9 @@ def correct_step_triton(x, eps_cond, eps_uncond, guidance, eps_prev, alpha, f, g
     n = x_flat.numel()
     if n:
         grid, meta = launch_config(n)
-        _correct_step_kernel[grid](x_flat, cond_flat, uncond_flat, prev_flat, x_out, eps_out, delta_out,
-                                   n, guidance, alpha, f, g,
-                                   HAS_UNCOND=eps_uncond is not None, HAS_PREV=eps_prev is not None, **meta)
+        with on_device(x):
+            _correct_step_kernel[grid](x_flat, cond_flat, uncond_flat, prev_flat, x_out, eps_out, delta_out,
+                                       n, guidance, alpha, f, g,
+                                       HAS_UNCOND=eps_uncond is not None, HAS_PREV=eps_prev is not None, **meta)
     delta = None if eps_prev is None else delta_out.view(x.shape)
     return x_out.view(x.shape), eps_out.view(x.shape), delta

@@ -5,7 +5,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_launch import empty_flat, flat, launch_config
+from .triton_launch import empty_flat, flat, launch_config, on_device
 
 
 @triton.jit
@@ -42,7 +42,8 @@ def fit_gradient_triton(noises, slope, curvature):
     n = flats[0].numel()
     if n:
         grid, meta = launch_config(n)
-        _fit_gradient_kernel[grid](flats[0], flats[1], e2, delta_out, curvature_out, n, *s, *c,
-                                   HAS_E2=len(flats) == 3, HAS_CURVATURE=curvature is not None, **meta)
+        with on_device(flats[0]):
+            _fit_gradient_kernel[grid](flats[0], flats[1], e2, delta_out, curvature_out, n, *s, *c,
+                                       HAS_E2=len(flats) == 3, HAS_CURVATURE=curvature is not None, **meta)
     shape = noises[0].shape
     return delta_out.view(shape), None if curvature is None else curvature_out.view(shape)

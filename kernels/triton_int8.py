@@ -12,7 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_launch import block_and_meta
+from .triton_launch import block_and_meta, on_device
 
 @triton.jit
 def _encode_int8_kernel(x_ptr, q_ptr, scale_ptr, n_cols, BLOCK: tl.constexpr):
@@ -55,7 +55,8 @@ def encode_int8_triton(latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     scale = torch.empty(latents.shape[:2], dtype=torch.float32, device=latents.device)
     if rows and n:
         block, meta = block_and_meta(**NO_FMA)
-        _encode_int8_kernel[(rows,)](x, q, scale, n, BLOCK=block, **meta)
+        with on_device(x):
+            _encode_int8_kernel[(rows,)](x, q, scale, n, BLOCK=block, **meta)
     else:
         scale.zero_()  # no elements: nothing to scale
     return q, scale
@@ -68,5 +69,6 @@ def decode_int8_triton(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype)
     out = torch.empty(q.shape, dtype=dtype, device=q.device)
     if rows and n:
         block, meta = block_and_meta()
-        _decode_int8_kernel[(rows, triton.cdiv(n, block))](q_c, scale_c, out, n, BLOCK=block, **meta)
+        with on_device(q_c):
+            _decode_int8_kernel[(rows, triton.cdiv(n, block))](q_c, scale_c, out, n, BLOCK=block, **meta)
     return out

@@ -1,6 +1,9 @@
-"""What every Triton launcher shares: flat contiguous views, output allocation, launch grid."""
+"""What every Triton launcher shares: flat contiguous views, output allocation, launch grid, the
+device a launch runs on."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import triton
@@ -17,6 +20,13 @@ INTERPRETER_BLOCK = 1 << 16
 def flat(t: torch.Tensor) -> torch.Tensor:
     """A 1-D contiguous view of t, copying only when t is not contiguous."""
     return t.contiguous().view(-1)
+
+
+def on_device(t: torch.Tensor):
+    """The context to launch a kernel on t's tensors in: Triton launches on the thread's current CUDA
+    device, not on the tensors', so tensors on cuda:1 of a thread whose current device is cuda:0 (the
+    default, and each new thread's) would fail ("cannot be accessed from Triton") without it."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
 
 
 def empty_flat(like: torch.Tensor) -> torch.Tensor:
