@@ -11,7 +11,8 @@ A diffusers folder names its pipeline in model_index.json (`_class_name`). The f
   (a transformer with `patch_size_t`, which pads the latent frames) is refused.
 
 Any other class is refused with a message naming it and the supported ones. Nothing is downloaded
-(local_files_only), and no safety checker is loaded.
+(local_files_only), and no safety checker is loaded. An SDXL folder loaded in float16 keeps its VAE in
+float32 where the VAE's config says `force_upcast` (SDXL-base's does), as StableDiffusionXLPipeline decodes.
 
 A folder whose scheduler is PNDM (SD-1.4, SD-1.5 and BK-SDM ship one) loads with DDIM on the same
 noise schedule instead, with a warning: PNDM is a multistep solver, so no handoff could continue
@@ -62,6 +63,11 @@ def load_folder(path: Path, dtype: torch.dtype = torch.float32):
     if cls is CogVideoXPipeline and pipe.transformer.config.patch_size_t is not None:
         raise OSError(f"{path}: a CogVideoX 1.5 transformer (patch_size_t={pipe.transformer.config.patch_size_t}) is "
                       "not supported; CogVideoX-2B and -5B folders are")
+    if cls is StableDiffusionXLPipeline and dtype == torch.float16 and pipe.vae.config.force_upcast:
+        # SDXL-base's VAE overflows in float16 (NaN, black pictures): StableDiffusionXLPipeline decodes in
+        # float32 when the VAE's config asks so. Kept float32 for good (decode_images casts the latents to
+        # it) rather than cast back and forth per decode, which threads decoding at once would race on.
+        pipe.vae.to(torch.float32)
     if isinstance(pipe.scheduler, PNDMScheduler):
         # What docs/families.md's recipe writes into a folder, so a converted peer pairs with this one.
         # clip_sample=False: a PNDM config may lack the key, and DDIM's default clips.

@@ -1,5 +1,6 @@
 """`ecdiff.models.families`: a folder with a PNDM scheduler (as SD-1.4, SD-1.5 and BK-SDM ship)
-loads with DDIM on the same noise schedule, as the documented conversion of the folder would."""
+loads with DDIM on the same noise schedule, as the documented conversion of the folder would; an
+SDXL folder loaded in float16 keeps the VAE its config marks `force_upcast` in float32."""
 
 import json
 import logging
@@ -65,3 +66,17 @@ def test_a_pndm_folder_loads_with_ddim_as_the_documented_conversion_would(family
     ours = prepare_run(ECDiff(2, 1, 0.5, 4), cloud=swapped["cloud"], edge=swapped["edge"], **run).sample()
     theirs = prepare_run(ECDiff(2, 1, 0.5, 4), cloud=reference["cloud"], edge=reference["edge"], **run).sample()
     assert torch.equal(ours.latents, theirs.latents)
+
+
+def test_an_sdxl_vae_marked_force_upcast_stays_float32_in_a_float16_pipeline(family_folders, tmp_path):
+    # SDXL-base's VAE overflows in float16 (NaN, black pictures): StableDiffusionXLPipeline decodes
+    # in float32 when the VAE's config says force_upcast, as SDXL-base's does; the fp16-fix VAEs say false.
+    for force_upcast in (True, False):
+        folder = shutil.copytree(family_folders["sdxl"]["cloud"], tmp_path / f"sdxl-{force_upcast}")
+        config = json.loads((folder / "vae" / "config.json").read_text())
+        (folder / "vae" / "config.json").write_text(json.dumps({**config, "force_upcast": force_upcast}))
+        pipe = load_pipeline(folder, dtype=torch.float16, device="cpu")
+        assert pipe.unet.dtype == torch.float16
+        assert pipe.vae.dtype == (torch.float32 if force_upcast else torch.float16)
+    sd1 = load_pipeline(family_folders["sd1"]["cloud"], dtype=torch.float16, device="cpu")
+    assert sd1.vae.dtype == torch.float16  # StableDiffusionPipeline never upcasts: SD-1.x's VAE is fine in float16
