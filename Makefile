@@ -25,7 +25,7 @@ help:
 	@echo "make lock    rewrite requirements.lock from the current .venv"
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps and extrapolation-rule kernel microbenchmarks (BENCH_ARGS=--quick for a smoke run)"
-	@echo "make gpu-check  where a GPU exists: GPU tests, e2e vs the CPU for every strategy, kernels, load (BENCH_ARGS=...)"
+	@echo "make gpu-check  where a GPU exists: GPU and kernel tests, e2e vs the CPU for every strategy, kernels, load (BENCH_ARGS=...)"
 	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs its default (BENCH_ARGS=...)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"

@@ -1,8 +1,10 @@
 """`ecdiff bench gpu` (`make gpu-check`): the prepared check of the GPU path, one summary at the end.
 
-1. tests: the CUDA-only tests (`tests/kernels/test_gpu.py`; `tests/core/test_sampling_device.py`,
-   whose CUDA test runs the sampling loop under `torch.cuda.set_sync_debug_mode("error")`, so one
-   per-step host synchronisation fails it; `tests/core/test_placement.py`);
+1. tests: the CUDA-only tests (`tests/core/test_sampling_device.py`, whose CUDA test runs the
+   sampling loop under `torch.cuda.set_sync_debug_mode("error")`, so one per-step host
+   synchronisation fails it; `tests/core/test_placement.py`; `tests/kernels/test_gpu.py`) and the
+   rest of `tests/kernels`, which runs the compiled kernels in every dtype against float64 on CUDA
+   (the CPU runs them only in Triton's interpreter, whose bfloat16 rounding differs);
 2. end to end: both services in this process with their models on `--device`/`--dtype`, every
    strategy through the EdgeDenoiser, each final latent compared with the in-process CPU float32
    run of the same request: relative L2 error, SSIM of both latents decoded on the CPU, and SSIM
@@ -36,7 +38,7 @@ from ecdiff.conventions import DEFAULT_NUM_STEPS
 from ecdiff.placement import CPU_FLOAT32, Placement
 from ecdiff.strategies import STRATEGY_NAMES
 
-GPU_TESTS = ("tests/kernels/test_gpu.py", "tests/core/test_sampling_device.py", "tests/core/test_placement.py")
+GPU_TESTS = ("tests/core/test_sampling_device.py", "tests/core/test_placement.py", "tests/kernels")
 PROMPTS = ("a small red circle at the top left on a white background",
            "a large blue square in the center on a black background")
 # Stated tolerances against the CPU float32 run: relative L2 error of the final latent, SSIM of the pictures.
@@ -63,8 +65,10 @@ def run_tests(out: Path, timeout: float) -> dict:
     started = time.perf_counter()
     proc = run_logged([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *GPU_TESTS],
                       out / "tests.log", timeout)
-    last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return {"ok": proc.returncode == 0, "summary": last, "seconds": round(time.perf_counter() - started, 1)}
+    lines = proc.stdout.strip().splitlines() or ["(no output)"]
+    failed = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    return {"ok": proc.returncode == 0, "summary": lines[-1], "failed": failed[:20],
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
 def end_to_end(placement: Placement, tiny: bool, num_steps: int) -> dict:
@@ -193,6 +197,7 @@ def report(summary: dict) -> str:
             continue
         if name == "tests":
             lines.append(f"  {part['summary']}")
+            lines += [f"  {line}" for line in part["failed"]]
         if name == "e2e":
             tol = part["tolerance"]
             lines.append(f"  vs CPU float32 (tolerance rel. error <= {tol['rel_error']}, SSIM >= {tol['ssim']}; "

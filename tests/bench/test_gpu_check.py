@@ -31,7 +31,7 @@ def test_a_failing_part_is_reported_and_the_next_still_runs(tmp_path, capsys, mo
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
     monkeypatch.setattr(gpu_check, "end_to_end", broken)
-    monkeypatch.setattr(gpu_check, "run_tests", lambda out, timeout: {"ok": True, "summary": "3 passed"})
+    monkeypatch.setattr(gpu_check, "run_tests", lambda out, timeout: {"ok": True, "summary": "3 passed", "failed": []})
     code = main(["bench", "gpu", "--device", "cpu", "--parts", "e2e,tests", "--out", str(tmp_path)])
     assert code == 1
     summary = json.loads((tmp_path / "summary.json").read_text())
