@@ -10,6 +10,7 @@ and HybridSD's `--cloud-steps`. Older spellings stay accepted as hidden aliases.
 from __future__ import annotations
 
 import argparse
+import os
 
 from .loading import ModelPair, load_pair
 from .placement import DEVICE_ENV, DTYPE_ENV, Placement
@@ -53,8 +54,11 @@ def placement_from_args(args) -> Placement:
 
 
 def placement_flags(args) -> list[str]:
-    """The placement options as given, for the command line of a service this command starts."""
-    return [f for name in ("device", "dtype") if getattr(args, name) for f in (f"--{name}", getattr(args, name))]
+    """The placement options as given (flags, else $ECDIFF_DEVICE / $ECDIFF_DTYPE), for the command line of
+    a service this command starts: a service reads only its own ECDIFF_<ROLE>_* variables, so without
+    them `ECDIFF_DEVICE=cpu` would place this command on the CPU and its services on the GPU."""
+    given = {"device": args.device or os.environ.get(DEVICE_ENV), "dtype": args.dtype or os.environ.get(DTYPE_ENV)}
+    return [f for name, value in given.items() if value for f in (f"--{name}", value)]
 
 
 def add_pair_arguments(parser) -> None:
