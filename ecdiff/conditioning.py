@@ -96,6 +96,10 @@ _NEGATIVE_EMBEDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _NEGATIVE_EMBEDS_PER_PIPE = 4
 
 
+# As the pipelines' calls: no autograd graph (a diffusers folder's text encoders have trainable
+# parameters, and a graph would keep their activations alive with the embeddings), and bit-identical
+# embeddings.
+@torch.no_grad()
 def encode_conditioning(pipe, prompts: str | Sequence[str], guidance_scale: float,
                         negative_prompt: str = NEGATIVE_PROMPT) -> Conditioning:
     """Conditioning of one or more prompts through the pipeline's own `encode_prompt` (same tokenizer
@@ -180,7 +184,7 @@ def _video_conditioning(pipe, prompts, guidance_scale: float, negatives, batch: 
     """CogVideoXPipeline's conditioning: T5 token states padded to the transformer's text length (which
     a transformer with sin-cos position embeddings requires)."""
     guided = guidance_scale > 1.0
-    with _ENCODING, torch.no_grad():  # as the pipeline's call: bit-identical embeddings, and no autograd graph
+    with _ENCODING:
         positive, negative = pipe.encode_prompt(
             prompts, negative_prompt=negatives if guided else None, do_classifier_free_guidance=guided,
             max_sequence_length=pipe.transformer.config.max_text_seq_length, device=pipeline_device(pipe))

@@ -75,3 +75,16 @@ def test_preparing_a_run_never_asks_diffusers_for_the_pipelines_device(monkeypat
     monkeypatch.setattr(type(cloud), "device", property(lambda self: pytest.fail("DiffusionPipeline.device called")))
     run = prepare_run(CloudOnly(), prompts=PROMPTS[0], num_steps=10, guidance=7.0, cloud=cloud, seeds=1)
     assert run.latents.device == next(cloud.unet.parameters()).device and run.cloud is not None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_conditioning_carries_no_autograd_graph(family):
+    """A diffusers folder's text encoder has trainable parameters: embeddings encoded with autograd on would
+    keep the encoder's activations alive (on the GPU, in a deployment) for as long as a request, or the kept
+    negative embeddings, lives."""
+    pipe = tiny_family(family)["cloud"]
+    assert any(p.requires_grad for p in pipe.text_encoder.parameters())
+    conditioning = encode_conditioning(pipe, PROMPTS[0], 7.0)
+    tensors = [conditioning.prompt_embeds, conditioning.negative_embeds, *conditioning.added.values(),
+               *conditioning.negative_added.values()]
+    assert not any(t.requires_grad or t.grad_fn is not None for t in tensors)
