@@ -48,6 +48,8 @@ HEALTH_POLL_S = 1.0
 # then Serve's status counts it RUNNING, our health says SERVING and Ray has not begun replacing it.
 # The check is cheap (`CloudReplica.check_health`).
 REPLICA_HEALTH_CHECK_PERIOD_S = 2.0
+# The nice value (relative to the front end's) of the workers of a Ray instance we start, replicas included.
+REPLICA_NICENESS = 0
 
 
 class RayCloudApp:
@@ -66,8 +68,13 @@ class RayCloudApp:
         """Blocking (call from a thread): returns once every replica has loaded its model."""
         ray_config = config.ray_config()
         connected = not ray.is_initialized()
+        starts_instance = connected and ray_config.address is None and not os.environ.get("RAY_ADDRESS")
         if connected:
-            ray.init(address=ray_config.address, include_dashboard=False)
+            # Ray runs its workers at nice +15 so that its own daemons stay responsive; our replicas
+            # are the workload, and at +15 beside the front end and Ray's processes a replica's engine
+            # waited for a core a tenth of the time. A cluster we join keeps its own setting.
+            ray.init(address=ray_config.address, include_dashboard=False,
+                     _system_config={"worker_niceness": REPLICA_NICENESS} if starts_instance else None)
         try:
             serve.start(**_proxies(config.host, ray_config))
             unused = unused_gpus(ray_config.replica_gpus, ray.cluster_resources().get("GPU", 0), config.device)
@@ -86,8 +93,7 @@ class RayCloudApp:
                                                 "replicas": ray_config.replicas, "replica_cpus": ray_config.replica_cpus,
                                                 "replica_gpus": ray_config.replica_gpus,
                                                 "autoscaling": [ray_config.min_replicas, ray_config.max_replicas]}})
-        own_instance = connected and ray_config.address is None and not os.environ.get("RAY_ADDRESS")
-        return cls(ray_config, handle, board, connected, own_instance)
+        return cls(ray_config, handle, board, connected, starts_instance)
 
     def replica_snapshots(self) -> dict[str, EngineSnapshot]:
         """Each replica's latest engine snapshot; the last ones read if the board is slow to answer."""
