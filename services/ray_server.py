@@ -71,8 +71,9 @@ class RayCloudApp:
         starts_instance = connected and ray_config.address is None and not os.environ.get("RAY_ADDRESS")
         if connected:
             # Ray runs its workers at nice +15 so that its own daemons stay responsive; our replicas
-            # are the workload, and at +15 beside the front end and Ray's processes a replica's engine
-            # waited for a core a tenth of the time. A cluster we join keeps its own setting.
+            # are the workload, and at +15 every process of normal priority on the machine (the front
+            # end, Ray's daemons, co-located clients) takes a replica's core first. A cluster we join
+            # keeps its own setting.
             ray.init(address=ray_config.address, include_dashboard=False,
                      _system_config={"worker_niceness": REPLICA_NICENESS} if starts_instance else None)
         try:
