@@ -133,7 +133,7 @@ models: $(STAMP)
 	$(PY) -m ecdiff.models.training
 
 lock: $(STAMP)
-	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \
+	@{ sed -n '1,3p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \
 	  echo "setuptools==$$($(PY) -c 'import setuptools; print(setuptools.__version__)')"; \
 	  $(PY) -m pip freeze --exclude-editable | grep -v -E '^(torch|setuptools)=='; } > requirements.lock.new
 	@mv requirements.lock.new requirements.lock
