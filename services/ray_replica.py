@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import AsyncIterator, Optional
 
+import ray
 import torch
 from ray import serve
 
@@ -32,7 +33,7 @@ from ecdiff.diffusionx.refine import RefineCheckpoint, RefineConfig
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import load_model
-from ecdiff.placement import Placement
+from ecdiff.placement import AUTO, Placement, PlacementError
 from ecdiff.sampling import SamplerState
 
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
@@ -40,6 +41,7 @@ from .config import REPLICA_STATS_EVERY_S
 from .identity import ModelIdentity, identity_of
 from .logs import request_id as request_id_var
 from .ray_stats import StatsBoardClient
+from .ray_wire import use_numpy_tensors
 from .refine_phase import RefineJob, RefinePhaseRunner, RefineStep, cloud_refiner_of
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,9 @@ class CloudReplica:
 
     def __init__(self, spec: ReplicaSpec) -> None:
         torch.set_num_threads(spec.torch_threads)
-        model = load_model("cloud", spec.model, placement=Placement.resolve(spec.device, spec.dtype),
+        use_numpy_tensors()  # what this replica streams (the front end sends tensors only to resume: rare)
+        model = load_model("cloud", spec.model, placement=Placement.resolve(replica_device(spec.device, ray.get_gpu_ids()),
+                                                                            spec.dtype),
                            guidance=spec.guidance)
         self._identity = identity_of(model)
         self.engine = DenoisingEngine(denoising_model(model.pipe), spec.engine, name="cloud")
@@ -118,6 +122,20 @@ class CloudReplica:
         self._stop.set()
         self.engine.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def replica_device(device: str, gpu_ids) -> str:
+    """The device a replica that Ray gave `gpu_ids` runs on: Ray leaves every GPU of its machine visible
+    to a replica it reserved none for (`replica_gpus` 0), so such a replica would share a GPU unseen by
+    Ray's scheduling; it runs on the CPU instead ("auto"), and asking it for CUDA is an error."""
+    if gpu_ids:
+        return device
+    if device.strip().lower() == AUTO:
+        return "cpu"
+    if device.strip().lower().startswith("cuda"):
+        raise PlacementError(f"device {device!r}, but Ray reserved no GPU for this replica: give replicas GPUs "
+                             "(--replica-gpus, e.g. 1; fractions share one)")
+    return device
 
 
 async def _batches(events: AsyncIterator, window_s: float = 0.0) -> AsyncIterator[list]:

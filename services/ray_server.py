@@ -48,6 +48,8 @@ HEALTH_POLL_S = 1.0
 # then Serve's status counts it RUNNING, our health says SERVING and Ray has not begun replacing it.
 # The check is cheap (`CloudReplica.check_health`).
 REPLICA_HEALTH_CHECK_PERIOD_S = 2.0
+# The nice value (relative to the front end's) of the workers of a Ray instance we start, replicas included.
+REPLICA_NICENESS = 0
 
 
 class RayCloudApp:
@@ -66,10 +68,18 @@ class RayCloudApp:
         """Blocking (call from a thread): returns once every replica has loaded its model."""
         ray_config = config.ray_config()
         connected = not ray.is_initialized()
+        starts_instance = connected and ray_config.address is None and not os.environ.get("RAY_ADDRESS")
         if connected:
-            ray.init(address=ray_config.address, include_dashboard=False)
+            # Ray runs its workers at nice +15 so that its own daemons stay responsive; our replicas
+            # are the workload, and at +15 beside the front end and Ray's processes a replica's engine
+            # waited for a core a tenth of the time. A cluster we join keeps its own setting.
+            ray.init(address=ray_config.address, include_dashboard=False,
+                     _system_config={"worker_niceness": REPLICA_NICENESS} if starts_instance else None)
         try:
             serve.start(**_proxies(config.host, ray_config))
+            unused = unused_gpus(ray_config.replica_gpus, ray.cluster_resources().get("GPU", 0), config.device)
+            if unused:
+                log.warning(unused)
             board_name = f"{ray_config.app}-stats"
             board = create_board(board_name)
             route = None if ray_config.grpc_port is None else f"/{ray_config.app}"  # Ray's proxy routes to it
@@ -83,8 +93,7 @@ class RayCloudApp:
                                                 "replicas": ray_config.replicas, "replica_cpus": ray_config.replica_cpus,
                                                 "replica_gpus": ray_config.replica_gpus,
                                                 "autoscaling": [ray_config.min_replicas, ray_config.max_replicas]}})
-        own_instance = connected and ray_config.address is None and not os.environ.get("RAY_ADDRESS")
-        return cls(ray_config, handle, board, connected, own_instance)
+        return cls(ray_config, handle, board, connected, starts_instance)
 
     def replica_snapshots(self) -> dict[str, EngineSnapshot]:
         """Each replica's latest engine snapshot; the last ones read if the board is slow to answer."""
@@ -136,6 +145,15 @@ class RayCloudApp:
         log.info("ray serve stopped", extra={"fields": {"app": self.config.app}})
 
 
+def unused_gpus(replica_gpus: float, cluster_gpus: float, device: str) -> Optional[str]:
+    """Why replicas will leave the cluster's GPUs unused, if they will: Ray reserves none for them, so
+    each runs on the CPU (services/ray_replica.py `replica_device`)."""
+    if replica_gpus or not cluster_gpus or device.strip().lower() == "cpu":
+        return None
+    return (f"the Ray cluster has {cluster_gpus:g} GPU(s) but replicas reserve none, so they run on the CPU: "
+            "--replica-gpus 1 gives each replica a GPU (fractions share one)")
+
+
 def _await_replicas_on_board(board, replicas: int, timeout_s: float = 120.0) -> None:
     """Every replica has reported its engine: the metrics are complete from the first scrape."""
     deadline = time.monotonic() + timeout_s
@@ -170,9 +188,12 @@ def _deployment(config: CloudConfig, ray_config: RayConfig, board_name: str):
                if ray_config.autoscaling else dict(num_replicas=ray_config.replicas))
     # A replica takes as many requests as its engine runs and queues, one more so that the engine
     # (not Ray's router) refuses the excess with its own reason (queue full).
+    # No Serve access log: our front end logs every RPC with its request id, and each replica line
+    # costs a write there, a copy to Ray's log monitor and a print here.
     options = dict(ray_actor_options=dict(num_cpus=ray_config.replica_cpus, num_gpus=ray_config.replica_gpus),
                    max_ongoing_requests=engine.max_running + engine.max_queue + 1,
-                   health_check_period_s=REPLICA_HEALTH_CHECK_PERIOD_S, **scaling)
+                   health_check_period_s=REPLICA_HEALTH_CHECK_PERIOD_S,
+                   logging_config=dict(enable_access_log=False), **scaling)
     if ray_config.grpc_port is None:
         return serve.deployment(CloudReplica).options(**options).bind(spec)
     limits = RequestLimits(config.max_prompt_chars, config.max_steps)

@@ -90,10 +90,16 @@ def test_ray_settings_from_flags_file_and_environment(tmp_path):
     ({"stream_window_s": -0.1}, "stream_window_s must be in"),
     ({"stream_window_s": float("nan")}, "stream_window_s must be in"),
     ({"ray_grpc_port": 70000}, "grpc_port must be in"),
+    ({"ray": True, "device": "cuda"}, "replicas need GPUs reserved"),
 ])
 def test_bad_ray_settings_are_refused(values, fragment):
     with pytest.raises(ValueError, match=fragment):
         CloudConfig(**values)
+
+
+def test_cuda_replicas_with_gpus_reserved_are_accepted():
+    assert CloudConfig(ray=True, device="cuda:0", replica_gpus=0.5).ray_config().replica_gpus == 0.5
+    assert CloudConfig(ray=False, device="cuda").device == "cuda"  # the plain cloud: checked when it loads
 
 
 def test_rays_own_grpc_proxy_is_refused_beside_tls(tmp_path):

@@ -33,6 +33,10 @@ def test_serve_cloud_ray_serves_and_stops_cleanly_with_its_ray_instance():
         assert any("raylet" in " ".join(p.cmdline()) for p in ray_processes)  # it started a local Ray instance
         events = denoise(cloud.target)
         assert events[-1].HasField("handoff") and events[-1].handoff.cloud_calls == 6
+        # The replica, the workload, at the front end's priority (Ray's default puts workers at +15).
+        replicas = [p for p in psutil.Process(cloud.proc.pid).children(recursive=True)
+                    if "ServeReplica" in " ".join(p.cmdline())]
+        assert replicas and {p.nice() for p in replicas} == {psutil.Process(cloud.proc.pid).nice()}
         # Ray's own proxy serves the same replica: the same handoff, bit for bit (a batch of one each).
         proxied = denoise(f"127.0.0.1:{proxy_port}")
         assert [e.step.index for e in proxied[:-1]] == list(range(6))

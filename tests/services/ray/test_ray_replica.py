@@ -4,7 +4,9 @@ import time
 import pytest
 
 from ecdiff.engine.work import QueueFull
-from ecdiff.services.ray_replica import _batches
+from ecdiff.placement import PlacementError
+from ecdiff.services.ray_replica import _batches, replica_device
+from ecdiff.services.ray_server import unused_gpus
 
 
 class Source:
@@ -90,3 +92,19 @@ def test_with_a_window_the_replicas_exception_still_comes_after_the_events_befor
     with pytest.raises(QueueFull, match="queue full"):
         asyncio.run(asyncio.wait_for(collect(seen), 2.5))
     assert seen == [[0, 1, 2]]
+
+
+def test_a_replica_uses_a_gpu_only_when_ray_gave_it_one():
+    assert replica_device("auto", [0]) == "auto" and replica_device("cuda:0", ["0"]) == "cuda:0"
+    assert replica_device("auto", []) == "cpu" and replica_device(" AUTO ", []) == "cpu"
+    assert replica_device("cpu", []) == "cpu"
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(PlacementError, match="reserved no GPU for this replica.*--replica-gpus"):
+            replica_device(device, [])
+
+
+def test_the_front_end_says_when_replicas_leave_the_clusters_gpus_unused():
+    assert "has 2 GPU(s)" in unused_gpus(0.0, 2.0, "auto") and "--replica-gpus 1" in unused_gpus(0.0, 1.0, "cuda")
+    assert unused_gpus(0.5, 1.0, "auto") is None  # they reserve some
+    assert unused_gpus(0.0, 0, "auto") is None  # no GPU to leave
+    assert unused_gpus(0.0, 1.0, "cpu") is None  # the CPU was asked for

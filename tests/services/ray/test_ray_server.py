@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from types import SimpleNamespace
 
 import grpc
@@ -30,6 +31,7 @@ from ecdiff.images import decode_images, png_bytes
 from ecdiff.services.background import BackgroundServices
 from ecdiff.services.cloud_phase import CloudJob, CloudStep
 from ecdiff.services.config import CloudConfig, EdgeConfig
+from ecdiff.services import ray_wire
 from ecdiff.services.identity import identity_of
 from ecdiff.services.ray_runner import RayCloudPhaseRunner
 from ecdiff.services.ray_server import start_cloud_ray
@@ -169,6 +171,34 @@ def test_every_strategy_through_the_edge_equals_the_single_process_cloud(service
     s = result.summary
     assert not s.degraded and (s.cloud_calls, s.approx_steps, s.edge_calls) == (
         expected.cloud_calls, expected.approx_steps, expected.edge_calls)
+
+
+def test_replicas_stream_their_tensors_in_numpy_form(services, monkeypatch):
+    # The front end reads what a replica streams through services/ray_wire.py (looked up by name when
+    # Ray unpickles here): only if the replica registered it, instead of torch's storage pickling.
+    read, original = [], ray_wire.tensor_from_wire
+
+    def counted(wire):
+        read.append(wire[1])
+        return original(wire)
+
+    monkeypatch.setattr(ray_wire, "tensor_from_wire", counted)
+    with grpc.insecure_channel(services.edge.target) as channel:
+        events = list(edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request("ecdiff"), timeout=120))
+    assert events[-1].result.summary.cloud_calls > 0
+    assert "float32" in read  # at least the handoff's latents
+
+
+def test_replicas_write_no_access_log(services):
+    # Our front end logs every RPC; Serve's line per call would cost each replica a write, Ray's log
+    # monitor a copy and the front end a print.
+    with grpc.insecure_channel(services.edge.target) as channel:
+        events = list(edge_pb2_grpc.EdgeDenoiserStub(channel).Generate(request("ecdiff"), timeout=120))
+    assert events[-1].result.summary.cloud_calls > 0
+    serve_logs = Path(ray._private.worker._global_node.get_logs_dir_path()) / "serve"
+    replica_logs = [path.read_text() for path in serve_logs.glob("replica_*CloudReplica*.log")]
+    assert replica_logs and "Finished initializing replica" in "".join(replica_logs)  # the right files
+    assert not any(line for text in replica_logs for line in text.splitlines() if "CALL denoise" in line)
 
 
 def test_model_info_health_and_per_replica_metrics(services, tiny_pair):
