@@ -12,8 +12,9 @@
 #   4. leaves in $OUT at most four files: summary.json, report.txt (the printed summary), env.txt (versions, GPU)
 #      and gpu-check.tar.gz (every log and table), and prints the summary last.
 # Options: --device D (default cuda), --site DIR (default /tmp/site), --wheels DIR (default .whl), --check-timeout S
-# (default 420: the check's subprocess parts get 120 s each), and after `--` further `ecdiff bench gpu` options (they
-# win over these). $PYTHON (default python3) is the interpreter.
+# (default 420; the check's subprocess parts get 150 s each, a part past it is reported FAILED and the next runs),
+# and after `--` further `ecdiff bench gpu` options (they win over these). $PYTHON (default python3) is the
+# interpreter.
 set -uo pipefail
 
 DEVICE=cuda SITE=/tmp/site WHEELS=.whl CHECK_TIMEOUT=420 PY=${PYTHON:-python3} EXTRA=()
@@ -59,7 +60,7 @@ EOF
 cat "$OUT/env.txt" >&2
 
 PYTHONUNBUFFERED=1 timeout -k 10 "$CHECK_TIMEOUT" "$PY" -m ecdiff.cli bench gpu --device "$DEVICE" --tiny \
-  --part-timeout 120 --out "$WORK/gpu-check" "${EXTRA[@]}" >"$OUT/report.txt"
+  --part-timeout 150 --out "$WORK/gpu-check" "${EXTRA[@]}" >"$OUT/report.txt"
 rc=$?
 [ $rc -eq 124 ] && echo "(the check was stopped after $CHECK_TIMEOUT s; summary.json holds the parts it finished)" \
   >>"$OUT/report.txt"
