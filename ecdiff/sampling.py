@@ -26,6 +26,12 @@ gradient rule, so this module knows no strategy class. `Sampler.run` and `sample
 drivers. A request continues from a `SamplerState` (latent, noise used at the previous step,
 gradient, curvature, the last real noises its rules read), which is how the cloud phase and the edge phase can run in different processes and
 still equal the in-process `sample` bit for bit.
+
+Step seconds (`StepRecord.seconds`) are host wall time. On a GPU the loop only enqueues work, so
+there they are the host's share unless the sampler is asked to `synchronize`: then it waits for
+the device before reading the clock at each step's start and end, a host synchronisation per step
+that timing runs ask for (the search's step-cost calibration, `ecdiff.search.generate`) and the
+serving loop never does (its engine times iterations with CUDA events instead: `ecdiff.engine`).
 """
 
 from __future__ import annotations
@@ -236,6 +242,7 @@ class SamplingRequest:
         self._curvature, self._real_noises = state.curvature, state.real_noises
         self._need: Need = None
         self._started = 0.0
+        self._clock = sampler.clock
 
     @property
     def state(self) -> SamplerState:
@@ -248,7 +255,7 @@ class SamplingRequest:
         i, rules = self._i, self.sampler.rules
         if i >= self.stop:
             return None
-        self._started = time.perf_counter()
+        self._started = self._clock()
         kind = rules[i].kind
         if kind == StepKind.APPROX:
             if self._eps_prev is None or self._delta is None:
@@ -285,7 +292,7 @@ class SamplingRequest:
         if self.sampler.real_noises_kept:
             self._real_noises = ((eps,) + self._real_noises)[:self.sampler.real_noises_kept]
         self._x, self._eps_prev, self._i, self._need = x_next, eps, i + 1, None
-        self._emit(i, call.kind, time.perf_counter() - self._started, x_next)
+        self._emit(i, call.kind, self._clock() - self._started, x_next)
 
     def approximate(self) -> None:
         """Run the pending approximated steps (one fused kernel call on the DDIM path)."""
@@ -295,7 +302,7 @@ class SamplingRequest:
         self._x, self._eps_prev, self._delta = self.sampler.updater.approx_run(
             run.start, run.stop, self._x, self._eps_prev, self._delta, self._curvature)
         self._i, self._need = run.stop, None
-        share = (time.perf_counter() - self._started) / (run.stop - run.start)
+        share = (self._clock() - self._started) / (run.stop - run.start)
         for j in range(run.start, run.stop):
             self._emit(j, StepKind.APPROX, share, self._x if j == run.stop - 1 else None)
 
@@ -326,7 +333,9 @@ class Sampler:
         *,
         num_steps: int,
         device: torch.device | str | None = None,
+        synchronize: bool = False,
     ) -> None:
+        self.clock = step_clock(device, synchronize)
         self.rules: StepRules = strategy.step_rules(num_steps)
         self.plan: Plan = tuple(rule.kind for rule in self.rules)
         # the earlier real noises a later `Fit` reads (0 under the paper's rule: none are kept)
@@ -387,14 +396,17 @@ def sample(
     num_steps: int,
     on_step: Optional[StepCallback] = None,
     start_step: int = 0,
+    synchronize: bool = False,
 ) -> SampleResult:
     """Run `strategy` from `latents` to the end; the whole loop in this process.
 
     `start_step` > 0 runs only steps [start_step, num_steps) of the plan, `latents` being the
-    latent entering that step (img2img: see `ecdiff.img2img`).
+    latent entering that step (img2img: see `ecdiff.img2img`). `synchronize`: time each step to the
+    device's completion (see the module's note on step seconds).
     """
     _check_latents(latents)
-    sampler = Sampler(strategy, scheduler, cloud, edge, num_steps=num_steps, device=latents.device)
+    sampler = Sampler(strategy, scheduler, cloud, edge, num_steps=num_steps, device=latents.device,
+                      synchronize=synchronize)
     if isinstance(start_step, bool) or not isinstance(start_step, int) or not 0 <= start_step < num_steps:
         raise ValueError(f"start_step must be an integer in [0, num_steps={num_steps}), got {start_step!r}")
     records: list[StepRecord] = []
@@ -410,6 +422,18 @@ def sample(
         handoff=handoff,
         handoff_step=switch,
     )
+
+
+def step_clock(device: torch.device | str | None, synchronize: bool) -> Callable[[], float]:
+    """The loop's step clock: wall time, read after the device finished its queued work when asked to."""
+    if not synchronize or device is None or torch.device(device).type != "cuda":
+        return time.perf_counter  # the CPU runs each step before the clock is read
+
+    def synchronized() -> float:
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    return synchronized
 
 
 def _check_latents(latents: object) -> None:

@@ -4,6 +4,13 @@ Without a GPU, Triton kernels run in Triton's CPU interpreter. TRITON_INTERPRET 
 anything imports triton: `triton.jit` reads it when a function is decorated, triton.language's own
 helpers (tl.zeros, ...) included, and torch or diffusers may import triton while other test
 folders are collected. So it is set here rather than in tests/kernels/conftest.py.
+
+The suite runs its models on the CPU in float32 on every machine: a placement left to `auto` would
+put the tiny pair and the services on a GPU in float16 where one exists, and the golden and
+exactness tests compare CPU float32 numbers. So $ECDIFF_DEVICE and the services' own
+$ECDIFF_<ROLE>_DEVICE default to `cpu` here, before anything resolves a placement, and service
+children the tests start inherit it. A test that checks the GPU asks for CUDA by name (tensors on
+"cuda", `Placement.resolve("cuda")`, tests/kernels' DEVICE) or clears these variables itself.
 """
 
 import os
@@ -14,6 +21,10 @@ import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+TEST_DEVICE_ENV = ("ECDIFF_DEVICE", "ECDIFF_CLOUD_DEVICE", "ECDIFF_EDGE_DEVICE")
+for name in TEST_DEVICE_ENV:
+    os.environ.setdefault(name, "cpu")
 
 
 # The pace knob (tests/support/pace.py): ECDIFF_TEST_PACE=10 or 0.1 runs every tiny UNet call of

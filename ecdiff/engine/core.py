@@ -45,6 +45,7 @@ from ..preparation import PreparedRun
 from ..sampling import ApproxRun, ModelCall, SamplingRequest, StepRecord
 from ..strategies import StepKind
 from .config import EngineConfig
+from .timing import IterationTimer
 from .work import (Cancelled, DeadlineExceeded, DeadlineUnmeetable, Downgrade, EngineResult, EngineTicket, EngineWork,
                    QueueFull)
 
@@ -62,7 +63,8 @@ class EngineStats:
     finished: Counter = field(default_factory=Counter)  # "ok" | "cancelled" | "deadline" | "error"
     refused: Counter = field(default_factory=Counter)  # "queue_full" | "deadline"
     downgraded: Counter = field(default_factory=Counter)  # served a cheaper plan, by Downgrade.cause
-    # Wall seconds of iterations with a UNet call, and of whole requests (submission to end).
+    # Seconds of iterations with a UNet call (on the model's device: engine/timing.py), and of whole requests
+    # (submission to end, wall time).
     iteration_seconds: "Histogram" = field(default_factory=lambda: Histogram(ITERATION_BUCKETS))
     request_seconds: "Histogram" = field(default_factory=lambda: Histogram(REQUEST_BUCKETS))
 
@@ -129,6 +131,7 @@ class DenoisingEngine:
         # Moving average per batch size: a batch of 16 costs several times a batch of 1, so an
         # estimate made while batches fill must not use the small batches' time.
         self._seconds_by_batch: dict[int, float] = {}
+        self._timer = IterationTimer(getattr(unet, "device", None))  # None: a stand-in model, timed on the host
         self._thread = threading.Thread(target=self._loop, name=f"ecdiff-engine-{name}", daemon=True)
         self._thread.start()
 
@@ -213,13 +216,16 @@ class DenoisingEngine:
                     return
                 while self._queue and len(self._running) < self.config.max_running:
                     self._running.append(self._queue.popleft())
-            started = time.perf_counter()
+            started = self._timer.start()
             batch = self._iterate()
             if batch:
-                took = time.perf_counter() - started
+                self._timer.stop(started, batch)
+            # Timed on the model's device (`IterationTimer`): on CUDA read back an iteration or more later,
+            # without waiting, except once nothing runs any more.
+            for size, took in self._timer.finished() if self._running else self._timer.drain():
                 self.stats.iteration_seconds.observe(took)
                 self._iteration_seconds = _moving_average(self._iteration_seconds, took)
-                self._seconds_by_batch[batch] = _moving_average(self._seconds_by_batch.get(batch), took)
+                self._seconds_by_batch[size] = _moving_average(self._seconds_by_batch.get(size), took)
 
     def _iterate(self) -> int:
         """One iteration; the size of its UNet call's batch, 0 when it made none."""

@@ -26,7 +26,9 @@ class Generated:
     edge_calls: int
     approx_steps: int
     transfer_bytes: int  # the latent handed from cloud to edge (raw tensor bytes); 0 without handoff
-    step_seconds: dict[StepKind, float]  # the sampler's seconds per step kind, summed over the picture
+    # the sampler's seconds per step kind, summed over the picture; timed to the device's completion (a GPU
+    # runs asynchronously), so the search's step costs are the steps' and not their launches'
+    step_seconds: dict[StepKind, float]
 
     def timed(self) -> TimedPicture:
         return TimedPicture(self.latency_s, PlanCounts(self.cloud_calls, self.approx_steps, self.edge_calls),
@@ -40,7 +42,7 @@ def generate(pair: ModelPair, strategy: Strategy, prompt: str, seed: int, num_st
     plan = strategy.plan(num_steps)
     started = time.perf_counter()
     result = prepare_run(strategy, prompts=prompt, num_steps=num_steps, guidance=pair.guidance, cloud=pair.cloud,
-                         edge=pair.edge, seeds=seed, scheduler=scheduler).sample()
+                         edge=pair.edge, seeds=seed, scheduler=scheduler).sample(synchronize=True)
     # The picture is decoded where the last step ran: on the edge whenever the edge finishes.
     image = decode_images(pair.edge if plan[-1] == StepKind.EDGE else pair.cloud, result.latents)[0]
     latency = time.perf_counter() - started

@@ -1,5 +1,7 @@
 """Device and dtype names -> a placement, and clear refusals of what this machine cannot provide."""
 
+import os
+
 import pytest
 import torch
 
@@ -47,6 +49,19 @@ def test_environment_is_the_default(monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_auto_takes_the_gpu_in_float16_where_there_is_one():
+def test_auto_takes_the_gpu_in_float16_where_there_is_one(monkeypatch):
+    monkeypatch.delenv(DEVICE_ENV, raising=False)  # tests/conftest.py pins the suite to the CPU
+    monkeypatch.delenv(DTYPE_ENV, raising=False)
     placement = Placement.resolve()
     assert placement.device.type == "cuda" and placement.dtype == torch.float16
+
+
+def test_the_suite_pins_its_models_to_the_cpu():
+    # tests/conftest.py: on a GPU machine `auto` would put the tiny pair and the services on CUDA in
+    # float16, and the golden and exactness tests would compare other numbers.
+    from ecdiff.services.config import CloudConfig, EdgeConfig, load_config
+
+    assert [os.environ.get(name) for name in ("ECDIFF_DEVICE", "ECDIFF_CLOUD_DEVICE", "ECDIFF_EDGE_DEVICE")] == ["cpu"] * 3
+    assert Placement.resolve() == CPU_FLOAT32
+    for cls, role in ((CloudConfig, "cloud"), (EdgeConfig, "edge")):
+        assert load_config(cls, role, {}).placement() == CPU_FLOAT32

@@ -7,10 +7,12 @@ nothing back from the device per step, which is what keeps a GPU's queue full. T
 property is checked with `torch.cuda.set_sync_debug_mode("error")` (last test; skipped here).
 """
 
+import time
+
 import pytest
 import torch
 
-from ecdiff.sampling import sample
+from ecdiff.sampling import sample, step_clock
 from ecdiff.schedules import sd_ddim_scheduler
 from ecdiff.strategies import CloudOnly, ECDiff, EdgeOnly, HybridSD
 
@@ -52,3 +54,25 @@ def test_no_synchronisation_on_cuda(strategy):
         sampler.run(state)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_only_a_timing_run_on_cuda_waits_for_the_device(monkeypatch):
+    waits = []
+    monkeypatch.setattr(torch.cuda, "synchronize", waits.append)
+    assert step_clock("cuda", False) is step_clock(None, True) is step_clock("cpu", True) is time.perf_counter
+    x = torch.empty(2, 4, 8, 8, device="meta")
+    sample(CloudOnly(), sd_ddim_scheduler(), zero_noise, zero_noise, x, num_steps=4, synchronize=True)
+    assert waits == []  # nothing to wait for off CUDA
+    clock = step_clock("cuda:0", True)
+    assert isinstance(clock(), float) and waits == ["cuda:0"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_synchronised_step_seconds_cover_the_device_work():
+    def slow_noise(latents, timestep):
+        torch.cuda._sleep(50_000_000)  # about 25 ms of device time, enqueued at once
+        return torch.zeros_like(latents)
+
+    x = torch.randn(1, 4, 8, 8, device="cuda")
+    timed = sample(CloudOnly(), sd_ddim_scheduler(), slow_noise, None, x, num_steps=3, synchronize=True)
+    assert min(record.seconds for record in timed.steps) > 0.01

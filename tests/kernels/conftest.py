@@ -8,7 +8,7 @@ import torch
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # Largest relative error of rounding an fp32 result to the output dtype: the unit roundoff
-# (half an ulp) for round-to-nearest. Exception: Triton 3.9's interpreter casts fp32 -> bf16 by
+# (half an ulp) for round-to-nearest. Exception: Triton's interpreter (3.7.1 as 3.9) casts fp32 -> bf16 by
 # truncation (interpreter.py, cast_impl calls _convert_float without a rounding mode), where
 # compiled kernels round to nearest even; truncation errs by up to a whole bf16 ulp, 2**-7.
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.float16: 2.0**-11,
