@@ -220,7 +220,7 @@ class CloudConfig(ServerConfig):
         _check(self.ray_grpc_port is None or (self.tls_cert is None and self.token_table() is None),
                "ray_grpc_port: Ray Serve's gRPC proxy has no TLS and asks for no token; it cannot serve "
                "beside a front end that requires them")
-        _check(not (self.ray and self.device.strip().lower().startswith("cuda") and not self.replica_gpus),
+        _check(not (self.ray and check_device_name(self.device).startswith("cuda") and not self.replica_gpus),
                f"device {self.device!r} on Ray Serve: replicas need GPUs reserved (replica_gpus, e.g. 1; Ray "
                "reserves none by default, and a replica without one runs on the CPU)")
         _check(1 <= self.refine_steps <= 1000, f"refine_steps must be in [1, 1000], got {self.refine_steps}")

@@ -33,7 +33,7 @@ from ecdiff.diffusionx.refine import RefineCheckpoint, RefineConfig
 from ecdiff.engine.config import EngineConfig
 from ecdiff.engine.core import DenoisingEngine
 from ecdiff.loading import load_model
-from ecdiff.placement import AUTO, Placement, PlacementError
+from ecdiff.placement import AUTO, Placement, PlacementError, check_device_name
 from ecdiff.sampling import SamplerState
 
 from .cloud_phase import CloudHandoff, CloudJob, CloudPhaseRunner, CloudStep
@@ -130,9 +130,10 @@ def replica_device(device: str, gpu_ids) -> str:
     Ray's scheduling; it runs on the CPU instead ("auto"), and asking it for CUDA is an error."""
     if gpu_ids:
         return device
-    if device.strip().lower() == AUTO:
+    name = check_device_name(device)
+    if name == AUTO:
         return "cpu"
-    if device.strip().lower().startswith("cuda"):
+    if name.startswith("cuda"):
         raise PlacementError(f"device {device!r}, but Ray reserved no GPU for this replica: give replicas GPUs "
                              "(--replica-gpus, e.g. 1; fractions share one)")
     return device

@@ -30,6 +30,7 @@ from ray.exceptions import GetTimeoutError
 from ray.serve.config import HTTPOptions, gRPCOptions
 
 from ecdiff.engine.core import EngineSnapshot
+from ecdiff.placement import check_device_name
 from ecdiff.strategy_config import StrategyDefaults
 from ecdiff.v1 import cloud_pb2_grpc
 
@@ -149,7 +150,7 @@ class RayCloudApp:
 def unused_gpus(replica_gpus: float, cluster_gpus: float, device: str) -> Optional[str]:
     """Why replicas will leave the cluster's GPUs unused, if they will: Ray reserves none for them, so
     each runs on the CPU (services/ray_replica.py `replica_device`)."""
-    if replica_gpus or not cluster_gpus or device.strip().lower() == "cpu":
+    if replica_gpus or not cluster_gpus or check_device_name(device) == "cpu":
         return None
     return (f"the Ray cluster has {cluster_gpus:g} GPU(s) but replicas reserve none, so they run on the CPU: "
             "--replica-gpus 1 gives each replica a GPU (fractions share one)")
