@@ -21,7 +21,9 @@ float32 (`ecdiff.placement`); with equal dtypes both casts are no-ops.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
@@ -34,7 +36,13 @@ from .conventions import NEGATIVE_PROMPT
 class UNetDenoiser:
     def __init__(self, unet) -> None:
         self.unet = unet
-        self.unet_dtype = getattr(unet, "dtype", None)  # None: a stand-in model that takes any dtype
+
+    @functools.cached_property
+    def unet_dtype(self) -> Optional[torch.dtype]:
+        """None: a stand-in model that takes any dtype. Read at the first call: diffusers' `dtype` walks
+        every module (about 1 ms), and the denoiser of a request the cloud engine serves is never
+        called (the engine batches with its own)."""
+        return getattr(self.unet, "dtype", None)
 
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor, timesteps: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:

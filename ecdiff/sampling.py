@@ -44,7 +44,7 @@ import torch
 
 from .kernels import SUPPORTED_DTYPES as KERNEL_DTYPES
 from .kernels import approx_steps, approx_steps_curved, correct_step, fit_gradient
-from .schedules import DDIMCoefficients, coefficient_form_unsupported_reason, ddim_coefficients
+from .schedules import DDIMCoefficients, coefficient_form_unsupported_reason, ddim_coefficients, new_scheduler
 from .strategies import Fit, Plan, PlanCounts, StepKind, StepRules, Strategy
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -346,7 +346,7 @@ class Sampler:
         self.strategy = strategy
         self.cloud, self.edge = cloud, edge
         self.num_steps = num_steps
-        self.scheduler = type(scheduler).from_config(scheduler.config)
+        self.scheduler = new_scheduler(type(scheduler), scheduler.config)
         # Timesteps and DDIM tables are read on the host once, here: the loop itself never reads a
         # device tensor back (no per-step synchronisation on a GPU).
         self.scheduler.set_timesteps(num_steps)

@@ -1,3 +1,5 @@
+import types
+
 import pytest
 import torch
 
@@ -92,3 +94,31 @@ def test_the_denoiser_class_follows_the_model_and_computes_the_pipelines_rotary_
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
     edge = load_pipeline(family_folders["cogvideox"]["edge"])  # sin-cos position embeddings: no rotary ones
     assert denoiser_for(edge.transformer).rotary_embeddings(latents) is None
+
+
+class _DtypeCountingUNet(torch.nn.Module):
+    """A stand-in model whose `dtype` reads are counted (diffusers' walks every module)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.config = types.SimpleNamespace(time_cond_proj_dim=None)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        self.reads += 1
+        return torch.float32
+
+    def forward(self, latents, timesteps, encoder_hidden_states, return_dict=False):
+        return (latents * 0.5,)
+
+
+def test_a_denoiser_reads_its_models_dtype_at_its_first_call_only():
+    unet = _DtypeCountingUNet()
+    denoisers = [UNetDenoiser(unet) for _ in range(3)]  # the cloud engine's requests each build one, never called
+    assert unet.reads == 0
+    conditioning = Conditioning(prompt_embeds=torch.zeros(1, 2, 3), negative_embeds=torch.zeros(1, 2, 3),
+                                guidance=(1.0,))
+    for _ in range(2):
+        denoisers[0](torch.ones(1, 4, 2, 2), torch.tensor([5]), conditioning)
+    assert unet.reads == 1

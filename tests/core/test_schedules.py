@@ -1,10 +1,10 @@
 import pytest
 import torch
-from diffusers import CogVideoXDDIMScheduler, EulerDiscreteScheduler
+from diffusers import CogVideoXDDIMScheduler, DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
 
 from ecdiff.models.tiny_families import COGVIDEOX_DDIM_CONFIG
 from ecdiff.sampling import Sampler
-from ecdiff.schedules import (SD_DDIM_CONFIG, coefficient_form_unsupported_reason, ddim_coefficients,
+from ecdiff.schedules import (SD_DDIM_CONFIG, coefficient_form_unsupported_reason, ddim_coefficients, new_scheduler,
                               sd_ddim_scheduler)
 from ecdiff.strategies import CloudOnly
 
@@ -107,3 +107,53 @@ def test_a_ddim_scheduler_visiting_zero_snr_takes_scheduler_step():
     sampler = Sampler(CloudOnly(), scheduler, lambda x, t: torch.zeros_like(x), None, num_steps=10)
     assert type(sampler.updater).__name__ == "_SchedulerStepUpdater"
     assert torch.isfinite(sampler.run(sampler.initial_state(torch.randn(1, 4, 8, 8))).latents).all()
+
+
+def _scheduler_equal(a, b) -> bool:
+    if type(a) is not type(b) or dict(a.config) != dict(b.config) or vars(a).keys() != vars(b).keys():
+        return False
+    for name, value in vars(a).items():
+        other = vars(b)[name]
+        if isinstance(value, torch.Tensor):
+            if not (isinstance(other, torch.Tensor) and value.dtype == other.dtype and torch.equal(value, other)):
+                return False
+        elif name != "_internal_dict" and value != other:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("cls, overrides", [(DDIMScheduler, {}), (EulerDiscreteScheduler, {}),
+                                             (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
+                                             (CogVideoXDDIMScheduler, {})])
+def test_a_new_scheduler_equals_from_config_and_is_its_own(cls, overrides):
+    config = COGVIDEOX_DDIM_CONFIG if cls is CogVideoXDDIMScheduler else SD_DDIM_CONFIG
+    made = new_scheduler(cls, config, **overrides)
+    assert _scheduler_equal(made, cls.from_config(config, **overrides))
+    made.set_timesteps(7)  # a stepped scheduler must not leak into the next new one
+    again = new_scheduler(cls, config, **overrides)
+    assert again is not made and again.num_inference_steps is None
+    assert _scheduler_equal(again, cls.from_config(config, **overrides))
+    again.set_timesteps(7)
+    assert _scheduler_equal(again, made)
+
+
+def test_new_schedulers_keep_their_config_and_overrides_apart():
+    ddim = new_scheduler(DDIMScheduler, SD_DDIM_CONFIG)
+    clipped = new_scheduler(DDIMScheduler, SD_DDIM_CONFIG, clip_sample=True)
+    other_config = new_scheduler(DDIMScheduler, {**SD_DDIM_CONFIG, "beta_end": 0.02})
+    assert clipped.config.clip_sample and not ddim.config.clip_sample
+    assert other_config.config.beta_end == 0.02 and ddim.config.beta_end == SD_DDIM_CONFIG["beta_end"]
+    assert not torch.equal(other_config.betas, ddim.betas)
+
+
+def test_a_sampler_makes_no_scheduler_from_config_once_one_was_made(monkeypatch):
+    """from_config inspects signatures with the GIL held: the serving path makes copies instead."""
+    scheduler = new_scheduler(DDIMScheduler, SD_DDIM_CONFIG)
+    Sampler(CloudOnly(), scheduler, cloud=None, edge=None, num_steps=10)  # its config has the defaults filled in
+    calls = []
+    real = DDIMScheduler.from_config.__func__
+    monkeypatch.setattr(DDIMScheduler, "from_config", classmethod(lambda cls, *a, **k: calls.append(1) or real(cls, *a, **k)))
+    for _ in range(3):
+        Sampler(CloudOnly(), scheduler, cloud=None, edge=None, num_steps=10)
+        new_scheduler(DDIMScheduler, SD_DDIM_CONFIG)
+    assert calls == []
